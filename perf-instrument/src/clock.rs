@@ -1,0 +1,285 @@
+//! Layer 2: a cheap monotonic clock, and a manual one for tests and loom models.
+//!
+//! [`Clock::new`] reads the CPU's time-stamp counter where it is invariant (x86-64 with the
+//! invariant-TSC and RDTSCP CPUID bits; the system counter on AArch64), calibrated once per
+//! process against the OS monotonic clock, through [`quanta`]. A read costs about 10 ns on the
+//! 2-core KVM machine of `docs/BENCHMARKS.md`, against about 25 ns for `std::time::Instant::now`.
+//! Where the counter is not usable (no invariant TSC, other architectures) it falls back to the
+//! OS monotonic clock (`clock_gettime(CLOCK_MONOTONIC)`, the source of `Instant`), at
+//! `Instant`'s cost; [`Clock::source`] says which one is in use.
+//!
+//! [`Clock::manual`] gives a clock that only moves when the test says so.
+
+use super::sync::lazy_global;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a [`Clock`]'s readings come from.
+///
+/// ```
+/// use perf_instrument::{Clock, ClockSource};
+/// assert_ne!(Clock::new().source(), ClockSource::Manual);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClockSource {
+    /// The CPU's invariant time-stamp counter (or the AArch64 system counter), calibrated.
+    Tsc,
+    /// The OS monotonic clock, where the TSC is not invariant.
+    Monotonic,
+    /// A [`ManualClock`].
+    Manual,
+}
+
+impl ClockSource {
+    /// A short name: `tsc`, `monotonic` or `manual`.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::ClockSource::Tsc.name(), "tsc");
+    /// ```
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockSource::Tsc => "tsc",
+            ClockSource::Monotonic => "monotonic",
+            ClockSource::Manual => "manual",
+        }
+    }
+}
+
+/// A monotonic clock: raw readings are cheap; differences convert to nanoseconds.
+///
+/// Cloning is cheap. Readings from different clocks must not be mixed.
+///
+/// ```
+/// use perf_instrument::Clock;
+/// let clock = Clock::new();
+/// let start = clock.raw();
+/// let took = clock.elapsed(start);
+/// assert!(took.as_secs() < 60);
+/// ```
+#[derive(Clone)]
+pub struct Clock {
+    inner: quanta::Clock,
+    source: ClockSource,
+}
+
+/// The hand of a manual [`Clock`]: time moves only when it is advanced.
+///
+/// ```
+/// use perf_instrument::Clock;
+/// use std::time::Duration;
+/// let (clock, hand) = Clock::manual();
+/// let start = clock.raw();
+/// hand.advance(Duration::from_secs(3));
+/// assert_eq!(clock.elapsed(start), Duration::from_secs(3));
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    mock: Arc<quanta::Mock>,
+}
+
+lazy_global! {
+    static GLOBAL: Clock = Clock::new();
+}
+
+/// The process-wide clock that timers use unless given another.
+pub(crate) fn global() -> &'static Clock {
+    &GLOBAL
+}
+
+impl Clock {
+    /// The fastest monotonic clock this machine supports (see the module docs).
+    ///
+    /// ```
+    /// let c = perf_instrument::Clock::new();
+    /// let (a, b) = (c.raw(), c.raw());
+    /// assert!(c.delta_nanos(a, b) < 1_000_000_000);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        let source = if counter_is_invariant() {
+            ClockSource::Tsc
+        } else {
+            ClockSource::Monotonic
+        };
+        Self {
+            inner: quanta::Clock::new(),
+            source,
+        }
+    }
+
+    /// The process-wide clock (built, and calibrated, on first use).
+    ///
+    /// ```
+    /// let c = perf_instrument::Clock::global();
+    /// let start = c.raw();
+    /// assert!(c.elapsed(start).as_secs() < 60);
+    /// ```
+    #[must_use]
+    pub fn global() -> &'static Clock {
+        global()
+    }
+
+    /// A clock that starts at zero and moves only when its [`ManualClock`] hand advances it.
+    ///
+    /// ```
+    /// use perf_instrument::Clock;
+    /// use std::time::Duration;
+    /// let (clock, hand) = Clock::manual();
+    /// assert_eq!(clock.raw(), 0);
+    /// hand.advance(Duration::from_nanos(5));
+    /// assert_eq!(clock.raw(), 5);
+    /// ```
+    #[must_use]
+    pub fn manual() -> (Clock, ManualClock) {
+        let (inner, mock) = quanta::Clock::mock();
+        (
+            Clock {
+                inner,
+                source: ClockSource::Manual,
+            },
+            ManualClock { mock },
+        )
+    }
+
+    /// A raw reading: TSC ticks, or nanoseconds for the monotonic and manual sources.
+    /// Only differences of readings of one clock mean anything.
+    ///
+    /// ```
+    /// let c = perf_instrument::Clock::new();
+    /// let t = c.raw();
+    /// assert!(c.raw() >= t);
+    /// ```
+    #[inline(always)]
+    #[must_use]
+    pub fn raw(&self) -> u64 {
+        self.inner.raw()
+    }
+
+    /// Nanoseconds from `start` to `end` (two raw readings), zero if `end` is not later.
+    ///
+    /// ```
+    /// let (c, hand) = perf_instrument::Clock::manual();
+    /// let a = c.raw();
+    /// hand.advance(std::time::Duration::from_micros(1));
+    /// assert_eq!(c.delta_nanos(a, c.raw()), 1_000);
+    /// assert_eq!(c.delta_nanos(c.raw(), a), 0);
+    /// ```
+    #[inline(always)]
+    #[must_use]
+    pub fn delta_nanos(&self, start: u64, end: u64) -> u64 {
+        self.inner.delta_as_nanos(start, end)
+    }
+
+    /// Time since `start` (a raw reading).
+    ///
+    /// ```
+    /// let c = perf_instrument::Clock::new();
+    /// let start = c.raw();
+    /// assert!(c.elapsed(start) < std::time::Duration::from_secs(60));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn elapsed(&self, start: u64) -> Duration {
+        Duration::from_nanos(self.delta_nanos(start, self.raw()))
+    }
+
+    /// Nanoseconds since an arbitrary, fixed origin of this clock (comparable across threads).
+    ///
+    /// ```
+    /// let c = perf_instrument::Clock::new();
+    /// let a = c.now_nanos();
+    /// assert!(c.now_nanos() >= a);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn now_nanos(&self) -> u64 {
+        self.inner.delta_as_nanos(0, self.raw())
+    }
+
+    /// Which source the readings come from.
+    ///
+    /// ```
+    /// use perf_instrument::{Clock, ClockSource};
+    /// assert_eq!(Clock::manual().0.source(), ClockSource::Manual);
+    /// ```
+    #[must_use]
+    pub fn source(&self) -> ClockSource {
+        self.source
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Clock")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl ManualClock {
+    /// Moves the clock forward by `by` (saturating at `u64::MAX` nanoseconds).
+    ///
+    /// ```
+    /// let (c, hand) = perf_instrument::Clock::manual();
+    /// hand.advance(std::time::Duration::from_millis(2));
+    /// assert_eq!(c.now_nanos(), 2_000_000);
+    /// ```
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let room = u64::MAX - self.mock.value();
+        self.mock.increment(by.min(room));
+    }
+
+    /// The clock's current reading in nanoseconds.
+    ///
+    /// ```
+    /// let (_c, hand) = perf_instrument::Clock::manual();
+    /// assert_eq!(hand.now_nanos(), 0);
+    /// ```
+    #[must_use]
+    pub fn now_nanos(&self) -> u64 {
+        self.mock.value()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("nanos", &self.now_nanos())
+            .finish()
+    }
+}
+
+/// Whether quanta will read the counter: the same CPUID test it makes.
+#[cfg(target_arch = "x86_64")]
+fn counter_is_invariant() -> bool {
+    let cpuid = raw_cpuid::CpuId::new();
+    let invariant = cpuid
+        .get_advanced_power_mgmt_info()
+        .is_some_and(|apm| apm.has_invariant_tsc());
+    let rdtscp = cpuid
+        .get_extended_processor_and_feature_identifiers()
+        .is_some_and(|f| f.has_rdtscp());
+    invariant && rdtscp
+}
+
+#[cfg(all(target_arch = "aarch64", not(target_os = "ios")))]
+fn counter_is_invariant() -> bool {
+    true
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", not(target_os = "ios"))
+)))]
+fn counter_is_invariant() -> bool {
+    false
+}

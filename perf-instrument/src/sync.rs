@@ -1,0 +1,59 @@
+//! Layer 1: the one place that names atomics, thread-locals and lazily built globals.
+//!
+//! Every other module takes these names from here, so that building with
+//! `RUSTFLAGS="--cfg perf_instrument_loom"` swaps in loom's models of them and the loom tests
+//! explore every interleaving the memory model allows. The cfg is crate-specific on purpose: a
+//! bare `--cfg loom` would also flip the loom support of other crates in the build.
+
+#[cfg(not(perf_instrument_loom))]
+pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[cfg(perf_instrument_loom)]
+pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+pub(crate) use std::sync::Arc;
+
+/// Declares a thread-local.
+///
+/// Outside loom it is `std::thread_local!` with a `const` initialiser (no lazy-init check on
+/// access); under loom it is loom's model, whose destructors run when a model thread ends.
+macro_rules! thread_local_const {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(perf_instrument_loom))]
+        ::std::thread_local! { $(#[$attr])* static $name: $t = const { $init }; }
+        #[cfg(perf_instrument_loom)]
+        ::loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    };
+}
+pub(crate) use thread_local_const;
+
+/// Declares a process-wide value built on first use (`LazyLock` outside loom, loom's
+/// `lazy_static!` model under it, which is rebuilt for every explored execution).
+macro_rules! lazy_global {
+    (static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(perf_instrument_loom))]
+        static $name: ::std::sync::LazyLock<$t> = ::std::sync::LazyLock::new(|| $init);
+        #[cfg(perf_instrument_loom)]
+        ::loom::lazy_static! { static ref $name: $t = $init; }
+    };
+}
+pub(crate) use lazy_global;
+
+/// One step of a bounded busy wait: a CPU spin hint, and a yield to the scheduler every
+/// 64 steps (under loom, always a yield, so the model can run the thread being waited for).
+#[inline]
+pub(crate) fn spin_wait(step: u32) {
+    #[cfg(not(perf_instrument_loom))]
+    {
+        if step % 64 == 63 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    #[cfg(perf_instrument_loom)]
+    {
+        let _ = step;
+        loom::thread::yield_now();
+    }
+}
