@@ -1,0 +1,60 @@
+//! # perf-instrument
+//!
+//! Fast, truthful performance instrumentation for services: lock-free recorders with fixed
+//! memory, exported to Prometheus.
+//!
+//! The crate is built in layers; each uses only the ones above it in this list.
+//!
+//! 1. `sync`: the one place that names atomics and thread-locals (loom swaps them in tests).
+//! 2. [`clock`](Clock): a TSC-based monotonic clock and a manual clock for tests.
+//! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
+//!
+//! ## Recording costs a few plain stores
+//!
+//! Counters and histograms are sharded by *lane*. A thread claims a lane the first time it
+//! records (one per core plus two, 64 at most; the `PERF_INSTRUMENT_LANES` environment
+//! variable overrides the number) and is then the only writer of that lane's cache-padded shard
+//! in every recorder, so it records with plain loads and stores: no `lock`-prefixed instruction,
+//! no cache line shared with another writer. Threads beyond the lane count write one shared
+//! shard atomically. A lane goes back to the pool when its thread exits.
+//!
+//! ## Histograms are exact within a stated bound
+//!
+//! Histograms record integers into the fixed Prometheus native-histogram schema-3 layout
+//! (eight log buckets per power of two), so every reported quantile is within
+//! [`RELATIVE_ERROR`] (4.33%) of the exact one, `count` always equals the sum of the bucket
+//! counts, sums are exact 128-bit integers, and snapshots merge by addition.
+//!
+//! ```
+//! use perf_instrument::{Counter, Gauge, Histogram, Unit};
+//!
+//! let requests = Counter::new();
+//! let in_flight = Gauge::new();
+//! let latency = Histogram::new(Unit::Seconds);
+//!
+//! in_flight.inc();
+//! let timer = latency.start_timer();
+//! // ... handle the request ...
+//! drop(timer);
+//! in_flight.dec();
+//! requests.inc();
+//!
+//! let snap = latency.snapshot();
+//! assert_eq!((requests.get(), in_flight.get(), snap.count()), (1, 0, 1));
+//! println!("p99 = {:?} s", snap.quantile(0.99));
+//! ```
+
+mod clock;
+mod recorder;
+mod sync;
+
+pub use clock::{Clock, ClockSource, ManualClock};
+pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
+pub use recorder::{Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, Unit};
+
+/// Internals exposed to the loom models in `tests/loom_*.rs`; absent from normal builds.
+#[cfg(perf_instrument_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use super::recorder::{LaneTable, WideSum};
+}

@@ -1,0 +1,413 @@
+//! `HistogramSnapshot`: a copy of a histogram's counts that merges, subtracts and answers
+//! quantiles.
+
+use super::layout::{self, SLOTS, TIME_INDEX_OFFSET, TIME_UNITS_PER_SECOND};
+use super::Unit;
+
+/// A point-in-time copy of a [`Histogram`](crate::Histogram).
+///
+/// Snapshots of histograms with the same unit merge by adding their buckets ([`merge`]),
+/// across threads, processes or time windows, and subtract ([`delta`]) to give the activity
+/// between two scrapes. Quantiles use the nearest-rank definition: `quantile(q)` reports the
+/// bucket holding the `ceil(q·count)`-th smallest value, within [`RELATIVE_ERROR`] of it (and
+/// never above the exact maximum). Values are in the histogram's base unit: seconds for time
+/// histograms.
+///
+/// [`merge`]: HistogramSnapshot::merge
+/// [`delta`]: HistogramSnapshot::delta
+/// [`RELATIVE_ERROR`]: crate::RELATIVE_ERROR
+///
+/// ```
+/// use perf_instrument::{Histogram, Unit};
+/// let h = Histogram::new(Unit::Count);
+/// for v in 1..=100 { h.record(v); }
+/// let s = h.snapshot();
+/// assert_eq!(s.count(), 100);
+/// assert_eq!(s.min(), Some(1.0)); // 1 is alone in its bucket
+/// assert_eq!(s.max(), Some(100.0)); // the maximum is tracked exactly
+/// let p99 = s.quantile(0.99).unwrap();
+/// assert!((p99 - 99.0).abs() <= 99.0 * perf_instrument::RELATIVE_ERROR);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    unit: Unit,
+    buckets: Vec<u64>,
+    sum: u128,
+    /// Largest stored value (0 when empty): exact, or for a delta whose window's maximum cannot
+    /// be known, an upper bound.
+    max: u64,
+    /// `max` is an observation rather than a bound.
+    exact_max: bool,
+    clamped: u64,
+}
+
+/// One bucket of a snapshot, as [`HistogramSnapshot::buckets`] yields it.
+///
+/// ```
+/// use perf_instrument::{Histogram, Unit};
+/// let h = Histogram::new(Unit::Count);
+/// h.record(3);
+/// let b = h.snapshot().buckets().find(|b| b.count > 0).unwrap();
+/// assert_eq!((b.count, b.upper), (1, 3.0));
+/// assert_eq!(b.native_index, Some(13)); // ceil(8 * log2(3))
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    /// Observations in this bucket (not cumulative).
+    pub count: u64,
+    /// Largest value the bucket holds, in the base unit (seconds for time histograms); every
+    /// observation in this bucket or a lower one is `<= upper`, every one above is `> upper`.
+    pub upper: f64,
+    /// Largest stored integer the bucket holds.
+    pub upper_stored: u64,
+    /// Prometheus native-histogram index in the base unit at schema 3 (`None` for the zero
+    /// bucket).
+    pub native_index: Option<i32>,
+}
+
+impl HistogramSnapshot {
+    pub(crate) fn from_parts(
+        unit: Unit,
+        buckets: Vec<u64>,
+        sum: u128,
+        max: u64,
+        clamped: u64,
+    ) -> Self {
+        Self {
+            unit,
+            buckets,
+            sum,
+            max,
+            exact_max: true,
+            clamped,
+        }
+    }
+
+    /// An empty snapshot, the identity of [`merge`](Self::merge).
+    ///
+    /// ```
+    /// use perf_instrument::{HistogramSnapshot, Unit};
+    /// assert_eq!(HistogramSnapshot::empty(Unit::Seconds).count(), 0);
+    /// ```
+    #[must_use]
+    pub fn empty(unit: Unit) -> Self {
+        Self::from_parts(unit, vec![0; SLOTS], 0, 0, 0)
+    }
+
+    /// The unit of the values.
+    ///
+    /// ```
+    /// use perf_instrument::{HistogramSnapshot, Unit};
+    /// assert_eq!(HistogramSnapshot::empty(Unit::Bytes).unit(), Unit::Bytes);
+    /// ```
+    #[must_use]
+    pub fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    /// Number of observations: the sum of the bucket counts.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record_n(5, 4);
+    /// assert_eq!(h.snapshot().count(), 4);
+    /// ```
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().fold(0u64, |a, &b| a.wrapping_add(b))
+    }
+
+    /// Sum of the observations in the base unit (exact as an integer; see [`sum_stored`]).
+    ///
+    /// [`sum_stored`]: Self::sum_stored
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Bytes);
+    /// h.record(100); h.record(23);
+    /// assert_eq!(h.snapshot().sum(), 123.0);
+    /// ```
+    #[must_use]
+    pub fn sum(&self) -> f64 {
+        self.to_base(self.sum as f64)
+    }
+
+    /// Sum of the stored integers (time histograms: 2^-30 s units), exact.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Seconds);
+    /// h.record(1_000_000_000);
+    /// assert_eq!(h.snapshot().sum_stored(), 1 << 30);
+    /// ```
+    #[must_use]
+    pub fn sum_stored(&self) -> u128 {
+        self.sum
+    }
+
+    /// Observations that were above [`MAX_VALUE`](crate::MAX_VALUE) and clamped to it.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record(u64::MAX);
+    /// assert_eq!(h.snapshot().clamped(), 1);
+    /// ```
+    #[must_use]
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+
+    /// Arithmetic mean, `None` when empty.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record(1); h.record(3);
+    /// assert_eq!(h.snapshot().mean(), Some(2.0));
+    /// ```
+    #[must_use]
+    pub fn mean(&self) -> Option<f64> {
+        let count = self.count();
+        (count > 0).then(|| self.sum() / count as f64)
+    }
+
+    /// Smallest observation, within [`RELATIVE_ERROR`](crate::RELATIVE_ERROR) (the quantile
+    /// at rank 1; the minimum is not tracked separately, to keep recording cheap). `None` if
+    /// empty.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record(9); h.record(4);
+    /// assert_eq!(h.snapshot().min(), Some(4.0));
+    /// ```
+    #[must_use]
+    pub fn min(&self) -> Option<f64> {
+        self.quantile(0.0)
+    }
+
+    /// Largest observation: exact for live and merged snapshots, and for a delta whenever the
+    /// maximum grew in its window; otherwise the upper edge of its highest bucket (see
+    /// [`max_is_exact`](Self::max_is_exact)). `None` if empty.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record(9); h.record(4);
+    /// assert_eq!(h.snapshot().max(), Some(9.0));
+    /// ```
+    #[must_use]
+    pub fn max(&self) -> Option<f64> {
+        self.last_slot()
+            .map(|_| self.to_base(self.max_stored() as f64))
+    }
+
+    /// Whether [`max`](Self::max) is an observation rather than a bucket edge.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record(3);
+    /// assert!(h.snapshot().max_is_exact());
+    /// ```
+    #[must_use]
+    pub fn max_is_exact(&self) -> bool {
+        self.exact_max
+    }
+
+    /// The value at quantile `q` (clamped to `0..=1`; NaN reads as the median), by nearest rank,
+    /// within [`RELATIVE_ERROR`](crate::RELATIVE_ERROR) of the exact one. `None` if empty.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// for v in [10, 20, 30, 40] { h.record(v); }
+    /// let s = h.snapshot();
+    /// assert_eq!(s.quantile(0.0), Some(10.0));
+    /// assert_eq!(s.quantile(1.0), Some(40.0));
+    /// let p50 = s.quantile(0.5).unwrap(); // the 2nd smallest, 20
+    /// assert!((p50 - 20.0).abs() <= 20.0 * perf_instrument::RELATIVE_ERROR);
+    /// ```
+    #[must_use]
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
+        let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
+        if self.exact_max && rank == count {
+            return self.max();
+        }
+        let mut seen = 0u64;
+        for (slot, &n) in self.buckets.iter().enumerate() {
+            seen = seen.wrapping_add(n);
+            if seen >= rank {
+                let (lo, hi) = layout::slot_range(slot);
+                let hi = hi.min(self.max_stored()).max(lo);
+                return Some(self.to_base(layout::representative(lo, hi)));
+            }
+        }
+        self.max()
+    }
+
+    /// The buckets in increasing order, zero bucket first, empty buckets included.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Seconds);
+    /// h.record(1_000_000_000); // one second
+    /// let b = h.snapshot().buckets().find(|b| b.count == 1).unwrap();
+    /// assert_eq!(b.upper, 1.0);
+    /// assert_eq!(b.native_index, Some(0)); // 2^(0/8) seconds
+    /// ```
+    pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
+        let offset = match self.unit {
+            Unit::Seconds => TIME_INDEX_OFFSET,
+            Unit::Bytes | Unit::Count => 0,
+        };
+        self.buckets.iter().enumerate().map(move |(slot, &count)| {
+            let (_, upper_stored) = layout::slot_range(slot);
+            Bucket {
+                count,
+                upper: self.to_base(upper_stored as f64),
+                upper_stored,
+                native_index: layout::native_index(slot).map(|i| i - offset),
+            }
+        })
+    }
+
+    /// Number of observations `<= upper_stored` (a stored integer), exactly.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// for v in [1, 2, 3, 100] { h.record(v); }
+    /// assert_eq!(h.snapshot().count_at_or_below(3), 3);
+    /// ```
+    #[must_use]
+    pub fn count_at_or_below(&self, upper_stored: u64) -> u64 {
+        let upper = upper_stored.min(layout::MAX_VALUE);
+        let last = layout::slot(upper);
+        let (_, hi) = layout::slot_range(last);
+        // Only whole buckets count exactly: a bound inside a bucket rounds down to the bucket
+        // below.
+        let end = if hi == upper { last + 1 } else { last };
+        self.buckets[..end]
+            .iter()
+            .fold(0u64, |a, &b| a.wrapping_add(b))
+    }
+
+    /// Adds `other` into `self` (as if both histograms' observations had gone into one).
+    /// Snapshots of different units do not merge; `self` is left unchanged and `false` returned.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let (a, b) = (Histogram::new(Unit::Count), Histogram::new(Unit::Count));
+    /// a.record(1); b.record(100);
+    /// let mut merged = a.snapshot();
+    /// assert!(merged.merge(&b.snapshot()));
+    /// assert_eq!((merged.count(), merged.max()), (2, Some(100.0)));
+    /// ```
+    pub fn merge(&mut self, other: &Self) -> bool {
+        if self.unit != other.unit {
+            return false;
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a = a.wrapping_add(*b);
+        }
+        self.sum = self.sum.wrapping_add(other.sum);
+        self.max = self.max.max(other.max);
+        self.exact_max &= other.exact_max;
+        self.clamped = self.clamped.wrapping_add(other.clamped);
+        true
+    }
+
+    /// The observations made between `earlier` and `self` (two snapshots of one histogram).
+    /// Buckets that look lower than in `earlier` (snapshots of different histograms) count zero.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record(5);
+    /// let before = h.snapshot();
+    /// h.record(50); h.record(60);
+    /// let window = h.snapshot().delta(&before);
+    /// assert_eq!(window.count(), 2);
+    /// assert_eq!(window.max(), Some(60.0));
+    /// ```
+    #[must_use]
+    pub fn delta(&self, earlier: &Self) -> Self {
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .zip(&earlier.buckets)
+            .map(|(now, then)| now.saturating_sub(*then))
+            .collect();
+        let mut out = Self {
+            unit: self.unit,
+            buckets,
+            sum: self.sum.saturating_sub(earlier.sum),
+            max: 0,
+            exact_max: false,
+            clamped: self.clamped.saturating_sub(earlier.clamped),
+        };
+        if let Some(last) = out.last_slot() {
+            // A maximum that moved can only have been recorded in this window.
+            out.exact_max = self.exact_max && (self.max > earlier.max || earlier.count() == 0);
+            out.max = if out.exact_max {
+                self.max
+            } else {
+                layout::slot_range(last).1.min(self.max)
+            };
+        }
+        out
+    }
+
+    /// Converts to an [`hdrhistogram::Histogram`] (3 significant digits), each bucket's
+    /// observations recorded at its representative stored integer; the extra error is that of
+    /// the bucket layout.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let h = Histogram::new(Unit::Count);
+    /// h.record_n(1_000, 10);
+    /// let hdr = h.snapshot().to_hdrhistogram().unwrap();
+    /// assert_eq!(hdr.len(), 10);
+    /// ```
+    #[cfg(feature = "hdrhistogram")]
+    pub fn to_hdrhistogram(
+        &self,
+    ) -> Result<hdrhistogram::Histogram<u64>, hdrhistogram::errors::CreationError> {
+        let mut out = hdrhistogram::Histogram::new_with_bounds(1, layout::MAX_VALUE, 3)?;
+        for (slot, &n) in self.buckets.iter().enumerate() {
+            if n > 0 {
+                let (lo, hi) = layout::slot_range(slot);
+                let value = layout::representative(lo, hi).round() as u64;
+                // In bounds by construction (value <= MAX_VALUE), so this cannot fail.
+                let _ = out.record_n(value, n);
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_slot(&self) -> Option<usize> {
+        self.buckets.iter().rposition(|&n| n > 0)
+    }
+
+    fn max_stored(&self) -> u64 {
+        match self.last_slot() {
+            Some(slot) if self.max == 0 && slot > 0 => layout::slot_range(slot).1,
+            _ => self.max,
+        }
+    }
+
+    fn to_base(&self, stored: f64) -> f64 {
+        match self.unit {
+            Unit::Seconds => stored / TIME_UNITS_PER_SECOND as f64,
+            Unit::Bytes | Unit::Count => stored,
+        }
+    }
+}
