@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, integration and doc tests, then the loom models.
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "unit and integration tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --no-fail-fast
+else
+  cargo test --workspace --all-features --lib --bins --tests
+fi
+
+step "doc tests"
+cargo test --workspace --all-features --doc
+
+step "loom models"
+scripts/loom.sh
