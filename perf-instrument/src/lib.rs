@@ -8,6 +8,9 @@
 //! 1. `sync`: the one place that names atomics and thread-locals (loom swaps them in tests).
 //! 2. [`clock`](Clock): a TSC-based monotonic clock and a manual clock for tests.
 //! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
+//! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series.
+//! 5. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
+//!    process collector, and the `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
 //!
 //! ## Recording costs a few plain stores
 //!
@@ -45,12 +48,22 @@
 //! ```
 
 mod clock;
+mod expose;
 mod recorder;
+mod registry;
 mod sync;
 
 pub use clock::{Clock, ClockSource, ManualClock};
+pub use expose::{render, render_as, Format};
+#[cfg(feature = "http")]
+pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
 pub use recorder::{Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, Unit};
+pub use registry::{
+    Buckets, Collector, Descriptor, Family, FamilySnapshot, MetricKind, Opts, Registry,
+    RegistryBuilder, RegistryError, Series, SeriesSnapshot, SeriesValue, DEFAULT_MAX_SERIES,
+    OVERFLOW_LABEL_VALUE,
+};
 
 /// Internals exposed to the loom models in `tests/loom_*.rs`; absent from normal builds.
 #[cfg(perf_instrument_loom)]

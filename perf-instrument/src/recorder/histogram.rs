@@ -53,7 +53,8 @@ impl Writer for Owner {
     #[inline(always)]
     fn raise(word: &AtomicU64, value: u64) {
         if value > word.load(Ordering::Relaxed) {
-            word.store(value, Ordering::Relaxed);
+            // Release: a snapshot that reads this maximum also reads the bucket store before it.
+            word.store(value, Ordering::Release);
         }
     }
     #[inline(always)]
@@ -73,7 +74,7 @@ impl Writer for Anyone {
     #[inline(always)]
     fn raise(word: &AtomicU64, value: u64) {
         if value > word.load(Ordering::Relaxed) {
-            word.fetch_max(value, Ordering::Relaxed);
+            word.fetch_max(value, Ordering::Release);
         }
     }
     #[inline(always)]
@@ -301,9 +302,10 @@ impl Histogram {
         }
     }
 
-    /// A consistent-enough copy of the counts: shards summed with relaxed loads, the count
-    /// derived from the buckets (so `count == sum of bucket counts` always), never lower than a
-    /// snapshot taken before it.
+    /// A copy of the counts: shards summed with relaxed loads up to each shard's maximum, the
+    /// count derived from the buckets (so `count == sum of bucket counts` always), never lower
+    /// than a snapshot taken before it. A record still in progress may show in the sum before
+    /// its bucket does (or the reverse); it is in both by the next snapshot.
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
@@ -319,11 +321,16 @@ impl Histogram {
         let mut max = 0u64;
         let mut clamped = 0u64;
         for shard in self.shards.iter() {
-            for (total, bucket) in buckets.iter_mut().zip(shard.buckets.iter()) {
+            // No bucket above the shard's maximum holds anything, so reading stops there: a
+            // shard nobody wrote (maximum 0) costs one load. Acquire pairs with the Release
+            // that raised the maximum, so the bucket of the value that set it is seen too.
+            let shard_max = shard.max.load(Ordering::Acquire);
+            let used = layout::slot(shard_max.min(MAX_VALUE)) + 1;
+            for (total, bucket) in buckets[..used].iter_mut().zip(shard.buckets.iter()) {
                 *total = total.wrapping_add(bucket.load(Ordering::Relaxed));
             }
             sum = sum.wrapping_add(shard.sum.read());
-            max = max.max(shard.max.load(Ordering::Relaxed));
+            max = max.max(shard_max);
             clamped = clamped.wrapping_add(shard.clamped.load(Ordering::Relaxed));
         }
         HistogramSnapshot::from_parts(self.unit, buckets, sum, max, clamped)

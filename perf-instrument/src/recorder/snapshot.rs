@@ -300,6 +300,22 @@ impl HistogramSnapshot {
             .fold(0u64, |a, &b| a.wrapping_add(b))
     }
 
+    /// Cumulative counts at each of `bounds` (stored integers that are layout bounds,
+    /// ascending), written into `out`, in one pass over the buckets.
+    pub(crate) fn cumulative_counts(&self, bounds: &[u64], out: &mut Vec<u64>) {
+        out.clear();
+        let mut running = 0u64;
+        let mut slot = 0;
+        for &bound in bounds {
+            let last = layout::slot(bound.min(layout::MAX_VALUE));
+            while slot <= last {
+                running = running.wrapping_add(self.buckets[slot]);
+                slot += 1;
+            }
+            out.push(running);
+        }
+    }
+
     /// Adds `other` into `self` (as if both histograms' observations had gone into one).
     /// Snapshots of different units do not merge; `self` is left unchanged and `false` returned.
     ///

@@ -1,0 +1,64 @@
+//! Layer 6: exposition — the text formats, content negotiation, the process collector and the
+//! HTTP endpoint.
+
+#[cfg(feature = "http")]
+mod http;
+mod negotiate;
+mod number;
+mod process;
+mod text;
+
+#[cfg(feature = "http")]
+pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
+pub use negotiate::Format;
+pub(crate) use process::register_process_collector;
+
+use crate::registry::Registry;
+use std::time::Instant;
+
+/// Renders `registry` in the format `accept` (an HTTP `Accept` header) asks for; returns the
+/// exact `Content-Type` and the body. Mount it on `/metrics` in the service's own router.
+///
+/// ```
+/// let registry = perf_instrument::Registry::new();
+/// registry.counter("jobs", "Jobs.").unwrap().inc();
+/// let (content_type, body) = perf_instrument::render(
+///     &registry,
+///     Some("application/openmetrics-text;version=1.0.0"),
+/// );
+/// assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+/// let text = String::from_utf8(body).unwrap();
+/// assert!(text.contains("jobs_total 1\n"));
+/// assert!(text.ends_with("# EOF\n"));
+/// ```
+#[must_use]
+pub fn render(registry: &Registry, accept: Option<&str>) -> (&'static str, Vec<u8>) {
+    let format = Format::from_accept(accept);
+    (format.content_type(), render_as(registry, format))
+}
+
+/// Renders `registry` in `format`.
+///
+/// ```
+/// use perf_instrument::{render_as, Format, Registry};
+/// let registry = Registry::builder().self_metrics(false).process_metrics(false).build().unwrap();
+/// registry.gauge("depth", "Queue depth.").unwrap().set(3);
+/// let text = String::from_utf8(render_as(&registry, Format::PrometheusText)).unwrap();
+/// assert_eq!(text, "# HELP depth Queue depth.\n# TYPE depth gauge\ndepth 3\n");
+/// ```
+#[must_use]
+pub fn render_as(registry: &Registry, format: Format) -> Vec<u8> {
+    let started = Instant::now();
+    let text = match format {
+        Format::PrometheusText => text::Text::Prometheus,
+        Format::OpenMetrics => text::Text::OpenMetrics,
+    };
+    let mut out = Vec::with_capacity(4096);
+    let mut encoder = text::Encoder::new(text, registry.const_labels());
+    registry.for_each_family(|family| encoder.family(family, &mut out));
+    encoder.finish(&mut out);
+    if let Some(metrics) = registry.self_metrics() {
+        metrics.record_scrape(started.elapsed(), out.len());
+    }
+    out
+}

@@ -1,0 +1,279 @@
+//! The two text formats: Prometheus text 0.0.4 and OpenMetrics 1.0.
+//!
+//! Written by hand rather than through `prometheus-client`'s encoder, which emits OpenMetrics
+//! only and works from its own metric types; see `docs/ARCHITECTURE.md`.
+
+use super::number::{push_float, push_int};
+use crate::registry::{FamilySnapshot, MetricKind, SeriesValue};
+use crate::HistogramSnapshot;
+
+/// Which text format to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Text {
+    /// Prometheus text exposition format 0.0.4.
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+/// Writes families one at a time in one format, each series carrying the constant labels first.
+pub(crate) struct Encoder {
+    format: Text,
+    labels: LabelWriter,
+    le_values: Vec<Vec<u8>>,
+    cumulative: Vec<u64>,
+}
+
+impl Encoder {
+    pub(crate) fn new(format: Text, const_labels: &[(String, String)]) -> Self {
+        Self {
+            format,
+            labels: LabelWriter::new(const_labels),
+            le_values: Vec::new(),
+            cumulative: Vec::new(),
+        }
+    }
+
+    pub(crate) fn family(&mut self, family: &FamilySnapshot, out: &mut Vec<u8>) {
+        let format = self.format;
+        let desc = &family.desc;
+        let name = desc.name().as_bytes();
+        let kind = desc.kind();
+        write_metadata(format, family, out);
+        if kind == MetricKind::Histogram {
+            self.le_values.clear();
+            for bound in desc.buckets().upper_bounds(desc.unit()) {
+                let mut le = Vec::new();
+                push_float(&mut le, bound);
+                self.le_values.push(le);
+            }
+        }
+        let labels = &mut self.labels;
+        for series in &family.series {
+            if series.label_values.len() != desc.label_names().len() {
+                continue;
+            }
+            labels.set(desc.label_names(), &series.label_values);
+            match (kind, &series.value) {
+                (
+                    MetricKind::Counter,
+                    value @ (SeriesValue::Unsigned(_) | SeriesValue::Float(_)),
+                ) => {
+                    sample(out, name, b"_total", labels, None, |out| {
+                        push_value(out, value)
+                    });
+                    if let (Text::OpenMetrics, Some(created)) = (format, series.created) {
+                        sample(out, name, b"_created", labels, None, |out| {
+                            push_float(out, created)
+                        });
+                    }
+                }
+                (MetricKind::Gauge, value) if !matches!(value, SeriesValue::Histogram(_)) => {
+                    sample(out, name, b"", labels, None, |out| push_value(out, value));
+                }
+                (MetricKind::Histogram, SeriesValue::Histogram(snap)) => {
+                    snap.cumulative_counts(desc.buckets().stored(), &mut self.cumulative);
+                    write_histogram(
+                        format,
+                        out,
+                        name,
+                        labels,
+                        snap,
+                        &self.le_values,
+                        &self.cumulative,
+                        series.created,
+                    );
+                }
+                // A value of the wrong type for its family (only a collector can produce one):
+                // left out rather than written wrong.
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) fn finish(&self, out: &mut Vec<u8>) {
+        if self.format == Text::OpenMetrics {
+            out.extend_from_slice(b"# EOF\n");
+        }
+    }
+}
+
+fn write_metadata(format: Text, family: &FamilySnapshot, out: &mut Vec<u8>) {
+    let desc = &family.desc;
+    let name = desc.name().as_bytes();
+    let kind = desc.kind().name().as_bytes();
+    match format {
+        Text::Prometheus => {
+            let suffix: &[u8] = if desc.kind() == MetricKind::Counter {
+                b"_total"
+            } else {
+                b""
+            };
+            for (key, value) in [(&b"HELP"[..], None), (&b"TYPE"[..], Some(kind))] {
+                out.extend_from_slice(b"# ");
+                out.extend_from_slice(key);
+                out.push(b' ');
+                out.extend_from_slice(name);
+                out.extend_from_slice(suffix);
+                out.push(b' ');
+                match value {
+                    Some(kind) => out.extend_from_slice(kind),
+                    None => escape(out, desc.help(), false),
+                }
+                out.push(b'\n');
+            }
+        }
+        Text::OpenMetrics => {
+            out.extend_from_slice(b"# TYPE ");
+            out.extend_from_slice(name);
+            out.push(b' ');
+            out.extend_from_slice(kind);
+            out.push(b'\n');
+            if let Some(unit) = desc.unit().suffix() {
+                out.extend_from_slice(b"# UNIT ");
+                out.extend_from_slice(name);
+                out.push(b' ');
+                out.extend_from_slice(unit.as_bytes());
+                out.push(b'\n');
+            }
+            out.extend_from_slice(b"# HELP ");
+            out.extend_from_slice(name);
+            out.push(b' ');
+            escape(out, desc.help(), true);
+            out.push(b'\n');
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_histogram(
+    format: Text,
+    out: &mut Vec<u8>,
+    name: &[u8],
+    labels: &LabelWriter,
+    snap: &HistogramSnapshot,
+    le_values: &[Vec<u8>],
+    cumulative: &[u64],
+    created: Option<f64>,
+) {
+    // One count for `+Inf`, `_count`: the sum of the same buckets, so they always agree.
+    let count = snap.count();
+    for (le, n) in le_values.iter().zip(cumulative.iter()) {
+        sample(out, name, b"_bucket", labels, Some(le), |out| {
+            push_int(out, *n)
+        });
+    }
+    sample(out, name, b"_bucket", labels, Some(b"+Inf"), |out| {
+        push_int(out, count)
+    });
+    sample(out, name, b"_count", labels, None, |out| {
+        push_int(out, count)
+    });
+    sample(out, name, b"_sum", labels, None, |out| {
+        push_float(out, snap.sum())
+    });
+    if let (Text::OpenMetrics, Some(created)) = (format, created) {
+        sample(out, name, b"_created", labels, None, |out| {
+            push_float(out, created)
+        });
+    }
+}
+
+fn push_value(out: &mut Vec<u8>, value: &SeriesValue) {
+    match value {
+        SeriesValue::Unsigned(v) => push_int(out, *v),
+        SeriesValue::Signed(v) => push_int(out, *v),
+        SeriesValue::Float(v) => push_float(out, *v),
+        SeriesValue::Histogram(_) => {}
+    }
+}
+
+/// Writes `name suffix {labels[,le="…"]} value\n`.
+fn sample(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    suffix: &[u8],
+    labels: &LabelWriter,
+    le: Option<&[u8]>,
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(suffix);
+    labels.write(out, le);
+    out.push(b' ');
+    value(out);
+    out.push(b'\n');
+}
+
+/// Pre-renders the escaped label pairs of the current series once, for all its samples.
+struct LabelWriter {
+    constant: Vec<u8>,
+    current: Vec<u8>,
+}
+
+impl LabelWriter {
+    fn new(const_labels: &[(String, String)]) -> Self {
+        let mut constant = Vec::new();
+        for (name, value) in const_labels {
+            push_pair(&mut constant, name, value);
+        }
+        Self {
+            constant,
+            current: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, names: &[String], values: &[String]) {
+        self.current.clear();
+        self.current.extend_from_slice(&self.constant);
+        for (name, value) in names.iter().zip(values) {
+            push_pair(&mut self.current, name, value);
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>, le: Option<&[u8]>) {
+        if self.current.is_empty() && le.is_none() {
+            return;
+        }
+        out.push(b'{');
+        // Pairs are written with a trailing comma; drop the last one.
+        let pairs = &self.current[..self.current.len().saturating_sub(1)];
+        out.extend_from_slice(pairs);
+        if let Some(le) = le {
+            if !pairs.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"le=\"");
+            out.extend_from_slice(le);
+            out.push(b'"');
+        }
+        out.push(b'}');
+    }
+}
+
+/// Label values escape the same way in both formats.
+fn push_pair(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape(out, value, true);
+    out.extend_from_slice(b"\",");
+}
+
+/// Escapes `\` and newline, and `"` when `quote` (label values in both formats, HELP in
+/// OpenMetrics; 0.0.4 HELP leaves quotes alone).
+fn escape(out: &mut Vec<u8>, s: &str, quote: bool) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}

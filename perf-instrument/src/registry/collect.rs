@@ -1,0 +1,112 @@
+//! What a scrape sees: `FamilySnapshot`s of `SeriesSnapshot`s, and the `Collector` trait that
+//! produces families computed at scrape time.
+
+use super::desc::Descriptor;
+use crate::HistogramSnapshot;
+use std::sync::Arc;
+
+/// The value of one series at scrape time, in the family's base unit.
+///
+/// ```
+/// use perf_instrument::SeriesValue;
+/// let v = SeriesValue::Float(0.25);
+/// assert!(matches!(v, SeriesValue::Float(_)));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeriesValue {
+    /// An unsigned integer (counters).
+    Unsigned(u64),
+    /// A signed integer (gauges).
+    Signed(i64),
+    /// A float (values in seconds, process CPU time).
+    Float(f64),
+    /// A histogram.
+    Histogram(HistogramSnapshot),
+}
+
+/// One series of a family at scrape time.
+///
+/// ```
+/// use perf_instrument::{SeriesSnapshot, SeriesValue};
+/// let s = SeriesSnapshot::new(vec!["orders".to_string()], SeriesValue::Signed(3));
+/// assert_eq!(&s.label_values[..], ["orders"]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSnapshot {
+    /// Values of the family's labels, in the descriptor's order (shared with the family).
+    pub label_values: Arc<[String]>,
+    /// The value.
+    pub value: SeriesValue,
+    /// When the series was created, in seconds since the Unix epoch (OpenMetrics `_created`).
+    pub created: Option<f64>,
+}
+
+impl SeriesSnapshot {
+    /// A series without a creation time.
+    ///
+    /// ```
+    /// use perf_instrument::{SeriesSnapshot, SeriesValue};
+    /// assert!(SeriesSnapshot::new(Vec::new(), SeriesValue::Unsigned(1)).created.is_none());
+    /// ```
+    #[must_use]
+    pub fn new(label_values: impl Into<Arc<[String]>>, value: SeriesValue) -> Self {
+        Self {
+            label_values: label_values.into(),
+            value,
+            created: None,
+        }
+    }
+}
+
+/// One family at scrape time.
+///
+/// ```
+/// use perf_instrument::{Descriptor, FamilySnapshot, MetricKind, Opts};
+/// use std::sync::Arc;
+/// let desc = Arc::new(Descriptor::new(MetricKind::Gauge, Opts::new("up", "Up.")).unwrap());
+/// let family = FamilySnapshot { desc, series: vec![] };
+/// assert_eq!(family.desc.name(), "up");
+/// ```
+#[derive(Clone, Debug)]
+pub struct FamilySnapshot {
+    /// The family's description.
+    pub desc: Arc<Descriptor>,
+    /// Its series.
+    pub series: Vec<SeriesSnapshot>,
+}
+
+/// A source of families computed at scrape time (process statistics, ages of pending items).
+///
+/// [`describe`](Collector::describe) is called once at registration, so the names are validated
+/// and checked for collisions then; [`collect`](Collector::collect) runs on every scrape and must
+/// only emit families it described. Families it did not describe, and series whose label count
+/// or value type does not match their descriptor, are left out of the exposition.
+///
+/// ```
+/// use perf_instrument::{Collector, Descriptor, FamilySnapshot, MetricKind, Opts, Registry,
+///     SeriesSnapshot, SeriesValue};
+/// use std::sync::Arc;
+///
+/// struct Temperature(Arc<Descriptor>);
+/// impl Collector for Temperature {
+///     fn describe(&self) -> Vec<Arc<Descriptor>> { vec![self.0.clone()] }
+///     fn collect(&self, out: &mut Vec<FamilySnapshot>) {
+///         out.push(FamilySnapshot {
+///             desc: self.0.clone(),
+///             series: vec![SeriesSnapshot::new(vec![], SeriesValue::Float(21.5))],
+///         });
+///     }
+/// }
+///
+/// let registry = Registry::new();
+/// let desc = Descriptor::new(MetricKind::Gauge, Opts::new("room_celsius", "Room temperature."));
+/// registry.register_collector(Arc::new(Temperature(Arc::new(desc.unwrap())))).unwrap();
+/// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+/// assert!(text.contains("room_celsius 21.5"));
+/// ```
+pub trait Collector: Send + Sync {
+    /// The families this collector emits.
+    fn describe(&self) -> Vec<Arc<Descriptor>>;
+    /// Appends the current state of the described families.
+    fn collect(&self, out: &mut Vec<FamilySnapshot>);
+}

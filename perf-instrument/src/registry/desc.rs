@@ -1,0 +1,477 @@
+//! What a metric family is: `Opts` as the user writes them, `Descriptor` once validated, and
+//! the classic `Buckets` a histogram family exports.
+
+use super::name::{check_label_names, check_metric_name};
+use super::RegistryError;
+use crate::recorder::layout;
+use crate::{Unit, TIME_UNITS_PER_SECOND};
+use std::fmt;
+use std::sync::Arc;
+
+/// Default cap on the number of series (label-value sets) in one family.
+pub const DEFAULT_MAX_SERIES: usize = 1_000;
+
+/// The type of a metric family.
+///
+/// ```
+/// assert_eq!(perf_instrument::MetricKind::Counter.name(), "counter");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// Only goes up; exported with a `_total` suffix.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Buckets, count and sum of observations.
+    Histogram,
+}
+
+impl MetricKind {
+    /// The exposition type name: `counter`, `gauge` or `histogram`.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::MetricKind::Histogram.name(), "histogram");
+    /// ```
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// The classic `le` boundaries a histogram family exports, besides its full bucket layout.
+///
+/// Every boundary is a bound of the fixed layout, so each exported bucket count is *exactly* the
+/// number of observations at or below the printed `le`. Boundaries given in the base unit
+/// ([`Buckets::from_values`]) are moved up to the nearest layout bound (at most 9.05% higher);
+/// for example 0.005 s becomes `le="0.005156..."`. `+Inf` is always exported.
+///
+/// ```
+/// use perf_instrument::{Buckets, Unit};
+/// let b = Buckets::from_values(Unit::Seconds, &[0.5, 1.0, 2.0]);
+/// assert_eq!(b.upper_bounds(Unit::Seconds), vec![0.5, 1.0, 2.0]); // powers of two are exact
+/// let snapped = Buckets::from_values(Unit::Count, &[10.0]);
+/// assert_eq!(snapped.upper_bounds(Unit::Count), vec![10.0]); // small integers too
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Buckets {
+    /// Stored-integer upper bounds, ascending, each the top of a layout bucket.
+    bounds: Vec<u64>,
+}
+
+impl Buckets {
+    /// The default for `unit`: for seconds, the powers of two from 2^-13 s (122 µs) to 64 s
+    /// (20 buckets); for bytes, powers of four from 64 B to 1 GiB (13); for counts, powers of two
+    /// from 1 to 65,536 (17).
+    ///
+    /// ```
+    /// use perf_instrument::{Buckets, Unit};
+    /// let b = Buckets::default_for(Unit::Seconds).upper_bounds(Unit::Seconds);
+    /// assert_eq!((b.len(), b[0], b[19]), (20, 1.0 / 8192.0, 64.0));
+    /// ```
+    #[must_use]
+    pub fn default_for(unit: Unit) -> Self {
+        let bounds = match unit {
+            Unit::Seconds => (17..=36).map(|e| 1u64 << e).collect(),
+            Unit::Bytes => (3..=15).map(|e| 1u64 << (2 * e)).collect(),
+            Unit::Count => (0..=16).map(|e| 1u64 << e).collect(),
+        };
+        Self { bounds }
+    }
+
+    /// Boundaries in the base unit (seconds, bytes, items), each moved up to the nearest layout
+    /// bound. Negative, NaN and infinite values are dropped; duplicates after snapping merge.
+    ///
+    /// ```
+    /// use perf_instrument::{Buckets, Unit};
+    /// let b = Buckets::from_values(Unit::Count, &[100.0, f64::NAN, -1.0, 100.0]);
+    /// let le = b.upper_bounds(Unit::Count);
+    /// assert_eq!(le.len(), 1);
+    /// assert!(le[0] >= 100.0 && le[0] <= 100.0 * 1.0906);
+    /// ```
+    #[must_use]
+    pub fn from_values(unit: Unit, values: &[f64]) -> Self {
+        let scale = match unit {
+            Unit::Seconds => TIME_UNITS_PER_SECOND as f64,
+            Unit::Bytes | Unit::Count => 1.0,
+        };
+        let mut bounds: Vec<u64> = values
+            .iter()
+            .filter(|v| v.is_finite() && **v >= 0.0)
+            .map(|v| {
+                let stored = (v * scale).ceil().min(layout::MAX_VALUE as f64) as u64;
+                layout::slot_range(layout::slot(stored)).1
+            })
+            .collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        Self { bounds }
+    }
+
+    /// No classic boundaries: only the `+Inf` bucket (the native layout still has them all).
+    ///
+    /// ```
+    /// use perf_instrument::{Buckets, Unit};
+    /// assert!(Buckets::none().upper_bounds(Unit::Count).is_empty());
+    /// ```
+    #[must_use]
+    pub fn none() -> Self {
+        Self { bounds: Vec::new() }
+    }
+
+    /// The upper bounds in the base unit, ascending (without `+Inf`).
+    ///
+    /// ```
+    /// use perf_instrument::{Buckets, Unit};
+    /// let b = Buckets::default_for(Unit::Count).upper_bounds(Unit::Count);
+    /// assert_eq!(&b[..3], &[1.0, 2.0, 4.0]);
+    /// ```
+    #[must_use]
+    pub fn upper_bounds(&self, unit: Unit) -> Vec<f64> {
+        self.bounds.iter().map(|&b| to_base(unit, b)).collect()
+    }
+
+    /// The upper bounds as stored integers.
+    pub(crate) fn stored(&self) -> &[u64] {
+        &self.bounds
+    }
+}
+
+pub(crate) fn to_base(unit: Unit, stored: u64) -> f64 {
+    match unit {
+        Unit::Seconds => stored as f64 / TIME_UNITS_PER_SECOND as f64,
+        Unit::Bytes | Unit::Count => stored as f64,
+    }
+}
+
+/// How to register a metric family: name, help, and optionally unit, label names, classic
+/// buckets and a cap on series.
+///
+/// The name carries the unit (`_seconds`, `_bytes`), as Prometheus names do; a counter's name is
+/// given without `_total` (a trailing `_total` is dropped), which exposition adds.
+///
+/// ```
+/// use perf_instrument::{Buckets, Opts, Registry, Unit};
+/// let registry = Registry::new();
+/// let stages = registry
+///     .register_histogram(
+///         Opts::new("pipeline_stage_duration_seconds", "Time spent in each pipeline stage.")
+///             .unit(Unit::Seconds)
+///             .labels(["pipeline", "stage"])
+///             .buckets(Buckets::from_values(Unit::Seconds, &[0.001, 0.01, 0.1, 1.0]))
+///             .max_series(100),
+///     )
+///     .unwrap();
+/// stages.with_label_values(&["orders", "enrich"]).record(1_500_000);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opts {
+    name: String,
+    help: String,
+    unit: Unit,
+    labels: Vec<String>,
+    buckets: Option<Buckets>,
+    max_series: usize,
+}
+
+impl Opts {
+    /// A family `name` described by `help`, dimensionless, without labels.
+    ///
+    /// ```
+    /// let opts = perf_instrument::Opts::new("jobs_done", "Jobs finished.");
+    /// assert_eq!(opts.name(), "jobs_done");
+    /// ```
+    #[must_use]
+    pub fn new(name: impl Into<String>, help: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            help: help.into(),
+            unit: Unit::Count,
+            labels: Vec::new(),
+            buckets: None,
+            max_series: DEFAULT_MAX_SERIES,
+        }
+    }
+
+    /// The unit; the name must end with its suffix. For counters and gauges in seconds the
+    /// recorded integers are nanoseconds, exported as seconds.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Unit};
+    /// let opts = Opts::new("queue_wait_seconds", "Wait.").unit(Unit::Seconds);
+    /// assert_eq!(opts.unit_of(), Unit::Seconds);
+    /// ```
+    #[must_use]
+    pub fn unit(mut self, unit: Unit) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// The label names (values are given per series).
+    ///
+    /// ```
+    /// let opts = perf_instrument::Opts::new("x", "X.").labels(["queue"]);
+    /// assert_eq!(opts.label_names(), ["queue"]);
+    /// ```
+    #[must_use]
+    pub fn labels<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.labels = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Classic `le` boundaries for a histogram (default: [`Buckets::default_for`] the unit).
+    ///
+    /// ```
+    /// use perf_instrument::{Buckets, Opts, Unit};
+    /// let opts = Opts::new("batch_size", "Items per batch.").buckets(Buckets::none());
+    /// # let _ = opts;
+    /// ```
+    #[must_use]
+    pub fn buckets(mut self, buckets: Buckets) -> Self {
+        self.buckets = Some(buckets);
+        self
+    }
+
+    /// Most series (label-value sets) the family holds (default 1,000, at least 1); further
+    /// ones fold into one overflow series, counted in
+    /// `perf_instrument_series_overflow_total{family}`.
+    ///
+    /// ```
+    /// let opts = perf_instrument::Opts::new("x", "X.").max_series(10);
+    /// # let _ = opts;
+    /// ```
+    #[must_use]
+    pub fn max_series(mut self, max: usize) -> Self {
+        self.max_series = max.max(1);
+        self
+    }
+
+    /// The name as given.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::Opts::new("a", "A.").name(), "a");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The unit.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::Opts::new("a", "A.").unit_of(), perf_instrument::Unit::Count);
+    /// ```
+    #[must_use]
+    pub fn unit_of(&self) -> Unit {
+        self.unit
+    }
+
+    /// The label names.
+    ///
+    /// ```
+    /// assert!(perf_instrument::Opts::new("a", "A.").label_names().is_empty());
+    /// ```
+    #[must_use]
+    pub fn label_names(&self) -> &[String] {
+        &self.labels
+    }
+}
+
+/// A validated family description, as the registry and exposition see it.
+///
+/// ```
+/// use perf_instrument::{Descriptor, MetricKind, Opts, Unit};
+/// let d = Descriptor::new(MetricKind::Counter, Opts::new("requests_total", "Requests.")).unwrap();
+/// assert_eq!(d.name(), "requests"); // `_total` belongs to the exposition
+/// assert_eq!(d.kind(), MetricKind::Counter);
+/// assert!(Descriptor::new(MetricKind::Gauge, Opts::new("wait", "W.").unit(Unit::Seconds)).is_err());
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Descriptor {
+    name: String,
+    help: String,
+    unit: Unit,
+    kind: MetricKind,
+    label_names: Arc<[String]>,
+    buckets: Buckets,
+    max_series: usize,
+}
+
+impl Descriptor {
+    /// Validates `opts` for a family of `kind`: name and label rules, unit suffix.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] saying which rule the name or a label breaks.
+    ///
+    /// ```
+    /// use perf_instrument::{Descriptor, MetricKind, Opts};
+    /// assert!(Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.").labels(["le"])).is_err());
+    /// ```
+    pub fn new(kind: MetricKind, opts: Opts) -> Result<Self, RegistryError> {
+        let mut name = opts.name;
+        if kind == MetricKind::Counter {
+            if let Some(base) = name.strip_suffix("_total") {
+                name = base.to_string();
+            }
+        }
+        check_metric_name(&name)?;
+        if let Some(suffix) = opts.unit.suffix() {
+            if !name.ends_with(&format!("_{suffix}")) {
+                return Err(RegistryError::MissingUnitSuffix { name, suffix });
+            }
+        }
+        check_label_names(&name, opts.labels.iter().map(String::as_str), &[])?;
+        let buckets = match kind {
+            MetricKind::Histogram => opts
+                .buckets
+                .unwrap_or_else(|| Buckets::default_for(opts.unit)),
+            MetricKind::Counter | MetricKind::Gauge => Buckets::none(),
+        };
+        Ok(Self {
+            name,
+            help: opts.help,
+            unit: opts.unit,
+            kind,
+            label_names: opts.labels.into(),
+            buckets,
+            max_series: opts.max_series,
+        })
+    }
+
+    /// The family name (for counters, without `_total`).
+    ///
+    /// ```
+    /// # use perf_instrument::{Descriptor, MetricKind, Opts};
+    /// let d = Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.")).unwrap();
+    /// assert_eq!(d.name(), "depth");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The help text, unescaped.
+    ///
+    /// ```
+    /// # use perf_instrument::{Descriptor, MetricKind, Opts};
+    /// let d = Descriptor::new(MetricKind::Gauge, Opts::new("depth", "Queue depth.")).unwrap();
+    /// assert_eq!(d.help(), "Queue depth.");
+    /// ```
+    #[must_use]
+    pub fn help(&self) -> &str {
+        &self.help
+    }
+
+    /// The unit.
+    ///
+    /// ```
+    /// # use perf_instrument::{Descriptor, MetricKind, Opts, Unit};
+    /// let d = Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.")).unwrap();
+    /// assert_eq!(d.unit(), Unit::Count);
+    /// ```
+    #[must_use]
+    pub fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    /// The type.
+    ///
+    /// ```
+    /// # use perf_instrument::{Descriptor, MetricKind, Opts};
+    /// let d = Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.")).unwrap();
+    /// assert_eq!(d.kind(), MetricKind::Gauge);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> MetricKind {
+        self.kind
+    }
+
+    /// The label names, in the order values are given.
+    ///
+    /// ```
+    /// # use perf_instrument::{Descriptor, MetricKind, Opts};
+    /// let d = Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.").labels(["queue"])).unwrap();
+    /// assert_eq!(d.label_names(), ["queue"]);
+    /// ```
+    #[must_use]
+    pub fn label_names(&self) -> &[String] {
+        &self.label_names
+    }
+
+    /// The classic buckets exported (empty for counters and gauges).
+    ///
+    /// ```
+    /// # use perf_instrument::{Buckets, Descriptor, MetricKind, Opts, Unit};
+    /// let d = Descriptor::new(MetricKind::Histogram, Opts::new("size_bytes", "S.").unit(Unit::Bytes)).unwrap();
+    /// assert_eq!(d.buckets(), &Buckets::default_for(Unit::Bytes));
+    /// ```
+    #[must_use]
+    pub fn buckets(&self) -> &Buckets {
+        &self.buckets
+    }
+
+    /// The cap on series.
+    ///
+    /// ```
+    /// # use perf_instrument::{Descriptor, MetricKind, Opts};
+    /// let d = Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.").max_series(5)).unwrap();
+    /// assert_eq!(d.max_series(), 5);
+    /// ```
+    #[must_use]
+    pub fn max_series(&self) -> usize {
+        self.max_series
+    }
+
+    /// The sample names this family exposes (to detect collisions between families).
+    pub(crate) fn sample_names(&self) -> Vec<String> {
+        let n = &self.name;
+        match self.kind {
+            MetricKind::Counter => vec![format!("{n}_total"), format!("{n}_created"), n.clone()],
+            MetricKind::Gauge => vec![n.clone()],
+            MetricKind::Histogram => vec![
+                n.clone(),
+                format!("{n}_bucket"),
+                format!("{n}_count"),
+                format!("{n}_sum"),
+                format!("{n}_created"),
+            ],
+        }
+    }
+
+    /// Same type, unit, labels and buckets (help and series cap may differ).
+    pub(crate) fn same_shape(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.unit == other.unit
+            && self.label_names == other.label_names
+            && self.buckets == other.buckets
+    }
+
+    pub(crate) fn shape(&self) -> String {
+        format!(
+            "a {} in {:?} with labels {:?} and {} classic buckets",
+            self.kind.name(),
+            self.unit,
+            self.label_names,
+            self.buckets.bounds.len()
+        )
+    }
+}
+
+impl fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Descriptor")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("unit", &self.unit)
+            .field("labels", &self.label_names)
+            .finish()
+    }
+}

@@ -1,0 +1,81 @@
+//! `RegistryError`: what can go wrong at registration, and how to fix it.
+
+/// Why a registration was refused. Each message says what to change.
+///
+/// ```
+/// use perf_instrument::{Registry, RegistryError};
+/// let registry = Registry::new();
+/// let err = registry.counter("bad-name", "Dashes are not allowed.").unwrap_err();
+/// assert!(matches!(err, RegistryError::InvalidMetricName { .. }));
+/// assert!(err.to_string().contains("bad-name"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The metric name breaks the Prometheus naming rules.
+    #[error("invalid metric name {name:?}: {reason}")]
+    InvalidMetricName {
+        /// The offending name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A label name breaks the Prometheus naming rules or is reserved or repeated.
+    #[error("invalid label name {label:?} on metric {metric:?}: {reason}")]
+    InvalidLabelName {
+        /// The metric the label belongs to.
+        metric: String,
+        /// The offending label name.
+        label: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The name does not end with the unit's suffix (`_seconds`, `_bytes`).
+    #[error(
+        "metric {name:?} has unit {suffix} but its name does not end with \"_{suffix}\"; \
+         rename it (Prometheus names carry their unit)"
+    )]
+    MissingUnitSuffix {
+        /// The metric name.
+        name: String,
+        /// The suffix it must end with.
+        suffix: &'static str,
+    },
+    /// A family of this name exists with a different type, unit, label names or buckets.
+    #[error(
+        "metric {name:?} is already registered as {existing}; cannot register it again as \
+         {requested} (use another name, or the same type, unit, labels and buckets)"
+    )]
+    ShapeMismatch {
+        /// The metric name.
+        name: String,
+        /// The existing family's shape.
+        existing: String,
+        /// The shape that was asked for.
+        requested: String,
+    },
+    /// One of the family's series names (`_total`, `_bucket`, `_count`, `_sum`, `_created`)
+    /// is already a series name of another family.
+    #[error(
+        "metric {name:?} would expose the series {series:?}, which metric {existing:?} \
+         already exposes; choose another name"
+    )]
+    NameCollision {
+        /// The metric being registered.
+        name: String,
+        /// The series name both would expose.
+        series: String,
+        /// The family that already exposes it.
+        existing: String,
+    },
+    /// A handle was asked for with the wrong number of label values.
+    #[error("metric {name:?} has {expected} label(s) but {given} value(s) were given")]
+    LabelCount {
+        /// The metric name.
+        name: String,
+        /// Label names the family has.
+        expected: usize,
+        /// Label values given.
+        given: usize,
+    },
+}

@@ -1,0 +1,362 @@
+//! `Family<M>`: the series of one metric, keyed by label values, capped, with an overflow series.
+
+use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
+use super::desc::Descriptor;
+use super::RegistryError;
+use crate::{Counter, Gauge, Histogram, Unit};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Label value every label of the overflow series carries.
+pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::Counter {}
+    impl Sealed for crate::Gauge {}
+    impl Sealed for crate::Histogram {}
+}
+
+/// A recorder a [`Family`] can hold: [`Counter`], [`Gauge`] or [`Histogram`].
+///
+/// ```
+/// fn first<M: perf_instrument::Series>(family: &perf_instrument::Family<M>) -> M {
+///     family.with_label_values(&[])
+/// }
+/// let registry = perf_instrument::Registry::new();
+/// let family = registry.register_gauge(perf_instrument::Opts::new("g", "G.")).unwrap();
+/// first(&family).set(1);
+/// ```
+pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
+    #[doc(hidden)]
+    fn create(unit: Unit) -> Self;
+    #[doc(hidden)]
+    fn value(&self, unit: Unit) -> SeriesValue;
+}
+
+const NANOS_PER_SECOND: f64 = 1e9;
+
+impl Series for Counter {
+    fn create(_: Unit) -> Self {
+        Counter::new()
+    }
+    fn value(&self, unit: Unit) -> SeriesValue {
+        match unit {
+            Unit::Seconds => SeriesValue::Float(self.get() as f64 / NANOS_PER_SECOND),
+            Unit::Bytes | Unit::Count => SeriesValue::Unsigned(self.get()),
+        }
+    }
+}
+
+impl Series for Gauge {
+    fn create(_: Unit) -> Self {
+        Gauge::new()
+    }
+    fn value(&self, unit: Unit) -> SeriesValue {
+        match unit {
+            Unit::Seconds => SeriesValue::Float(self.get() as f64 / NANOS_PER_SECOND),
+            Unit::Bytes | Unit::Count => SeriesValue::Signed(self.get()),
+        }
+    }
+}
+
+impl Series for Histogram {
+    fn create(unit: Unit) -> Self {
+        Histogram::new(unit)
+    }
+    fn value(&self, _: Unit) -> SeriesValue {
+        SeriesValue::Histogram(self.snapshot())
+    }
+}
+
+struct Entry<M> {
+    labels: Arc<[String]>,
+    metric: M,
+    created: f64,
+}
+
+struct Table<M> {
+    index: HashMap<Arc<[String]>, usize>,
+    entries: Vec<Entry<M>>,
+}
+
+/// The series of one metric family, one per set of label values.
+///
+/// Resolve a handle once with [`with_label_values`](Family::with_label_values) (a hash lookup
+/// under a lock, at setup) and record through it afterwards (no lookup, no lock). A family holds
+/// at most its `max_series` series; further label sets share one overflow series whose every
+/// label value is `"__overflow__"`, and each such lookup is counted in
+/// `perf_instrument_series_overflow_total{family="<name>"}`. Cloning shares the family.
+///
+/// ```
+/// use perf_instrument::{Opts, Registry};
+/// let registry = Registry::new();
+/// let requests = registry
+///     .register_counter(Opts::new("requests", "Requests.").labels(["method"]).max_series(2))
+///     .unwrap();
+/// let get = requests.with_label_values(&["GET"]); // resolve once...
+/// get.inc(); // ...record many times
+/// requests.with_label_values(&["PUT"]).inc();
+/// requests.with_label_values(&["DELETE"]).inc(); // third series: folded into the overflow
+/// assert_eq!(requests.overflow_count(), 1);
+/// ```
+pub struct Family<M: Series> {
+    inner: Arc<Inner<M>>,
+}
+
+struct Inner<M> {
+    desc: Arc<Descriptor>,
+    table: RwLock<Table<M>>,
+    overflow: OnceLock<Entry<M>>,
+    /// Where overflow lookups are counted: the registry's
+    /// `perf_instrument_series_overflow_total` family, whose series for this family is created
+    /// on the first overflow (so families that never overflow add no series).
+    overflow_counters: Option<Family<Counter>>,
+    overflow_lookups: OnceLock<Counter>,
+}
+
+impl<M: Series> Clone for Family<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn now_unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl<M: Series> Family<M> {
+    pub(crate) fn new(desc: Arc<Descriptor>, overflow_counters: Option<Family<Counter>>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                desc,
+                table: RwLock::new(Table {
+                    index: HashMap::new(),
+                    entries: Vec::new(),
+                }),
+                overflow: OnceLock::new(),
+                overflow_counters,
+                overflow_lookups: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The family's descriptor.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let f = registry.register_gauge(perf_instrument::Opts::new("depth", "D.")).unwrap();
+    /// assert_eq!(f.descriptor().name(), "depth");
+    /// ```
+    #[must_use]
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.inner.desc
+    }
+
+    /// The series for `values` (one per label name, in order), created on first use.
+    ///
+    /// Past the cap, or with the wrong number of values, this returns the overflow series and
+    /// counts the lookup (see the type docs); use [`get`](Family::get) to be told of a wrong
+    /// count instead.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::new();
+    /// let depth = registry.register_gauge(Opts::new("queue_depth", "Depth.").labels(["queue"])).unwrap();
+    /// depth.with_label_values(&["ingest"]).set(12);
+    /// assert_eq!(depth.with_label_values(&["ingest"]).get(), 12);
+    /// ```
+    #[must_use]
+    pub fn with_label_values(&self, values: &[&str]) -> M {
+        self.get(values).unwrap_or_else(|_| self.overflow())
+    }
+
+    /// The series for `values`, or an error if the number of values is wrong.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::LabelCount`] when `values.len()` differs from the number of label names.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::new();
+    /// let f = registry.register_counter(Opts::new("hits", "Hits.").labels(["cache"])).unwrap();
+    /// assert!(f.get(&["l1"]).is_ok());
+    /// assert!(f.get(&["l1", "extra"]).is_err());
+    /// ```
+    pub fn get(&self, values: &[&str]) -> Result<M, RegistryError> {
+        let desc = &self.inner.desc;
+        if values.len() != desc.label_names().len() {
+            return Err(RegistryError::LabelCount {
+                name: desc.name().to_string(),
+                expected: desc.label_names().len(),
+                given: values.len(),
+            });
+        }
+        {
+            let table = self.read();
+            if let Some(&i) = table.index.get(&key_of(values)) {
+                return Ok(table.entries[i].metric.clone());
+            }
+        }
+        let mut table = self.write();
+        let key = key_of(values);
+        if let Some(&i) = table.index.get(&key) {
+            return Ok(table.entries[i].metric.clone());
+        }
+        if table.entries.len() >= desc.max_series() {
+            drop(table);
+            return Ok(self.overflow());
+        }
+        let metric = M::create(desc.unit());
+        let i = table.entries.len();
+        table.entries.push(Entry {
+            labels: key.clone(),
+            metric: metric.clone(),
+            created: now_unix_seconds(),
+        });
+        table.index.insert(key, i);
+        Ok(metric)
+    }
+
+    /// Handles for many label sets at once, in order: index the result instead of looking up
+    /// (dense, hash-free handles for label values known at setup).
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry, Unit};
+    /// let registry = Registry::new();
+    /// let stages = registry
+    ///     .register_histogram(Opts::new("stage_seconds", "S.").unit(Unit::Seconds).labels(["stage"]))
+    ///     .unwrap();
+    /// let by_stage = stages.resolve(&[&["enrich"], &["persist"]]);
+    /// by_stage[1].record(2_000); // persist
+    /// assert_eq!(by_stage[1].snapshot().count(), 1);
+    /// ```
+    #[must_use]
+    pub fn resolve(&self, label_sets: &[&[&str]]) -> Vec<M> {
+        label_sets
+            .iter()
+            .map(|values| self.with_label_values(values))
+            .collect()
+    }
+
+    /// Removes the series for `values`; handles already resolved keep working but are no longer
+    /// exported. Returns whether it existed.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::new();
+    /// let f = registry.register_gauge(Opts::new("g", "G.").labels(["k"])).unwrap();
+    /// f.with_label_values(&["a"]).set(1);
+    /// assert!(f.remove(&["a"]));
+    /// assert_eq!(f.series_count(), 0);
+    /// ```
+    pub fn remove(&self, values: &[&str]) -> bool {
+        let mut table = self.write();
+        let Some(i) = table.index.remove(&key_of(values)) else {
+            return false;
+        };
+        table.entries.swap_remove(i);
+        if let Some(moved) = table.entries.get(i) {
+            let key = moved.labels.clone();
+            table.index.insert(key, i);
+        }
+        true
+    }
+
+    /// Number of series (not counting the overflow series).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let f = registry.register_counter(perf_instrument::Opts::new("c", "C.")).unwrap();
+    /// assert_eq!(f.series_count(), 0);
+    /// f.with_label_values(&[]).inc();
+    /// assert_eq!(f.series_count(), 1);
+    /// ```
+    #[must_use]
+    pub fn series_count(&self) -> usize {
+        self.read().entries.len()
+    }
+
+    /// Lookups that were folded into the overflow series.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let f = registry.register_counter(perf_instrument::Opts::new("c", "C.")).unwrap();
+    /// assert_eq!(f.overflow_count(), 0);
+    /// ```
+    #[must_use]
+    pub fn overflow_count(&self) -> u64 {
+        self.inner.overflow_lookups.get().map_or(0, Counter::get)
+    }
+
+    fn overflow(&self) -> M {
+        self.inner
+            .overflow_lookups
+            .get_or_init(|| match &self.inner.overflow_counters {
+                Some(family) => family.with_label_values(&[self.inner.desc.name()]),
+                None => Counter::new(),
+            })
+            .inc();
+        let desc = &self.inner.desc;
+        self.inner
+            .overflow
+            .get_or_init(|| Entry {
+                labels: vec![OVERFLOW_LABEL_VALUE.to_string(); desc.label_names().len()].into(),
+                metric: M::create(desc.unit()),
+                created: now_unix_seconds(),
+            })
+            .metric
+            .clone()
+    }
+
+    pub(crate) fn collect(&self, out: &mut Vec<FamilySnapshot>) {
+        let unit = self.inner.desc.unit();
+        let snapshot = |e: &Entry<M>| SeriesSnapshot {
+            label_values: e.labels.clone(),
+            value: e.metric.value(unit),
+            created: Some(e.created),
+        };
+        let mut series: Vec<SeriesSnapshot> = self.read().entries.iter().map(snapshot).collect();
+        series.extend(self.inner.overflow.get().map(snapshot));
+        out.push(FamilySnapshot {
+            desc: self.inner.desc.clone(),
+            series,
+        });
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Table<M>> {
+        // Nothing panics while holding the lock, so a poisoned lock still holds a valid table.
+        self.inner
+            .table
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Table<M>> {
+        self.inner
+            .table
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn key_of(values: &[&str]) -> Arc<[String]> {
+    values.iter().map(|v| (*v).to_string()).collect()
+}
+
+impl<M: Series> fmt::Debug for Family<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.inner.desc.name())
+            .field("kind", &self.inner.desc.kind())
+            .field("series", &self.series_count())
+            .finish()
+    }
+}

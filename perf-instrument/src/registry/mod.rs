@@ -1,0 +1,590 @@
+//! Layer 4: the registry — families with names, help, units and labels; handles resolved once.
+
+mod collect;
+mod desc;
+mod error;
+mod family;
+mod name;
+mod self_metrics;
+
+pub use collect::{Collector, FamilySnapshot, SeriesSnapshot, SeriesValue};
+pub use desc::{Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_SERIES};
+pub use error::RegistryError;
+pub use family::{Family, Series, OVERFLOW_LABEL_VALUE};
+pub(crate) use self_metrics::SelfMetrics;
+
+use crate::{Counter, Gauge, Histogram, Unit};
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, OnceLock, RwLock, Weak};
+
+/// A registered `Family<M>`, whatever its `M`.
+trait Registered: Send + Sync {
+    fn collect(&self, out: &mut Vec<FamilySnapshot>);
+    fn series_count(&self) -> usize;
+    /// For returning the family again on a same-shape registration.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<M: Series> Registered for Family<M> {
+    fn collect(&self, out: &mut Vec<FamilySnapshot>) {
+        Family::collect(self, out);
+    }
+    fn series_count(&self) -> usize {
+        Family::series_count(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// What the registry keeps per registration.
+#[derive(Clone)]
+enum Source {
+    Family {
+        desc: Arc<Descriptor>,
+        family: Arc<dyn Registered>,
+    },
+    Collector {
+        collector: Arc<dyn Collector>,
+        descs: Vec<Arc<Descriptor>>,
+    },
+}
+
+#[derive(Default)]
+struct State {
+    sources: Vec<Source>,
+    /// Family name -> index in `sources`.
+    by_name: HashMap<String, usize>,
+    /// Every exposed sample name -> the family that exposes it.
+    sample_names: HashMap<String, String>,
+}
+
+struct Inner {
+    const_labels: Vec<(String, String)>,
+    state: RwLock<State>,
+    self_metrics: OnceLock<SelfMetrics>,
+}
+
+/// A set of metric families: where instruments register and what exposition renders.
+///
+/// Registration validates names, label names and units (an error then, never bad output later);
+/// registering a family again with the same shape returns the existing one, with another shape
+/// an error. Each family caps its series. Rendering works from snapshots and never takes a lock
+/// that recording takes. Cloning is cheap and shares the registry.
+///
+/// A new registry holds the crate's self metrics (`perf_instrument_scrapes_total`,
+/// `perf_instrument_scrape_duration_seconds`, `perf_instrument_render_bytes`,
+/// `perf_instrument_series`, `perf_instrument_series_overflow_total{family}`) and, on Linux,
+/// the process collector (`process_cpu_seconds_total`, ...); [`RegistryBuilder`] turns either off.
+///
+/// ```
+/// use perf_instrument::{Opts, Registry, Unit};
+///
+/// let registry = Registry::builder().const_label("service", "orders").build().unwrap();
+/// let requests = registry.counter("http_requests", "HTTP requests served.").unwrap();
+/// let latency = registry
+///     .register_histogram(
+///         Opts::new("http_request_duration_seconds", "Request latency.")
+///             .unit(Unit::Seconds)
+///             .labels(["route"]),
+///     )
+///     .unwrap();
+/// requests.inc();
+/// latency.with_label_values(&["/orders"]).record(2_500_000);
+///
+/// let (content_type, body) = perf_instrument::render(&registry, Some("text/plain"));
+/// assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+/// let text = String::from_utf8(body).unwrap();
+/// assert!(text.contains("http_requests_total{service=\"orders\"} 1"));
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`Registry`] with constant labels and optional built-in collectors.
+///
+/// ```
+/// let registry = perf_instrument::Registry::builder()
+///     .const_label("service", "billing")
+///     .const_label("instance", "a1")
+///     .self_metrics(false)
+///     .process_metrics(false)
+///     .build()
+///     .unwrap();
+/// assert_eq!(registry.const_labels().len(), 2);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RegistryBuilder {
+    const_labels: Vec<(String, String)>,
+    no_self_metrics: bool,
+    no_process_metrics: bool,
+}
+
+impl RegistryBuilder {
+    /// Adds a label carried by every series of the registry (`service`, `instance`).
+    ///
+    /// ```
+    /// let b = perf_instrument::Registry::builder().const_label("service", "x");
+    /// assert!(b.build().is_ok());
+    /// ```
+    #[must_use]
+    pub fn const_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.const_labels.push((name.into(), value.into()));
+        self
+    }
+
+    /// Whether to register the crate's self metrics (default: yes).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::builder().self_metrics(false).build().unwrap();
+    /// # let _ = r;
+    /// ```
+    #[must_use]
+    pub fn self_metrics(mut self, on: bool) -> Self {
+        self.no_self_metrics = !on;
+        self
+    }
+
+    /// Whether to register the process collector (default: yes, on Linux).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::builder().process_metrics(false).build().unwrap();
+    /// # let _ = r;
+    /// ```
+    #[must_use]
+    pub fn process_metrics(mut self, on: bool) -> Self {
+        self.no_process_metrics = !on;
+        self
+    }
+
+    /// Builds the registry.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidLabelName`] for an invalid or repeated constant label name.
+    ///
+    /// ```
+    /// assert!(perf_instrument::Registry::builder().const_label("le", "x").build().is_err());
+    /// ```
+    pub fn build(self) -> Result<Registry, RegistryError> {
+        name::check_label_names(
+            "(constant labels)",
+            self.const_labels.iter().map(|(n, _)| n.as_str()),
+            &[],
+        )?;
+        let registry = Registry {
+            inner: Arc::new(Inner {
+                const_labels: self.const_labels,
+                state: RwLock::new(State::default()),
+                self_metrics: OnceLock::new(),
+            }),
+        };
+        if !self.no_self_metrics {
+            let metrics = SelfMetrics::register(&registry)?;
+            let _ = registry.inner.self_metrics.set(metrics);
+        }
+        if !self.no_process_metrics {
+            crate::expose::register_process_collector(&registry)?;
+        }
+        Ok(registry)
+    }
+}
+
+static DEFAULT: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+impl Registry {
+    /// A registry with self metrics and (on Linux) process metrics, no constant labels.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// assert!(registry.const_labels().is_empty());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        // Without constant labels nothing can fail: the built-in names are valid.
+        Self::builder().build().unwrap_or_else(|_| Self::bare())
+    }
+
+    fn bare() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                const_labels: Vec::new(),
+                state: RwLock::new(State::default()),
+                self_metrics: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// A builder for constant labels and built-in collectors.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::builder().build().unwrap();
+    /// # let _ = registry;
+    /// ```
+    #[must_use]
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// The process-wide registry, created on first use; what [`serve`](crate::serve) exposes.
+    ///
+    /// ```
+    /// let c = perf_instrument::Registry::global().counter("app_starts", "Starts.").unwrap();
+    /// c.inc();
+    /// ```
+    #[must_use]
+    pub fn global() -> &'static Registry {
+        &DEFAULT
+    }
+
+    /// The constant labels.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::builder().const_label("a", "b").build().unwrap();
+    /// assert_eq!(r.const_labels(), [("a".to_string(), "b".to_string())]);
+    /// ```
+    #[must_use]
+    pub fn const_labels(&self) -> &[(String, String)] {
+        &self.inner.const_labels
+    }
+
+    /// Registers (or finds) a counter family.
+    ///
+    /// # Errors
+    ///
+    /// See [`RegistryError`]: invalid names, a unit without its suffix, another family of this
+    /// name with another shape, or a sample-name collision.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::new();
+    /// let a = registry.register_counter(Opts::new("jobs", "Jobs.").labels(["kind"])).unwrap();
+    /// let b = registry.register_counter(Opts::new("jobs", "Jobs.").labels(["kind"])).unwrap();
+    /// a.with_label_values(&["x"]).inc();
+    /// assert_eq!(b.with_label_values(&["x"]).get(), 1); // the same family
+    /// assert!(registry.register_gauge(Opts::new("jobs", "Jobs.")).is_err());
+    /// ```
+    pub fn register_counter(&self, opts: Opts) -> Result<Family<Counter>, RegistryError> {
+        self.register_family(Descriptor::new(MetricKind::Counter, opts)?)
+    }
+
+    /// Registers (or finds) a gauge family.
+    ///
+    /// # Errors
+    ///
+    /// As [`register_counter`](Self::register_counter).
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::new();
+    /// let depth = registry.register_gauge(Opts::new("queue_depth", "Items queued.").labels(["queue"])).unwrap();
+    /// depth.with_label_values(&["ingest"]).add(3);
+    /// ```
+    pub fn register_gauge(&self, opts: Opts) -> Result<Family<Gauge>, RegistryError> {
+        self.register_family(Descriptor::new(MetricKind::Gauge, opts)?)
+    }
+
+    /// Registers (or finds) a histogram family; its histograms have the family's unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`register_counter`](Self::register_counter).
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry, Unit};
+    /// let registry = Registry::new();
+    /// let sizes = registry
+    ///     .register_histogram(Opts::new("batch_size", "Items per batch.").labels(["batch"]))
+    ///     .unwrap();
+    /// sizes.with_label_values(&["wal"]).record(17);
+    /// ```
+    pub fn register_histogram(&self, opts: Opts) -> Result<Family<Histogram>, RegistryError> {
+        self.register_family(Descriptor::new(MetricKind::Histogram, opts)?)
+    }
+
+    /// A counter without labels (shorthand for a one-series family).
+    ///
+    /// # Errors
+    ///
+    /// As [`register_counter`](Self::register_counter).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let c = registry.counter("cache_hits", "Cache hits.").unwrap();
+    /// c.inc();
+    /// ```
+    pub fn counter(&self, name: &str, help: &str) -> Result<Counter, RegistryError> {
+        Ok(self
+            .register_counter(Opts::new(name, help))?
+            .with_label_values(&[]))
+    }
+
+    /// A gauge without labels.
+    ///
+    /// # Errors
+    ///
+    /// As [`register_counter`](Self::register_counter).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// registry.gauge("workers", "Worker threads.").unwrap().set(8);
+    /// ```
+    pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, RegistryError> {
+        Ok(self
+            .register_gauge(Opts::new(name, help))?
+            .with_label_values(&[]))
+    }
+
+    /// A histogram without labels, in `unit` (the name must carry the unit's suffix).
+    ///
+    /// # Errors
+    ///
+    /// As [`register_counter`](Self::register_counter).
+    ///
+    /// ```
+    /// use perf_instrument::{Registry, Unit};
+    /// let registry = Registry::new();
+    /// let h = registry.histogram("flush_duration_seconds", "Flush time.", Unit::Seconds).unwrap();
+    /// h.record(1_000_000);
+    /// assert!(registry.histogram("flush_duration", "Flush time.", Unit::Seconds).is_err());
+    /// ```
+    pub fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        unit: Unit,
+    ) -> Result<Histogram, RegistryError> {
+        Ok(self
+            .register_histogram(Opts::new(name, help).unit(unit))?
+            .with_label_values(&[]))
+    }
+
+    /// Registers a collector whose families are computed at scrape time.
+    ///
+    /// # Errors
+    ///
+    /// A name collision with a family already registered (see [`Collector`]).
+    ///
+    /// ```
+    /// # use perf_instrument::*; use std::sync::Arc;
+    /// struct Nothing;
+    /// impl Collector for Nothing {
+    ///     fn describe(&self) -> Vec<Arc<Descriptor>> { vec![] }
+    ///     fn collect(&self, _: &mut Vec<FamilySnapshot>) {}
+    /// }
+    /// Registry::new().register_collector(Arc::new(Nothing)).unwrap();
+    /// ```
+    pub fn register_collector(&self, collector: Arc<dyn Collector>) -> Result<(), RegistryError> {
+        let descs = collector.describe();
+        let mut state = self.write();
+        let mut names = HashMap::new();
+        for desc in &descs {
+            Self::check_free(&state, desc)?;
+            for sample in desc.sample_names() {
+                if let Some(existing) = names.insert(sample.clone(), desc.name().to_string()) {
+                    return Err(RegistryError::NameCollision {
+                        name: desc.name().to_string(),
+                        series: sample,
+                        existing,
+                    });
+                }
+            }
+        }
+        let index = state.sources.len();
+        for desc in &descs {
+            state.by_name.insert(desc.name().to_string(), index);
+        }
+        state.sample_names.extend(names);
+        state.sources.push(Source::Collector { collector, descs });
+        Ok(())
+    }
+
+    /// Snapshots of every family, in registration order (what exposition renders).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::builder().self_metrics(false).process_metrics(false).build().unwrap();
+    /// registry.counter("a", "A.").unwrap().inc();
+    /// let families = registry.collect();
+    /// assert_eq!(families.len(), 1);
+    /// assert_eq!(families[0].desc.name(), "a");
+    /// ```
+    #[must_use]
+    pub fn collect(&self) -> Vec<FamilySnapshot> {
+        let mut out = Vec::new();
+        self.for_each_family(|family| out.push(family.clone()));
+        out
+    }
+
+    /// Calls `f` with each family's snapshot in turn, holding one family's snapshot at a time
+    /// (what exposition renders from, so a scrape's memory is one family's, not the registry's).
+    pub(crate) fn for_each_family(&self, mut f: impl FnMut(&FamilySnapshot)) {
+        // Copy the list under the lock, collect outside it: registration never waits on a
+        // scrape's snapshots.
+        let sources = self.read().sources.clone();
+        let mut batch = Vec::new();
+        for source in &sources {
+            batch.clear();
+            match source {
+                Source::Family { family, .. } => family.collect(&mut batch),
+                Source::Collector { collector, descs } => {
+                    collector.collect(&mut batch);
+                    // Keep only what was described, so a collector cannot emit a family that
+                    // escaped validation.
+                    batch.retain(|family| {
+                        descs
+                            .iter()
+                            .any(|d| Arc::ptr_eq(d, &family.desc) || **d == *family.desc)
+                    });
+                }
+            }
+            batch.iter().for_each(&mut f);
+        }
+    }
+
+    /// Number of series across families (a collector counts one per family it describes).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::builder().self_metrics(false).process_metrics(false).build().unwrap();
+    /// registry.gauge("g", "G.").unwrap();
+    /// assert_eq!(registry.series_count(), 1);
+    /// ```
+    #[must_use]
+    pub fn series_count(&self) -> usize {
+        let sources = self.read().sources.clone();
+        sources
+            .iter()
+            .map(|s| match s {
+                Source::Family { family, .. } => family.series_count(),
+                Source::Collector { descs, .. } => descs.len(),
+            })
+            .sum()
+    }
+
+    pub(crate) fn self_metrics(&self) -> Option<&SelfMetrics> {
+        self.inner.self_metrics.get()
+    }
+
+    /// A reference that does not keep the registry alive (for collectors it owns).
+    pub(crate) fn downgrade(&self) -> WeakRegistry {
+        WeakRegistry(Arc::downgrade(&self.inner))
+    }
+
+    fn register_family<M: Series>(&self, desc: Descriptor) -> Result<Family<M>, RegistryError> {
+        let mut state = self.write();
+        if let Some(&i) = state.by_name.get(desc.name()) {
+            return match &state.sources[i] {
+                Source::Family {
+                    desc: existing,
+                    family,
+                } if existing.same_shape(&desc) => family
+                    .as_any()
+                    .downcast_ref::<Family<M>>()
+                    .cloned()
+                    .ok_or_else(|| mismatch(existing, &desc)),
+                Source::Family { desc: existing, .. } => Err(mismatch(existing, &desc)),
+                Source::Collector { descs, .. } => {
+                    let existing = descs.iter().find(|d| d.name() == desc.name());
+                    Err(match existing {
+                        Some(existing) => mismatch(existing, &desc),
+                        None => RegistryError::NameCollision {
+                            name: desc.name().to_string(),
+                            series: desc.name().to_string(),
+                            existing: "a collector".to_string(),
+                        },
+                    })
+                }
+            };
+        }
+        Self::check_free(&state, &desc)?;
+        let overflow = self.self_metrics().map(SelfMetrics::overflow_family);
+        let desc = Arc::new(desc);
+        let family = Family::<M>::new(desc.clone(), overflow);
+        let index = state.sources.len();
+        state.by_name.insert(desc.name().to_string(), index);
+        for sample in desc.sample_names() {
+            state.sample_names.insert(sample, desc.name().to_string());
+        }
+        state.sources.push(Source::Family {
+            desc,
+            family: Arc::new(family.clone()),
+        });
+        Ok(family)
+    }
+
+    /// Errors if `desc`'s name or any of its sample names is taken.
+    fn check_free(state: &State, desc: &Descriptor) -> Result<(), RegistryError> {
+        if let Some(&i) = state.by_name.get(desc.name()) {
+            let existing = match &state.sources[i] {
+                Source::Family { desc, .. } => desc.shape(),
+                Source::Collector { .. } => "a collector's family".to_string(),
+            };
+            return Err(RegistryError::ShapeMismatch {
+                name: desc.name().to_string(),
+                existing,
+                requested: desc.shape(),
+            });
+        }
+        for sample in desc.sample_names() {
+            if let Some(existing) = state.sample_names.get(&sample) {
+                return Err(RegistryError::NameCollision {
+                    name: desc.name().to_string(),
+                    series: sample,
+                    existing: existing.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // Nothing panics while holding the lock, so a poisoned lock still holds valid state.
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A [`Registry`] reference that does not keep it alive.
+#[derive(Clone)]
+pub(crate) struct WeakRegistry(Weak<Inner>);
+
+impl WeakRegistry {
+    pub(crate) fn upgrade(&self) -> Option<Registry> {
+        self.0.upgrade().map(|inner| Registry { inner })
+    }
+}
+
+fn mismatch(existing: &Descriptor, requested: &Descriptor) -> RegistryError {
+    RegistryError::ShapeMismatch {
+        name: requested.name().to_string(),
+        existing: existing.shape(),
+        requested: requested.shape(),
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.read();
+        f.debug_struct("Registry")
+            .field("const_labels", &self.inner.const_labels)
+            .field("families", &state.by_name.len())
+            .finish()
+    }
+}

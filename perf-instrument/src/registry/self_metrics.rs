@@ -1,0 +1,103 @@
+//! The registry's own metrics: scrapes, their duration and size, series and overflows.
+
+use super::{
+    Collector, Descriptor, Family, FamilySnapshot, MetricKind, Opts, Registry, RegistryError,
+    SeriesSnapshot, SeriesValue, WeakRegistry,
+};
+use crate::{Buckets, Counter, Histogram, Unit};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Handles to the self metrics of one registry.
+#[derive(Clone, Debug)]
+pub(crate) struct SelfMetrics {
+    scrapes: Counter,
+    duration: Histogram,
+    bytes: Histogram,
+    overflow: Family<Counter>,
+}
+
+impl SelfMetrics {
+    pub(crate) fn register(registry: &Registry) -> Result<Self, RegistryError> {
+        let scrapes = registry.counter(
+            "perf_instrument_scrapes",
+            "Exposition renders of this registry.",
+        )?;
+        let duration = registry
+            .register_histogram(
+                Opts::new(
+                    "perf_instrument_scrape_duration_seconds",
+                    "Time to collect and render this registry.",
+                )
+                .unit(Unit::Seconds),
+            )?
+            .with_label_values(&[]);
+        let bytes = registry
+            .register_histogram(
+                Opts::new(
+                    "perf_instrument_render_bytes",
+                    "Size of rendered expositions, before compression.",
+                )
+                .unit(Unit::Bytes)
+                .buckets(Buckets::from_values(
+                    Unit::Bytes,
+                    &(10..=26).map(|e| f64::from(1u32 << e)).collect::<Vec<_>>(),
+                )),
+            )?
+            .with_label_values(&[]);
+        let overflow = registry.register_counter(
+            Opts::new(
+                "perf_instrument_series_overflow",
+                "Lookups of a label set folded into a family's overflow series, by family.",
+            )
+            .labels(["family"]),
+        )?;
+        let series = Descriptor::new(
+            MetricKind::Gauge,
+            Opts::new("perf_instrument_series", "Series in this registry."),
+        )?;
+        registry.register_collector(Arc::new(SeriesCount {
+            desc: Arc::new(series),
+            registry: registry.downgrade(),
+        }))?;
+        Ok(Self {
+            scrapes,
+            duration,
+            bytes,
+            overflow,
+        })
+    }
+
+    /// The family counting overflow lookups, by family.
+    pub(crate) fn overflow_family(&self) -> Family<Counter> {
+        self.overflow.clone()
+    }
+
+    /// Records one render.
+    pub(crate) fn record_scrape(&self, took: Duration, bytes: usize) {
+        self.scrapes.inc();
+        self.duration.record_duration(took);
+        self.bytes.record(bytes as u64);
+    }
+}
+
+struct SeriesCount {
+    desc: Arc<Descriptor>,
+    registry: WeakRegistry,
+}
+
+impl Collector for SeriesCount {
+    fn describe(&self) -> Vec<Arc<Descriptor>> {
+        vec![self.desc.clone()]
+    }
+
+    fn collect(&self, out: &mut Vec<FamilySnapshot>) {
+        if let Some(registry) = self.registry.upgrade() {
+            let n = i64::try_from(registry.series_count()).unwrap_or(i64::MAX);
+            out.push(FamilySnapshot {
+                desc: self.desc.clone(),
+                series: vec![SeriesSnapshot::new(Vec::new(), SeriesValue::Signed(n))],
+            });
+        }
+    }
+}
