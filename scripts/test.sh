@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, integration and doc tests, then the loom models.
+# The whole test suite: unit, integration and doc tests, the exposition validators, the loom
+# models. Installs what it needs (promtool, a Python venv) under .tools/.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ fi
 
 step "doc tests"
 cargo test --workspace --all-features --doc
+
+step "exposition checked by promtool and prometheus_client"
+scripts/check-exposition.sh
 
 step "loom models"
 scripts/loom.sh
