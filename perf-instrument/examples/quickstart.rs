@@ -1,18 +1,42 @@
-//! Records into each recorder from a few worker threads, then prints what it saw.
+//! Records into each recorder from a few worker threads while serving `/metrics`, then prints
+//! what it saw.
 //!
-//! `cargo run --release --example quickstart`
+//! `cargo run --release --example quickstart [-- --listen 127.0.0.1:9464 --duration 3]`
 
-use perf_instrument::{Clock, Counter, Gauge, Histogram, HistogramSnapshot, Unit};
+use perf_instrument::{Clock, HistogramSnapshot, Registry, Unit};
 use std::time::{Duration, Instant};
 
-fn main() {
-    let requests = Counter::new();
-    let in_flight = Gauge::new();
-    let latency = Histogram::new(Unit::Seconds);
-    let payload = Histogram::new(Unit::Bytes);
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
 
-    let workers = 4;
-    let per_worker = 200_000u64;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9464".to_string());
+    let duration = Duration::from_secs_f64(arg("--duration").map_or(Ok(3.0), |d| d.parse())?);
+
+    let registry = Registry::global();
+    let requests = registry.counter("quickstart_requests", "Requests handled.")?;
+    let in_flight = registry.gauge("quickstart_requests_in_flight", "Requests being handled.")?;
+    let latency = registry.histogram(
+        "quickstart_request_duration_seconds",
+        "Time to handle a request.",
+        Unit::Seconds,
+    )?;
+    let payload = registry.histogram(
+        "quickstart_payload_bytes",
+        "Size of each request's payload.",
+        Unit::Bytes,
+    )?;
+    let server = perf_instrument::serve(listen.parse()?)?;
+    println!(
+        "serving http://{}/metrics for {duration:.1?}",
+        server.local_addr()
+    );
+
+    let workers = 4u64;
     let started = Instant::now();
     std::thread::scope(|s| {
         for w in 0..workers {
@@ -20,7 +44,7 @@ fn main() {
                 (&requests, &in_flight, &latency, &payload);
             s.spawn(move || {
                 let mut x = 0x2545_f491_4f6c_dd1du64 ^ w;
-                for _ in 0..per_worker {
+                while started.elapsed() < duration {
                     in_flight.inc();
                     let timer = latency.start_timer();
                     // Simulated work: a little arithmetic, a long tail now and then.
@@ -67,6 +91,8 @@ fn main() {
         latency.memory_bytes(),
         perf_instrument::RELATIVE_ERROR * 100.0
     );
+    server.shutdown();
+    Ok(())
 }
 
 fn print_row(name: &str, snap: &HistogramSnapshot, fmt: impl Fn(f64) -> String) {
