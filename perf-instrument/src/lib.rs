@@ -9,7 +9,8 @@
 //! 2. [`clock`](Clock): a TSC-based monotonic clock and a manual clock for tests.
 //! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
 //! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series.
-//! 5. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
+//! 5. instruments: domain types built from the layers above.
+//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
 //!    process collector, and the `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
 //!
 //! ## Recording costs a few plain stores
@@ -49,6 +50,7 @@
 
 mod clock;
 mod expose;
+mod instrument;
 mod recorder;
 mod registry;
 mod sync;

@@ -6,10 +6,25 @@
 //! bare `--cfg loom` would also flip the loom support of other crates in the build.
 
 #[cfg(not(perf_instrument_loom))]
-pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+#[allow(unused_imports)]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering},
+    Mutex, MutexGuard,
+};
 
 #[cfg(perf_instrument_loom)]
-pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+#[allow(unused_imports)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering},
+    Mutex, MutexGuard,
+};
+
+/// Locks `mutex`, recovering the data if a thread panicked while holding it: the data
+/// structures behind our mutexes are left consistent at every point a panic can occur.
+#[allow(dead_code)]
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 pub(crate) use std::sync::Arc;
 
