@@ -8,10 +8,11 @@
 //! 1. `sync`: the one place that names atomics and thread-locals (loom swaps them in tests).
 //! 2. [`clock`](Clock): a TSC-based monotonic clock and a manual clock for tests.
 //! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
-//! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series.
+//! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series, the
+//!    process collector.
 //! 5. instruments: domain types built from the layers above.
-//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
-//!    process collector, and the `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
+//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) and the
+//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
 //!
 //! ## Recording costs a few plain stores
 //!

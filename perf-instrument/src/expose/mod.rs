@@ -1,17 +1,14 @@
-//! Layer 6: exposition — the text formats, content negotiation, the process collector and the
-//! HTTP endpoint.
+//! Layer 6: exposition — the text formats, content negotiation and the HTTP endpoint.
 
 #[cfg(feature = "http")]
 mod http;
 mod negotiate;
 mod number;
-mod process;
 mod text;
 
 #[cfg(feature = "http")]
 pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
 pub use negotiate::Format;
-pub(crate) use process::register_process_collector;
 
 use crate::registry::Registry;
 use std::time::Instant;

@@ -5,6 +5,7 @@ mod desc;
 mod error;
 mod family;
 mod name;
+mod process;
 mod self_metrics;
 
 pub use collect::{Collector, FamilySnapshot, SeriesSnapshot, SeriesValue};
@@ -187,7 +188,7 @@ impl RegistryBuilder {
             let _ = registry.inner.self_metrics.set(metrics);
         }
         if !self.no_process_metrics {
-            crate::expose::register_process_collector(&registry)?;
+            process::register_process_collector(&registry)?;
         }
         Ok(registry)
     }

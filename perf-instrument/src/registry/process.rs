@@ -2,7 +2,7 @@
 //! process, read from `/proc` at scrape time (Linux), under the names Prometheus client
 //! libraries use.
 
-use crate::registry::{Registry, RegistryError};
+use super::{Registry, RegistryError};
 
 /// Registers the process collector in `registry` (a no-op outside Linux).
 pub(crate) fn register_process_collector(registry: &Registry) -> Result<(), RegistryError> {
