@@ -10,6 +10,7 @@
 //!
 //! [`Clock::manual`] gives a clock that only moves when the test says so.
 
+use super::recorder::layout::nanos_to_units;
 use super::sync::lazy_global;
 use std::fmt;
 use std::sync::Arc;
@@ -62,6 +63,9 @@ impl ClockSource {
 pub struct Clock {
     inner: quanta::Clock,
     source: ClockSource,
+    /// 2^-30 s time units per raw tick, as a 24.40 fixed-point number: a raw difference
+    /// converts to the units time histograms store with one multiply.
+    units_q40: u64,
 }
 
 /// The hand of a manual [`Clock`]: time moves only when it is advanced.
@@ -103,9 +107,16 @@ impl Clock {
         } else {
             ClockSource::Monotonic
         };
+        Self::from_parts(quanta::Clock::new(), source)
+    }
+
+    fn from_parts(inner: quanta::Clock, source: ClockSource) -> Self {
+        // Units for 2^40 ticks: exact to the unit, so the factor is good to 2^-40 relative.
+        let units_q40 = nanos_to_units(inner.delta_as_nanos(0, 1 << 40));
         Self {
-            inner: quanta::Clock::new(),
+            inner,
             source,
+            units_q40,
         }
     }
 
@@ -135,10 +146,7 @@ impl Clock {
     pub fn manual() -> (Clock, ManualClock) {
         let (inner, mock) = quanta::Clock::mock();
         (
-            Clock {
-                inner,
-                source: ClockSource::Manual,
-            },
+            Clock::from_parts(inner, ClockSource::Manual),
             ManualClock { mock },
         )
     }
@@ -170,6 +178,14 @@ impl Clock {
     #[must_use]
     pub fn delta_nanos(&self, start: u64, end: u64) -> u64 {
         self.inner.delta_as_nanos(start, end)
+    }
+
+    /// The difference of two raw readings in the 2^-30 s units time histograms store (one
+    /// multiply; zero if `end` is not later).
+    #[inline(always)]
+    pub(crate) fn delta_units(&self, start: u64, end: u64) -> u64 {
+        let ticks = end.saturating_sub(start);
+        ((u128::from(ticks) * u128::from(self.units_q40)) >> 40) as u64
     }
 
     /// Time since `start` (a raw reading).

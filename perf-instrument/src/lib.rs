@@ -60,10 +60,22 @@ pub use clock::{Clock, ClockSource, ManualClock};
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
+pub use instrument::{
+    channel, BackgroundThread, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken,
+    LockBuilder, LockStall, LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex,
+    MutexGuard, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder, QueueProbe,
+    QueueProbeBuilder, RemoteToken, RwLock, RwLockReadGuard, RwLockWriteGuard, Stage, Stamp,
+    OTHER_SITE,
+};
+#[cfg(feature = "tokio")]
+pub use instrument::{AsyncMutex, AsyncMutexGuard};
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
-pub use recorder::{Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, Unit};
+pub use recorder::{
+    Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
+    OwnedInFlightGuard, Unit,
+};
 pub use registry::{
-    Buckets, Collector, Descriptor, Family, FamilySnapshot, MetricKind, Opts, Registry,
+    Buckets, Collector, Descriptor, Family, FamilySnapshot, FnGauge, MetricKind, Opts, Registry,
     RegistryBuilder, RegistryError, Series, SeriesSnapshot, SeriesValue, DEFAULT_MAX_SERIES,
     OVERFLOW_LABEL_VALUE,
 };
@@ -72,5 +84,6 @@ pub use registry::{
 #[cfg(perf_instrument_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use super::instrument::{Held, HeldRecord};
     pub use super::recorder::{LaneTable, WideSum};
 }

@@ -23,7 +23,9 @@ pub(crate) use loom::sync::{
 /// structures behind our mutexes are left consistent at every point a panic can occur.
 #[allow(dead_code)]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(crate) use std::sync::Arc;
@@ -54,6 +56,26 @@ macro_rules! lazy_global {
 }
 pub(crate) use lazy_global;
 
+/// An acquire fence (loom's under the loom cfg).
+#[inline]
+#[allow(dead_code)]
+pub(crate) fn fence_acquire() {
+    #[cfg(not(perf_instrument_loom))]
+    std::sync::atomic::fence(Ordering::Acquire);
+    #[cfg(perf_instrument_loom)]
+    loom::sync::atomic::fence(Ordering::Acquire);
+}
+
+/// A release fence (loom's under the loom cfg).
+#[inline]
+#[allow(dead_code)]
+pub(crate) fn fence_release() {
+    #[cfg(not(perf_instrument_loom))]
+    std::sync::atomic::fence(Ordering::Release);
+    #[cfg(perf_instrument_loom)]
+    loom::sync::atomic::fence(Ordering::Release);
+}
+
 /// One step of a bounded busy wait: a CPU spin hint, and a yield to the scheduler every
 /// 64 steps (under loom, always a yield, so the model can run the thread being waited for).
 #[inline]
@@ -71,4 +93,12 @@ pub(crate) fn spin_wait(step: u32) {
         let _ = step;
         loom::thread::yield_now();
     }
+}
+
+/// A process-wide sequence of identities (for telling instances apart; needs no modelling, so
+/// it is a plain std atomic under loom too).
+#[allow(dead_code)]
+pub(crate) fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

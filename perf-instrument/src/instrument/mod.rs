@@ -4,3 +4,28 @@
 //! Each instrument registers its own families (names as in `docs/ARCHITECTURE.md`) in the
 //! registry it is given, takes a [`Clock`](crate::Clock) (the process clock unless told
 //! otherwise; a manual one in tests), bounds its memory, and counts what it refuses by reason.
+
+mod active_set;
+pub(crate) mod background;
+mod batch;
+pub mod channel;
+mod lock;
+mod long_task;
+mod pending;
+mod pipeline;
+mod queue;
+
+pub use background::BackgroundThread;
+pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
+#[cfg(feature = "tokio")]
+pub use lock::{AsyncMutex, AsyncMutexGuard};
+#[cfg(perf_instrument_loom)]
+pub use lock::{Held, HeldRecord};
+pub use lock::{
+    LockBuilder, LockStall, LockWatchdog, Mutex, MutexGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard, OTHER_SITE,
+};
+pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
+pub use pending::{PendingTracker, PendingTrackerBuilder};
+pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage};
+pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};

@@ -113,6 +113,91 @@ impl Gauge {
     }
 }
 
+impl Gauge {
+    /// Adds one now and subtracts it when the returned guard drops: an in-flight count that stays
+    /// exact when the work returns early, panics (the guard drops while unwinding), or is a
+    /// future that gets cancelled (dropped before completion). The guard is `Send`, so it may
+    /// cross `.await` points and threads.
+    ///
+    /// ```
+    /// let in_flight = perf_instrument::Gauge::new();
+    /// let guard = in_flight.track();
+    /// assert_eq!(in_flight.get(), 1);
+    /// let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     let _inner = in_flight.track();
+    ///     panic!("request failed");
+    /// }));
+    /// drop(guard);
+    /// assert_eq!(in_flight.get(), 0);
+    /// ```
+    #[inline]
+    pub fn track(&self) -> InFlightGuard<'_> {
+        self.inc();
+        InFlightGuard { gauge: self }
+    }
+
+    /// As [`track`](Gauge::track), with a guard that owns a handle to the gauge (for
+    /// `'static` tasks); costs a reference-count increment.
+    ///
+    /// ```
+    /// let in_flight = perf_instrument::Gauge::new();
+    /// let guard = in_flight.track_owned();
+    /// std::thread::spawn(move || drop(guard)).join().unwrap();
+    /// assert_eq!(in_flight.get(), 0);
+    /// ```
+    #[inline]
+    pub fn track_owned(&self) -> OwnedInFlightGuard {
+        self.inc();
+        OwnedInFlightGuard {
+            gauge: self.clone(),
+        }
+    }
+}
+
+/// Decrements its gauge exactly once, when dropped. See [`Gauge::track`].
+///
+/// ```
+/// let g = perf_instrument::Gauge::new();
+/// {
+///     let _guard = g.track();
+///     assert_eq!(g.get(), 1);
+/// }
+/// assert_eq!(g.get(), 0);
+/// ```
+#[must_use = "the in-flight count drops back as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct InFlightGuard<'a> {
+    gauge: &'a Gauge,
+}
+
+impl Drop for InFlightGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// Decrements its gauge exactly once, when dropped. See [`Gauge::track_owned`].
+///
+/// ```
+/// let g = perf_instrument::Gauge::new();
+/// let guard = g.track_owned();
+/// drop(guard);
+/// assert_eq!(g.get(), 0);
+/// ```
+#[must_use = "the in-flight count drops back as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct OwnedInFlightGuard {
+    gauge: Gauge,
+}
+
+impl Drop for OwnedInFlightGuard {
+    #[inline]
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
 impl Default for Gauge {
     fn default() -> Self {
         Self::new()

@@ -12,7 +12,7 @@ mod snapshot;
 mod wide_sum;
 
 pub use counter::Counter;
-pub use gauge::Gauge;
+pub use gauge::{Gauge, InFlightGuard, OwnedInFlightGuard};
 pub use histogram::{Histogram, HistogramTimer};
 pub use snapshot::{Bucket, HistogramSnapshot};
 #[cfg(perf_instrument_loom)]

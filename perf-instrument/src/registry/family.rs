@@ -17,9 +17,10 @@ mod sealed {
     impl Sealed for crate::Counter {}
     impl Sealed for crate::Gauge {}
     impl Sealed for crate::Histogram {}
+    impl Sealed for super::FnGauge {}
 }
 
-/// A recorder a [`Family`] can hold: [`Counter`], [`Gauge`] or [`Histogram`].
+/// What a [`Family`] can hold: [`Counter`], [`Gauge`], [`Histogram`] or [`FnGauge`].
 ///
 /// ```
 /// fn first<M: perf_instrument::Series>(family: &perf_instrument::Family<M>) -> M {
@@ -32,8 +33,9 @@ mod sealed {
 pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
     #[doc(hidden)]
     fn create(unit: Unit) -> Self;
+    /// The value to export, or `None` to leave the series out of this scrape.
     #[doc(hidden)]
-    fn value(&self, unit: Unit) -> SeriesValue;
+    fn value(&self, unit: Unit) -> Option<SeriesValue>;
 }
 
 const NANOS_PER_SECOND: f64 = 1e9;
@@ -42,11 +44,11 @@ impl Series for Counter {
     fn create(_: Unit) -> Self {
         Counter::new()
     }
-    fn value(&self, unit: Unit) -> SeriesValue {
-        match unit {
+    fn value(&self, unit: Unit) -> Option<SeriesValue> {
+        Some(match unit {
             Unit::Seconds => SeriesValue::Float(self.get() as f64 / NANOS_PER_SECOND),
             Unit::Bytes | Unit::Count => SeriesValue::Unsigned(self.get()),
-        }
+        })
     }
 }
 
@@ -54,11 +56,11 @@ impl Series for Gauge {
     fn create(_: Unit) -> Self {
         Gauge::new()
     }
-    fn value(&self, unit: Unit) -> SeriesValue {
-        match unit {
+    fn value(&self, unit: Unit) -> Option<SeriesValue> {
+        Some(match unit {
             Unit::Seconds => SeriesValue::Float(self.get() as f64 / NANOS_PER_SECOND),
             Unit::Bytes | Unit::Count => SeriesValue::Signed(self.get()),
-        }
+        })
     }
 }
 
@@ -66,8 +68,86 @@ impl Series for Histogram {
     fn create(unit: Unit) -> Self {
         Histogram::new(unit)
     }
-    fn value(&self, _: Unit) -> SeriesValue {
-        SeriesValue::Histogram(self.snapshot())
+    fn value(&self, _: Unit) -> Option<SeriesValue> {
+        Some(SeriesValue::Histogram(self.snapshot()))
+    }
+}
+
+type GaugeFn = dyn Fn() -> Option<f64> + Send + Sync;
+
+/// A gauge whose value is computed when scraped: the age of the oldest pending item, the
+/// longest current lock hold. The function runs on the scraping thread, in the family's base
+/// unit (seconds for a `_seconds` family); returning `None` (or no function set yet) leaves the
+/// series out of that scrape. Keep it cheap and free of locks the scrape already holds.
+/// Cloning shares the gauge.
+///
+/// ```
+/// use perf_instrument::{Opts, Registry};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// let registry = Registry::builder().self_metrics(false).process_metrics(false).build().unwrap();
+/// let queued = Arc::new(AtomicU64::new(3));
+/// let seen = queued.clone();
+/// registry
+///     .register_fn_gauge(Opts::new("backlog", "Items waiting."))
+///     .unwrap()
+///     .with_label_values(&[])
+///     .set_fn(move || Some(seen.load(Ordering::Relaxed) as f64));
+/// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+/// assert!(text.contains("backlog 3.0"));
+/// ```
+#[derive(Clone, Default)]
+pub struct FnGauge {
+    f: Arc<RwLock<Option<Arc<GaugeFn>>>>,
+}
+
+impl FnGauge {
+    /// Sets (or replaces) the function.
+    ///
+    /// ```
+    /// let g = perf_instrument::FnGauge::default();
+    /// g.set_fn(|| Some(1.5));
+    /// assert_eq!(g.value(), Some(1.5));
+    /// ```
+    pub fn set_fn(&self, f: impl Fn() -> Option<f64> + Send + Sync + 'static) {
+        let f: Arc<GaugeFn> = Arc::new(f);
+        *self
+            .f
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(f);
+    }
+
+    /// Runs the function now.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::FnGauge::default().value(), None);
+    /// ```
+    #[must_use]
+    pub fn value(&self) -> Option<f64> {
+        let f = self
+            .f
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        f.and_then(|f| f())
+    }
+}
+
+impl fmt::Debug for FnGauge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnGauge")
+            .field("value", &self.value())
+            .finish()
+    }
+}
+
+impl Series for FnGauge {
+    fn create(_: Unit) -> Self {
+        Self::default()
+    }
+    fn value(&self, _: Unit) -> Option<SeriesValue> {
+        FnGauge::value(self).map(SeriesValue::Float)
     }
 }
 
@@ -318,13 +398,16 @@ impl<M: Series> Family<M> {
 
     pub(crate) fn collect(&self, out: &mut Vec<FamilySnapshot>) {
         let unit = self.inner.desc.unit();
-        let snapshot = |e: &Entry<M>| SeriesSnapshot {
-            label_values: e.labels.clone(),
-            value: e.metric.value(unit),
-            created: Some(e.created),
+        let snapshot = |e: &Entry<M>| {
+            e.metric.value(unit).map(|value| SeriesSnapshot {
+                label_values: e.labels.clone(),
+                value,
+                created: Some(e.created),
+            })
         };
-        let mut series: Vec<SeriesSnapshot> = self.read().entries.iter().map(snapshot).collect();
-        series.extend(self.inner.overflow.get().map(snapshot));
+        let mut series: Vec<SeriesSnapshot> =
+            self.read().entries.iter().filter_map(snapshot).collect();
+        series.extend(self.inner.overflow.get().and_then(snapshot));
         out.push(FamilySnapshot {
             desc: self.inner.desc.clone(),
             series,

@@ -11,7 +11,7 @@ mod self_metrics;
 pub use collect::{Collector, FamilySnapshot, SeriesSnapshot, SeriesValue};
 pub use desc::{Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_SERIES};
 pub use error::RegistryError;
-pub use family::{Family, Series, OVERFLOW_LABEL_VALUE};
+pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
 pub(crate) use self_metrics::SelfMetrics;
 
 use crate::{Counter, Gauge, Histogram, Unit};
@@ -304,6 +304,24 @@ impl Registry {
     /// ```
     pub fn register_histogram(&self, opts: Opts) -> Result<Family<Histogram>, RegistryError> {
         self.register_family(Descriptor::new(MetricKind::Histogram, opts)?)
+    }
+
+    /// Registers (or finds) a family of gauges computed at scrape time ([`FnGauge`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`register_counter`](Self::register_counter).
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry, Unit};
+    /// let registry = Registry::new();
+    /// let age = registry
+    ///     .register_fn_gauge(Opts::new("oldest_job_age_seconds", "Age.").unit(Unit::Seconds))
+    ///     .unwrap();
+    /// age.with_label_values(&[]).set_fn(|| Some(0.25));
+    /// ```
+    pub fn register_fn_gauge(&self, opts: Opts) -> Result<Family<FnGauge>, RegistryError> {
+        self.register_family(Descriptor::new(MetricKind::Gauge, opts)?)
     }
 
     /// A counter without labels (shorthand for a one-series family).

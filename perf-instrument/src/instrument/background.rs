@@ -1,0 +1,146 @@
+//! Background threads of the instruments (sweepers, the lock watchdog): periodic, stoppable,
+//! and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
+//! panic in a tick is caught and counted in `perf_instrument_background_panics_total{thread}`.
+
+use crate::registry::{Family, Opts, Registry, RegistryError};
+use crate::{Counter, Gauge};
+use std::fmt;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The families background threads report to, for one registry.
+#[derive(Clone)]
+pub(crate) struct Background {
+    up: Family<Gauge>,
+    panics: Family<Counter>,
+}
+
+impl Background {
+    pub(crate) fn new(registry: &Registry) -> Result<Self, RegistryError> {
+        Ok(Self {
+            up: registry.register_gauge(
+                Opts::new(
+                    "perf_instrument_background_thread_up",
+                    "1 while a background thread of the crate runs.",
+                )
+                .labels(["thread"]),
+            )?,
+            panics: registry.register_counter(
+                Opts::new(
+                    "perf_instrument_background_panics",
+                    "Panics caught in background threads of the crate.",
+                )
+                .labels(["thread"]),
+            )?,
+        })
+    }
+
+    /// Runs `tick` every `period` on a new thread until the handle drops or `tick` returns
+    /// `false`.
+    pub(crate) fn spawn(
+        &self,
+        name: String,
+        period: Duration,
+        mut tick: impl FnMut() -> bool + Send + 'static,
+    ) -> BackgroundThread {
+        let up = self.up.with_label_values(&[&name]);
+        let panics = self.panics.with_label_values(&[&name]);
+        let (stop, stopped) = mpsc::channel::<()>();
+        up.set(1);
+        let thread_up = up.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut tick)) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(_) => panics.inc(),
+                    }
+                }
+                thread_up.set(0);
+            });
+        match thread {
+            Ok(thread) => BackgroundThread {
+                name,
+                stop: Some(stop),
+                thread: Some(thread),
+            },
+            Err(_) => {
+                up.set(0);
+                BackgroundThread {
+                    name,
+                    stop: None,
+                    thread: None,
+                }
+            }
+        }
+    }
+}
+
+/// A background thread of an instrument; dropping the handle stops and joins it.
+///
+/// ```
+/// use perf_instrument::{PendingTracker, Registry};
+/// let registry = Registry::new();
+/// let tracker = PendingTracker::<u64>::builder("replies").build(&registry).unwrap();
+/// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+/// assert!(sweeper.is_running());
+/// drop(sweeper);
+/// ```
+#[must_use = "the thread stops when the handle is dropped"]
+pub struct BackgroundThread {
+    name: String,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundThread {
+    /// Whether the thread is still running.
+    ///
+    /// ```
+    /// # use perf_instrument::{PendingTracker, Registry};
+    /// # let registry = Registry::new();
+    /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+    /// assert!(sweeper.is_running());
+    /// ```
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the thread and waits for it.
+    ///
+    /// ```
+    /// # use perf_instrument::{PendingTracker, Registry};
+    /// # let registry = Registry::new();
+    /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
+    /// tracker.spawn_sweeper(std::time::Duration::from_secs(1)).stop();
+    /// ```
+    pub fn stop(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for BackgroundThread {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+impl fmt::Debug for BackgroundThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackgroundThread")
+            .field("name", &self.name)
+            .field("running", &self.is_running())
+            .finish()
+    }
+}

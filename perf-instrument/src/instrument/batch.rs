@@ -1,0 +1,216 @@
+//! `BatchRecorder`: items per batch and the batch's duration, recorded together (group commits,
+//! write-behind flushes).
+
+use crate::registry::{Opts, Registry, RegistryError};
+use crate::{Clock, Histogram, Unit};
+use std::fmt;
+use std::time::Duration;
+
+/// Records each batch's size and duration together, by label `batch`:
+/// `batch_size{batch}` (items; small integers are exact: 1–14 each have their own bucket, the
+/// classic buckets are powers of two) and `batch_duration_seconds{batch}`.
+///
+/// ```
+/// use perf_instrument::{BatchRecorder, Clock, Registry};
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let (clock, hand) = Clock::manual();
+/// let commits = BatchRecorder::builder("wal_group_commit").clock(clock).build(&registry).unwrap();
+/// let batch = commits.start();
+/// hand.advance(Duration::from_micros(800)); // write + fsync
+/// batch.finish(12);
+/// commits.record(3, Duration::from_micros(300));
+/// assert_eq!(commits.sizes().snapshot().max(), Some(12.0));
+/// ```
+#[derive(Clone)]
+pub struct BatchRecorder {
+    clock: Clock,
+    size: Histogram,
+    duration: Histogram,
+}
+
+/// Configures a [`BatchRecorder`].
+///
+/// ```
+/// let b = perf_instrument::BatchRecorder::builder("flush");
+/// # let _ = b;
+/// ```
+#[derive(Debug)]
+pub struct BatchRecorderBuilder {
+    batch: String,
+    clock: Option<Clock>,
+}
+
+impl BatchRecorderBuilder {
+    /// The clock (default: the process clock).
+    ///
+    /// ```
+    /// let b = perf_instrument::BatchRecorder::builder("b").clock(perf_instrument::Clock::manual().0);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Registers the families (shared by all batch recorders) and resolves this one's series.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] if the families clash with others in `registry`.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::BatchRecorder::builder("b").build(&r).is_ok());
+    /// ```
+    pub fn build(self, registry: &Registry) -> Result<BatchRecorder, RegistryError> {
+        let b = [self.batch.as_str()];
+        Ok(BatchRecorder {
+            clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
+            size: registry
+                .register_histogram(Opts::new("batch_size", "Items per batch.").labels(["batch"]))?
+                .with_label_values(&b),
+            duration: registry
+                .register_histogram(
+                    Opts::new("batch_duration_seconds", "Time to process a batch.")
+                        .unit(Unit::Seconds)
+                        .labels(["batch"]),
+                )?
+                .with_label_values(&b),
+        })
+    }
+}
+
+impl BatchRecorder {
+    /// A recorder for batch kind `batch` on the process clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchRecorderBuilder::build`].
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let flushes = perf_instrument::BatchRecorder::new(&r, "write_behind").unwrap();
+    /// flushes.record(100, std::time::Duration::from_millis(4));
+    /// ```
+    pub fn new(registry: &Registry, batch: &str) -> Result<Self, RegistryError> {
+        Self::builder(batch).build(registry)
+    }
+
+    /// A builder for batch kind `batch`.
+    ///
+    /// ```
+    /// let b = perf_instrument::BatchRecorder::builder("write_behind");
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn builder(batch: impl Into<String>) -> BatchRecorderBuilder {
+        BatchRecorderBuilder {
+            batch: batch.into(),
+            clock: None,
+        }
+    }
+
+    /// Records a batch of `items` that took `took`.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let b = perf_instrument::BatchRecorder::new(&r, "b").unwrap();
+    /// b.record(7, std::time::Duration::from_millis(1));
+    /// assert_eq!(b.sizes().snapshot().count(), 1);
+    /// ```
+    pub fn record(&self, items: u64, took: Duration) {
+        self.size.record(items);
+        self.duration.record_duration(took);
+    }
+
+    /// Starts timing a batch; [`BatchTimer::finish`] records it with its item count.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let b = perf_instrument::BatchRecorder::new(&r, "b").unwrap();
+    /// let batch = b.start();
+    /// batch.finish(2);
+    /// ```
+    pub fn start(&self) -> BatchTimer<'_> {
+        BatchTimer {
+            recorder: self,
+            start: self.clock.raw(),
+        }
+    }
+
+    /// The batch-size histogram.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let b = perf_instrument::BatchRecorder::new(&r, "b").unwrap();
+    /// assert_eq!(b.sizes().snapshot().count(), 0);
+    /// ```
+    #[must_use]
+    pub fn sizes(&self) -> &Histogram {
+        &self.size
+    }
+
+    /// The batch-duration histogram.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let b = perf_instrument::BatchRecorder::new(&r, "b").unwrap();
+    /// assert_eq!(b.durations().snapshot().count(), 0);
+    /// ```
+    #[must_use]
+    pub fn durations(&self) -> &Histogram {
+        &self.duration
+    }
+}
+
+impl fmt::Debug for BatchRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchRecorder")
+            .field("batches", &self.size.snapshot().count())
+            .finish()
+    }
+}
+
+/// A batch being timed. Dropping it without [`finish`](BatchTimer::finish) records nothing
+/// (the item count is not known).
+///
+/// ```
+/// # let r = perf_instrument::Registry::new();
+/// # let b = perf_instrument::BatchRecorder::new(&r, "b").unwrap();
+/// drop(b.start()); // abandoned: not recorded
+/// assert_eq!(b.sizes().snapshot().count(), 0);
+/// ```
+#[must_use = "a batch is recorded by `finish(items)`"]
+pub struct BatchTimer<'a> {
+    recorder: &'a BatchRecorder,
+    start: u64,
+}
+
+impl BatchTimer<'_> {
+    /// Records the batch: `items` and the time since [`BatchRecorder::start`].
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let b = perf_instrument::BatchRecorder::new(&r, "b").unwrap();
+    /// let took = b.start().finish(64);
+    /// assert!(took.as_secs() < 60);
+    /// ```
+    pub fn finish(self, items: u64) -> Duration {
+        let clock = &self.recorder.clock;
+        let nanos = clock.delta_nanos(self.start, clock.raw());
+        self.recorder.size.record(items);
+        self.recorder.duration.record(nanos);
+        Duration::from_nanos(nanos)
+    }
+}
+
+impl fmt::Debug for BatchTimer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchTimer")
+            .field("start", &self.start)
+            .finish()
+    }
+}

@@ -1,0 +1,144 @@
+//! `AsyncMutex<T>`: an instrumented `tokio::sync::Mutex` (feature `tokio`), whose guards may be
+//! held across `.await` and are reported like any other holder.
+#![cfg(feature = "tokio")]
+
+use super::core::Core;
+use crate::sync::Ordering;
+use std::fmt;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::Arc;
+
+/// An instrumented async mutex. [`lock`](AsyncMutex::lock) is a plain `#[track_caller]`
+/// function returning the lock future, so the call site is captured where `lock()` is written
+/// (an `async fn` cannot be `#[track_caller]`).
+///
+/// ```
+/// use perf_instrument::{LockBuilder, Registry};
+/// let registry = Registry::new();
+/// let session = LockBuilder::new("session").async_mutex(0u32, &registry).unwrap();
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// runtime.block_on(async {
+///     let mut guard = session.lock().await;
+///     *guard += 1;
+/// });
+/// ```
+pub struct AsyncMutex<T: ?Sized> {
+    core: Arc<Core>,
+    lock: tokio::sync::Mutex<T>,
+}
+
+impl<T> AsyncMutex<T> {
+    pub(super) fn from_parts(core: Arc<Core>, value: T) -> Self {
+        Self {
+            core,
+            lock: tokio::sync::Mutex::new(value),
+        }
+    }
+}
+
+impl<T: ?Sized> AsyncMutex<T> {
+    /// The future that locks; the wait (if contended) and the hold are attributed to the
+    /// caller of `lock()`.
+    ///
+    /// ```
+    /// # let registry = perf_instrument::Registry::new();
+    /// # let m = perf_instrument::LockBuilder::new("m").async_mutex(1, &registry).unwrap();
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async { assert_eq!(*m.lock().await, 1) });
+    /// ```
+    #[track_caller]
+    pub fn lock(&self) -> impl Future<Output = AsyncMutexGuard<'_, T>> + '_ {
+        let site = self.core.sites.index(Location::caller());
+        async move {
+            let core = &*self.core;
+            let guard = match self.lock.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => {
+                    core.contention(site, Some(core.holder_site.load(Ordering::Relaxed)));
+                    let start = core.clock.raw();
+                    let guard = self.lock.lock().await;
+                    core.wait
+                        .record(core.clock.delta_nanos(start, core.clock.raw()));
+                    guard
+                }
+            };
+            core.holder_site.store(site, Ordering::Relaxed);
+            let acquired = if core.timestamps() {
+                let now = core.clock.raw();
+                if core.watchdog_nanos.is_some() {
+                    core.held.acquire(now, site);
+                }
+                now
+            } else {
+                0
+            };
+            AsyncMutexGuard {
+                core,
+                acquired,
+                guard,
+            }
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for AsyncMutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncMutex")
+            .field("name", &self.core.name)
+            .finish()
+    }
+}
+
+/// Holds an [`AsyncMutex`].
+///
+/// ```
+/// # let registry = perf_instrument::Registry::new();
+/// # let m = perf_instrument::LockBuilder::new("m").async_mutex(1, &registry).unwrap();
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let mut g = m.lock().await;
+///     *g += 1;
+/// });
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct AsyncMutexGuard<'a, T: ?Sized> {
+    core: &'a Core,
+    acquired: u64,
+    guard: tokio::sync::MutexGuard<'a, T>,
+}
+
+impl<T: ?Sized> Deref for AsyncMutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> DerefMut for AsyncMutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: ?Sized> Drop for AsyncMutexGuard<'_, T> {
+    fn drop(&mut self) {
+        let core = self.core;
+        if core.timestamps() {
+            if core.watchdog_nanos.is_some() {
+                core.held.release();
+            }
+            if core.hold_timing {
+                core.hold
+                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
+            }
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for AsyncMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.guard, f)
+    }
+}

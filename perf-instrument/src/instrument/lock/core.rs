@@ -1,0 +1,363 @@
+//! What every instrumented lock shares: its metrics, its call-site table, and the record of the
+//! current exclusive holder that the watchdog reads.
+
+use crate::registry::{Family, Opts, Registry, RegistryError};
+use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::{Clock, Counter, FnGauge, Histogram, Unit};
+use std::panic::Location;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Most distinct call sites kept per lock; others are reported as [`OTHER_SITE`].
+pub(crate) const MAX_SITES: usize = 32;
+
+/// The site label of call sites beyond [`MAX_SITES`].
+pub const OTHER_SITE: &str = "__other__";
+
+/// Per-lock interning of `#[track_caller]` locations into small indexes.
+///
+/// Lookups scan an array of atomics (lock-free); a miss takes a mutex, appends the location and
+/// only then publishes its key, so an index found by a lookup always has its location.
+pub(crate) struct Sites {
+    keys: [AtomicUsize; MAX_SITES],
+    locations: Mutex<Vec<&'static Location<'static>>>,
+}
+
+impl Sites {
+    fn new() -> Self {
+        Self {
+            keys: std::array::from_fn(|_| AtomicUsize::new(0)),
+            locations: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The index of `site` (`MAX_SITES` when the table is full).
+    #[inline]
+    pub(crate) fn index(&self, site: &'static Location<'static>) -> usize {
+        let key = std::ptr::from_ref(site) as usize;
+        for (i, slot) in self.keys.iter().enumerate() {
+            match slot.load(Ordering::Acquire) {
+                k if k == key => return i,
+                0 => return self.insert(site, key),
+                _ => {}
+            }
+        }
+        MAX_SITES
+    }
+
+    #[cold]
+    fn insert(&self, site: &'static Location<'static>, key: usize) -> usize {
+        let mut locations = lock(&self.locations);
+        for (i, slot) in self.keys.iter().enumerate().take(locations.len()) {
+            if slot.load(Ordering::Relaxed) == key {
+                return i;
+            }
+        }
+        let i = locations.len();
+        if i >= MAX_SITES {
+            return MAX_SITES;
+        }
+        locations.push(site);
+        self.keys[i].store(key, Ordering::Release);
+        i
+    }
+
+    /// The `file:line` label of a site index.
+    pub(crate) fn label(&self, index: usize) -> String {
+        lock(&self.locations).get(index).map_or_else(
+            || OTHER_SITE.to_string(),
+            |l| format!("{}:{}", l.file(), l.line()),
+        )
+    }
+}
+
+/// Who holds the lock exclusively now, and since when — written by the holder (holders are
+/// serialised by the lock itself, so plain stores suffice), read by the watchdog and scrapes.
+///
+/// A sequence lock: the writer makes `seq` odd, fences, writes `since` and `site`, and makes
+/// `seq` even again; a reader that sees the same even `seq` before and after its reads has a
+/// whole record. `since == NOT_HELD` means free.
+#[derive(Debug)]
+pub struct HeldRecord {
+    seq: AtomicU64,
+    since: AtomicU64,
+    site: AtomicUsize,
+}
+
+const NOT_HELD: u64 = u64::MAX;
+
+/// Reads retried while a hand-over races them (few under loom, to keep the model small).
+const READ_ATTEMPTS: u32 = if cfg!(perf_instrument_loom) { 3 } else { 64 };
+
+/// One observed hold: which episode, since when (raw clock), which site index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// Different for every acquisition.
+    pub episode: u64,
+    /// Raw clock reading at acquisition.
+    pub since: u64,
+    /// Site index of the holder.
+    pub site: usize,
+}
+
+impl Default for HeldRecord {
+    fn default() -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            since: AtomicU64::new(NOT_HELD),
+            site: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl HeldRecord {
+    /// The holder records itself (called with the lock held, by its only holder).
+    #[inline]
+    pub fn acquire(&self, since: u64, site: usize) {
+        self.write(since.min(NOT_HELD - 1), site);
+    }
+
+    /// The holder leaves (called before the lock is released).
+    #[inline]
+    pub fn release(&self) {
+        self.write(NOT_HELD, MAX_SITES);
+    }
+
+    #[inline]
+    fn write(&self, since: u64, site: usize) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq | 1, Ordering::Relaxed);
+        crate::sync::fence_release();
+        self.since.store(since, Ordering::Relaxed);
+        self.site.store(site, Ordering::Relaxed);
+        self.seq.store((seq | 1) + 1, Ordering::Release);
+    }
+
+    /// The current hold, if any, read consistently (retried while a hand-over races the read).
+    pub fn read(&self) -> Option<Held> {
+        for step in 0..READ_ATTEMPTS {
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let since = self.since.load(Ordering::Relaxed);
+                let site = self.site.load(Ordering::Relaxed);
+                crate::sync::fence_acquire();
+                if self.seq.load(Ordering::Relaxed) == before {
+                    return (since != NOT_HELD).then_some(Held {
+                        episode: before,
+                        since,
+                        site,
+                    });
+                }
+            }
+            crate::sync::spin_wait(step);
+        }
+        None
+    }
+}
+
+/// Configuration shared by the lock builders.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) hold_timing: bool,
+    pub(crate) watchdog: Option<Duration>,
+    pub(crate) clock: Option<Clock>,
+}
+
+/// The metrics and bookkeeping of one lock.
+pub(crate) struct Core {
+    pub(crate) name: String,
+    pub(crate) clock: Clock,
+    pub(crate) hold_timing: bool,
+    /// Threshold in nanoseconds; `None`: no holder timestamps, no watchdog.
+    pub(crate) watchdog_nanos: Option<u64>,
+    pub(crate) wait: Histogram,
+    pub(crate) hold: Histogram,
+    pub(crate) contended: Counter,
+    pub(crate) held_too_long: Counter,
+    by_site: Family<Counter>,
+    site_counters: Mutex<Vec<(Counter, Counter)>>,
+    pub(crate) sites: Sites,
+    /// Site index of the latest exclusive acquisition (kept even without timestamps, to name
+    /// the holder a contended waiter waited for).
+    pub(crate) holder_site: AtomicUsize,
+    pub(crate) held: HeldRecord,
+    /// Readers holding an `RwLock` now; the start and first site of the current stretch of
+    /// overlapping read holds (approximate: set by the reader that took the count from 0).
+    pub(crate) readers: AtomicU64,
+    pub(crate) read_since: AtomicU64,
+    pub(crate) read_site: AtomicUsize,
+    /// The last hold episode the watchdog reported.
+    pub(crate) reported: AtomicU64,
+}
+
+impl Core {
+    pub(crate) fn new(config: Config, registry: &Registry) -> Result<Arc<Self>, RegistryError> {
+        let name = config.name.clone();
+        let l = [name.as_str()];
+        let by_lock = |name: &str, help: &str| Opts::new(name, help).labels(["lock"]);
+        let seconds = |name: &str, help: &str| by_lock(name, help).unit(Unit::Seconds);
+        let core = Arc::new(Self {
+            clock: config.clock.unwrap_or_else(|| Clock::global().clone()),
+            hold_timing: config.hold_timing,
+            watchdog_nanos: config
+                .watchdog
+                .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            wait: registry
+                .register_histogram(seconds(
+                    "lock_wait_seconds",
+                    "Time spent waiting for a contended lock.",
+                ))?
+                .with_label_values(&l),
+            hold: registry
+                .register_histogram(seconds(
+                    "lock_hold_seconds",
+                    "Time a lock was held (locks with hold timing on).",
+                ))?
+                .with_label_values(&l),
+            contended: registry
+                .register_counter(by_lock(
+                    "lock_contended",
+                    "Acquisitions that found the lock taken and had to wait.",
+                ))?
+                .with_label_values(&l),
+            held_too_long: registry
+                .register_counter(by_lock(
+                    "lock_held_too_long",
+                    "Holds that outlasted the lock's watchdog threshold.",
+                ))?
+                .with_label_values(&l),
+            by_site: registry.register_counter(
+                Opts::new(
+                    "lock_contended_by_site",
+                    "Contended acquisitions by call site: of the waiter, and of the holder it waited for.",
+                )
+                .labels(["lock", "site", "role"]),
+            )?,
+            site_counters: Mutex::new(Vec::new()),
+            sites: Sites::new(),
+            holder_site: AtomicUsize::new(MAX_SITES),
+            held: HeldRecord::default(),
+            readers: AtomicU64::new(0),
+            read_since: AtomicU64::new(0),
+            read_site: AtomicUsize::new(MAX_SITES),
+            reported: AtomicU64::new(0),
+            name: config.name,
+        });
+        let weak: Weak<Core> = Arc::downgrade(&core);
+        let longest: FnGauge = registry
+            .register_fn_gauge(seconds(
+                "lock_current_longest_hold_seconds",
+                "How long the current holder has held the lock (0 when free; locks with a watchdog).",
+            ))?
+            .with_label_values(&l);
+        longest.set_fn(move || {
+            let core = weak.upgrade()?;
+            core.watchdog_nanos?;
+            Some(core.current_hold().map_or(0.0, |(_, d, _)| d.as_secs_f64()))
+        });
+        if core.watchdog_nanos.is_some() {
+            super::watchdog::watch(&core);
+        }
+        Ok(core)
+    }
+
+    /// Whether acquisitions timestamp themselves (for the watchdog or hold timing).
+    #[inline]
+    pub(crate) fn timestamps(&self) -> bool {
+        self.hold_timing || self.watchdog_nanos.is_some()
+    }
+
+    /// The longest current hold — exclusive, or the current stretch of shared holds — as
+    /// (episode, duration, site index).
+    pub(crate) fn current_hold(&self) -> Option<(u64, Duration, usize)> {
+        self.watchdog_nanos?;
+        let now = self.clock.raw();
+        let exclusive = self.held.read().map(|h| (h.episode, h.since, h.site));
+        let shared = (self.readers.load(Ordering::Acquire) > 0).then(|| {
+            let since = self.read_since.load(Ordering::Relaxed);
+            // Shared stretches are told apart by their start (the high bit keeps them apart
+            // from exclusive episodes).
+            (
+                since | 1 << 63,
+                since,
+                self.read_site.load(Ordering::Relaxed),
+            )
+        });
+        [exclusive, shared]
+            .into_iter()
+            .flatten()
+            .map(|(episode, since, site)| {
+                (
+                    episode,
+                    Duration::from_nanos(self.clock.delta_nanos(since, now)),
+                    site,
+                )
+            })
+            .max_by_key(|(_, d, _)| *d)
+    }
+
+    /// Counts a contended acquisition at `waiter`, waiting for the holder at `holder`.
+    #[cold]
+    pub(crate) fn contention(&self, waiter: usize, holder: Option<usize>) {
+        self.contended.inc();
+        let mut counters = lock(&self.site_counters);
+        let mut site = |index: usize| -> (Counter, Counter) {
+            let index = index.min(MAX_SITES);
+            while counters.len() <= index {
+                let label = self.sites.label(counters.len());
+                let resolve =
+                    |role: &str| self.by_site.with_label_values(&[&self.name, &label, role]);
+                counters.push((resolve("waiter"), resolve("holder")));
+            }
+            counters[index].clone()
+        };
+        site(waiter).0.inc();
+        if let Some(holder) = holder {
+            site(holder).1.inc();
+        }
+    }
+}
+
+#[cfg(all(test, not(perf_instrument_loom)))]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn here() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    #[test]
+    fn sites_are_interned_up_to_the_cap_then_folded() {
+        let sites = Sites::new();
+        // Forty distinct call sites: one line, forty columns.
+        #[rustfmt::skip]
+        let all = [here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here(), here()];
+        let indexes: Vec<usize> = all.iter().map(|l| sites.index(l)).collect();
+        assert_eq!(
+            &indexes[..MAX_SITES],
+            &(0..MAX_SITES).collect::<Vec<_>>()[..]
+        );
+        assert!(indexes[MAX_SITES..].iter().all(|&i| i == MAX_SITES));
+        assert_eq!(sites.index(all[3]), 3, "lookups are stable");
+        assert_eq!(sites.label(MAX_SITES), OTHER_SITE);
+        assert!(sites
+            .label(0)
+            .starts_with("perf-instrument/src/instrument/lock/core.rs:"));
+    }
+
+    #[test]
+    fn a_held_record_reads_whole_holds_only() {
+        let record = HeldRecord::default();
+        assert_eq!(record.read(), None);
+        record.acquire(100, 3);
+        let held = record.read().unwrap();
+        assert_eq!((held.since, held.site), (100, 3));
+        record.release();
+        assert_eq!(record.read(), None);
+        record.acquire(200, 4);
+        assert_ne!(record.read().unwrap().episode, held.episode);
+        assert_eq!(record.read().unwrap().since, 200);
+    }
+}

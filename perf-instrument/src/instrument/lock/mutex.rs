@@ -1,0 +1,216 @@
+//! `Mutex<T>`: an instrumented `parking_lot::Mutex`.
+
+use super::core::Core;
+use super::LockBuilder;
+use crate::registry::{Registry, RegistryError};
+use crate::sync::Ordering;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::Arc;
+
+/// An instrumented mutual-exclusion lock (see [`LockBuilder`] for what it measures).
+///
+/// `lock` is `#[track_caller]`: the call site is attributed to waits and holds. Guards are
+/// `Send` (they may be dropped on another thread) and unlock on panic; the bookkeeping follows.
+///
+/// ```
+/// use perf_instrument::{Mutex, Registry};
+/// let registry = Registry::new();
+/// let wal = Mutex::new("wal", Vec::<u8>::new(), &registry).unwrap();
+/// wal.lock().extend_from_slice(b"record");
+/// assert_eq!(wal.lock().len(), 6);
+/// ```
+pub struct Mutex<T: ?Sized> {
+    core: Arc<Core>,
+    lock: parking_lot::Mutex<T>,
+}
+
+impl<T> Mutex<T> {
+    /// A mutex named `name` with default settings (no hold timing, no watchdog).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] if the lock families clash with others in `registry`.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let m = perf_instrument::Mutex::new("m", 1, &r).unwrap();
+    /// assert_eq!(*m.lock(), 1);
+    /// ```
+    pub fn new(name: &str, value: T, registry: &Registry) -> Result<Self, RegistryError> {
+        LockBuilder::new(name).mutex(value, registry)
+    }
+
+    pub(super) fn from_parts(core: Arc<Core>, value: T) -> Self {
+        Self {
+            core,
+            lock: parking_lot::Mutex::new(value),
+        }
+    }
+
+    /// The protected value.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let m = perf_instrument::Mutex::new("m", 7, &r).unwrap();
+    /// assert_eq!(m.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.lock.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks, waiting if another holder has it (the wait is timed and attributed).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let m = perf_instrument::Mutex::new("m", 0, &r).unwrap();
+    /// *m.lock() += 1;
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        let site = self.core.sites.index(Location::caller());
+        let guard = match self.lock.try_lock() {
+            Some(guard) => guard,
+            None => self.lock_contended(site),
+        };
+        MutexGuard::new(&self.core, guard, site)
+    }
+
+    /// Locks if free now.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let m = perf_instrument::Mutex::new("m", 0, &r).unwrap();
+    /// let held = m.lock();
+    /// assert!(m.try_lock().is_none());
+    /// drop(held);
+    /// assert!(m.try_lock().is_some());
+    /// ```
+    #[track_caller]
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        let site = self.core.sites.index(Location::caller());
+        let guard = self.lock.try_lock()?;
+        Some(MutexGuard::new(&self.core, guard, site))
+    }
+
+    /// The value, through `&mut` (no locking needed).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let mut m = perf_instrument::Mutex::new("m", 0, &r).unwrap();
+    /// *m.get_mut() = 5;
+    /// assert_eq!(*m.lock(), 5);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        self.lock.get_mut()
+    }
+
+    /// The lock's name.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert_eq!(perf_instrument::Mutex::new("wal", (), &r).unwrap().name(), "wal");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self, site: usize) -> parking_lot::MutexGuard<'_, T> {
+        let core = &*self.core;
+        core.contention(site, Some(core.holder_site.load(Ordering::Relaxed)));
+        let start = core.clock.raw();
+        let guard = self.lock.lock();
+        core.wait
+            .record(core.clock.delta_nanos(start, core.clock.raw()));
+        guard
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex")
+            .field("name", &self.core.name)
+            .field("data", &&self.lock)
+            .finish()
+    }
+}
+
+/// Holds a [`Mutex`]; unlocks (and records the hold, if timed) when dropped.
+///
+/// ```
+/// let r = perf_instrument::Registry::new();
+/// let m = perf_instrument::Mutex::new("m", String::from("a"), &r).unwrap();
+/// let mut g = m.lock();
+/// g.push('b');
+/// assert_eq!(&*g, "ab");
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    core: &'a Core,
+    acquired: u64,
+    guard: parking_lot::MutexGuard<'a, T>,
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    #[inline]
+    fn new(core: &'a Core, guard: parking_lot::MutexGuard<'a, T>, site: usize) -> Self {
+        core.holder_site.store(site, Ordering::Relaxed);
+        let acquired = if core.timestamps() {
+            let now = core.clock.raw();
+            if core.watchdog_nanos.is_some() {
+                core.held.acquire(now, site);
+            }
+            now
+        } else {
+            0
+        };
+        Self {
+            core,
+            acquired,
+            guard,
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // Runs before the `guard` field unlocks, so the next holder's bookkeeping comes after.
+        let core = self.core;
+        if core.timestamps() {
+            if core.watchdog_nanos.is_some() {
+                core.held.release();
+            }
+            if core.hold_timing {
+                core.hold
+                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
+            }
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.guard, f)
+    }
+}

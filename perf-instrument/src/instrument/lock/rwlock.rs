@@ -1,0 +1,263 @@
+//! `RwLock<T>`: an instrumented `parking_lot::RwLock`.
+
+use super::core::Core;
+use super::LockBuilder;
+use crate::registry::{Registry, RegistryError};
+use crate::sync::Ordering;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::Arc;
+
+/// An instrumented reader-writer lock (see [`LockBuilder`] for what it measures).
+///
+/// Writers are tracked exactly like [`Mutex`](crate::Mutex) holders. Readers are timed each on
+/// its own; the watchdog and `lock_current_longest_hold_seconds` see the current stretch of
+/// overlapping read holds, from its start, attributed to the reader that began it.
+///
+/// ```
+/// use perf_instrument::{Registry, RwLock};
+/// let registry = Registry::new();
+/// let metadata = RwLock::new("metadata", vec![1, 2, 3], &registry).unwrap();
+/// assert_eq!(metadata.read().len(), 3);
+/// metadata.write().push(4);
+/// ```
+pub struct RwLock<T: ?Sized> {
+    core: Arc<Core>,
+    lock: parking_lot::RwLock<T>,
+}
+
+impl<T> RwLock<T> {
+    /// An `RwLock` named `name` with default settings.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] if the lock families clash with others in `registry`.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let l = perf_instrument::RwLock::new("l", 1, &r).unwrap();
+    /// assert_eq!(*l.read(), 1);
+    /// ```
+    pub fn new(name: &str, value: T, registry: &Registry) -> Result<Self, RegistryError> {
+        LockBuilder::new(name).rwlock(value, registry)
+    }
+
+    pub(super) fn from_parts(core: Arc<Core>, value: T) -> Self {
+        Self {
+            core,
+            lock: parking_lot::RwLock::new(value),
+        }
+    }
+
+    /// The protected value.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert_eq!(perf_instrument::RwLock::new("l", 3, &r).unwrap().into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.lock.into_inner()
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Shared access, waiting for a writer if there is one.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let l = perf_instrument::RwLock::new("l", 0, &r).unwrap();
+    /// let (a, b) = (l.read(), l.read());
+    /// assert_eq!(*a + *b, 0);
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        let site = self.core.sites.index(Location::caller());
+        let guard = match self.lock.try_read() {
+            Some(guard) => guard,
+            None => {
+                let core = &*self.core;
+                core.contention(site, Some(core.holder_site.load(Ordering::Relaxed)));
+                let start = core.clock.raw();
+                let guard = self.lock.read();
+                core.wait
+                    .record(core.clock.delta_nanos(start, core.clock.raw()));
+                guard
+            }
+        };
+        let core = &*self.core;
+        let acquired = if core.timestamps() {
+            let now = core.clock.raw();
+            if core.watchdog_nanos.is_some() && core.readers.fetch_add(1, Ordering::AcqRel) == 0 {
+                core.read_since.store(now, Ordering::Relaxed);
+                core.read_site.store(site, Ordering::Relaxed);
+            }
+            now
+        } else {
+            0
+        };
+        RwLockReadGuard {
+            core,
+            acquired,
+            guard,
+        }
+    }
+
+    /// Exclusive access, waiting for readers and writers.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let l = perf_instrument::RwLock::new("l", 0, &r).unwrap();
+    /// *l.write() = 2;
+    /// assert_eq!(*l.read(), 2);
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        let site = self.core.sites.index(Location::caller());
+        let guard = match self.lock.try_write() {
+            Some(guard) => guard,
+            None => {
+                let core = &*self.core;
+                let holder = if core.readers.load(Ordering::Relaxed) > 0 {
+                    core.read_site.load(Ordering::Relaxed)
+                } else {
+                    core.holder_site.load(Ordering::Relaxed)
+                };
+                core.contention(site, Some(holder));
+                let start = core.clock.raw();
+                let guard = self.lock.write();
+                core.wait
+                    .record(core.clock.delta_nanos(start, core.clock.raw()));
+                guard
+            }
+        };
+        let core = &*self.core;
+        core.holder_site.store(site, Ordering::Relaxed);
+        let acquired = if core.timestamps() {
+            let now = core.clock.raw();
+            if core.watchdog_nanos.is_some() {
+                core.held.acquire(now, site);
+            }
+            now
+        } else {
+            0
+        };
+        RwLockWriteGuard {
+            core,
+            acquired,
+            guard,
+        }
+    }
+
+    /// The lock's name.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert_eq!(perf_instrument::RwLock::new("meta", (), &r).unwrap().name(), "meta");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLock")
+            .field("name", &self.core.name)
+            .field("data", &&self.lock)
+            .finish()
+    }
+}
+
+/// Shared access to an [`RwLock`].
+///
+/// ```
+/// let r = perf_instrument::Registry::new();
+/// let l = perf_instrument::RwLock::new("l", 5, &r).unwrap();
+/// assert_eq!(*l.read(), 5);
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    core: &'a Core,
+    acquired: u64,
+    guard: parking_lot::RwLockReadGuard<'a, T>,
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        let core = self.core;
+        if core.timestamps() {
+            if core.watchdog_nanos.is_some() {
+                core.readers.fetch_sub(1, Ordering::AcqRel);
+            }
+            if core.hold_timing {
+                core.hold
+                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
+            }
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.guard, f)
+    }
+}
+
+/// Exclusive access to an [`RwLock`].
+///
+/// ```
+/// let r = perf_instrument::Registry::new();
+/// let l = perf_instrument::RwLock::new("l", 5, &r).unwrap();
+/// *l.write() += 1;
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    core: &'a Core,
+    acquired: u64,
+    guard: parking_lot::RwLockWriteGuard<'a, T>,
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        let core = self.core;
+        if core.timestamps() {
+            if core.watchdog_nanos.is_some() {
+                core.held.release();
+            }
+            if core.hold_timing {
+                core.hold
+                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
+            }
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.guard, f)
+    }
+}

@@ -1,0 +1,478 @@
+//! `PendingTracker`: completions awaited by request id — how many are pending, how old the
+//! oldest is, how long completions took, and which were orphaned and why.
+
+use super::background::{Background, BackgroundThread};
+use crate::registry::{Opts, Registry, RegistryError};
+use crate::sync::{lock, Mutex};
+use crate::{Clock, Counter, Histogram, Unit};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+struct Shard<K> {
+    /// Key -> (registered at, sequence).
+    by_key: HashMap<K, (u64, u64)>,
+    /// (registered at, sequence) -> key: oldest first.
+    by_age: BTreeMap<(u64, u64), K>,
+    next_seq: u64,
+}
+
+impl<K: Hash + Eq + Clone> Shard<K> {
+    fn remove(&mut self, key: &K) -> Option<u64> {
+        let (start, seq) = self.by_key.remove(key)?;
+        self.by_age.remove(&(start, seq));
+        Some(start)
+    }
+
+    fn pop_oldest(&mut self) -> Option<(u64, K)> {
+        let ((start, _), key) = self.by_age.pop_first()?;
+        self.by_key.remove(&key);
+        Some((start, key))
+    }
+}
+
+struct Metrics {
+    latency: Histogram,
+    registered: Counter,
+    completed: Counter,
+    cancelled: Counter,
+    late: Counter,
+    duplicate: Counter,
+    orphaned_timeout: Counter,
+    orphaned_dropped: Counter,
+    orphaned_capacity: Counter,
+}
+
+struct Inner<K> {
+    name: String,
+    clock: Clock,
+    timeout_nanos: u64,
+    per_shard: usize,
+    hasher: RandomState,
+    shards: Box<[Mutex<Shard<K>>]>,
+    metrics: Metrics,
+    background: Background,
+}
+
+/// Pending completions keyed by request id (request/response over a bus, RPCs awaiting replies).
+///
+/// * [`register`](PendingTracker::register) an id when the request goes out,
+///   [`complete`](PendingTracker::complete) it when the reply arrives (records the latency),
+///   or [`cancel`](PendingTracker::cancel) it.
+/// * [`sweep`](PendingTracker::sweep) (or a [background sweeper](PendingTracker::spawn_sweeper))
+///   orphans entries older than the timeout: `reason="timeout"`.
+/// * At most `max_pending` entries are kept: registering into a full shard orphans the oldest
+///   entry of that shard (`reason="capacity"`) — the one least likely still to be answered.
+/// * Entries left when the tracker is dropped are orphaned with `reason="dropped"`.
+/// * A completion for an id that is unknown, already completed or already orphaned is counted
+///   as late (`pending_late_total`), never a panic; registering an id that is pending already
+///   keeps the first and counts `pending_rejected_total{reason="duplicate"}`.
+///
+/// Families, by label `tracker`: `pending_items`, `pending_oldest_age_seconds` (both computed
+/// at scrape), `pending_completion_duration_seconds`, `pending_registered_total`,
+/// `pending_completed_total`, `pending_cancelled_total`, `pending_late_total`,
+/// `pending_orphaned_total{reason}`, `pending_rejected_total{reason}`.
+///
+/// Entries are sharded by a hash of the id, so register/complete from many threads rarely
+/// share a lock. Cloning shares the tracker.
+///
+/// ```
+/// use perf_instrument::{Clock, PendingTracker, Registry};
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let (clock, hand) = Clock::manual();
+/// let replies = PendingTracker::<u64>::builder("payment_replies")
+///     .timeout(Duration::from_secs(5))
+///     .clock(clock)
+///     .build(&registry)
+///     .unwrap();
+/// replies.register(1);
+/// replies.register(2);
+/// hand.advance(Duration::from_millis(30));
+/// assert_eq!(replies.complete(&1), Some(Duration::from_millis(30)));
+/// hand.advance(Duration::from_secs(10));
+/// assert_eq!(replies.sweep(), 1); // request 2 never got its reply
+/// assert_eq!(replies.complete(&2), None); // late: counted, not a panic
+/// ```
+pub struct PendingTracker<K> {
+    inner: Arc<Inner<K>>,
+}
+
+impl<K> Clone for PendingTracker<K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// Configures a [`PendingTracker`].
+///
+/// ```
+/// let b = perf_instrument::PendingTracker::<String>::builder("replies").max_pending(10_000);
+/// # let _ = b;
+/// ```
+#[derive(Debug)]
+pub struct PendingTrackerBuilder<K> {
+    name: String,
+    timeout: Duration,
+    max_pending: usize,
+    clock: Option<Clock>,
+    _key: std::marker::PhantomData<fn(K)>,
+}
+
+impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
+    /// Age after which a sweep orphans an entry (default 30 s).
+    ///
+    /// ```
+    /// let b = perf_instrument::PendingTracker::<u64>::builder("r").timeout(std::time::Duration::from_secs(2));
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Most entries kept (default 100,000).
+    ///
+    /// ```
+    /// let b = perf_instrument::PendingTracker::<u64>::builder("r").max_pending(100);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.max_pending = max.max(1);
+        self
+    }
+
+    /// The clock (default: the process clock).
+    ///
+    /// ```
+    /// let b = perf_instrument::PendingTracker::<u64>::builder("r").clock(perf_instrument::Clock::manual().0);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Registers the families (shared by all trackers) and builds the tracker.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] if the families clash with others in `registry`.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::PendingTracker::<u64>::builder("r").build(&r).is_ok());
+    /// ```
+    pub fn build(self, registry: &Registry) -> Result<PendingTracker<K>, RegistryError> {
+        let t = self.name.as_str();
+        let opts = |name: &str, help: &str| Opts::new(name, help).labels(["tracker"]);
+        let by_reason =
+            |name: &str, help: &str| Opts::new(name, help).labels(["tracker", "reason"]);
+        let counter = |name: &str, help: &str| -> Result<Counter, RegistryError> {
+            Ok(registry
+                .register_counter(opts(name, help))?
+                .with_label_values(&[t]))
+        };
+        let orphaned = registry.register_counter(by_reason(
+            "pending_orphaned",
+            "Pending entries given up, by reason: timeout, capacity, dropped.",
+        ))?;
+        let rejected = registry.register_counter(by_reason(
+            "pending_rejected",
+            "Registrations refused, by reason.",
+        ))?;
+        let metrics = Metrics {
+            latency: registry
+                .register_histogram(
+                    opts(
+                        "pending_completion_duration_seconds",
+                        "Time from registration to completion.",
+                    )
+                    .unit(Unit::Seconds),
+                )?
+                .with_label_values(&[t]),
+            registered: counter("pending_registered", "Entries registered.")?,
+            completed: counter("pending_completed", "Entries completed.")?,
+            cancelled: counter("pending_cancelled", "Entries cancelled.")?,
+            late: counter(
+                "pending_late",
+                "Completions for ids unknown, already completed or already orphaned.",
+            )?,
+            duplicate: rejected.with_label_values(&[t, "duplicate"]),
+            orphaned_timeout: orphaned.with_label_values(&[t, "timeout"]),
+            orphaned_dropped: orphaned.with_label_values(&[t, "dropped"]),
+            orphaned_capacity: orphaned.with_label_values(&[t, "capacity"]),
+        };
+        let shard_count = (4 * std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .next_power_of_two()
+            .min(self.max_pending.next_power_of_two());
+        let inner = Arc::new(Inner {
+            name: self.name.clone(),
+            clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
+            timeout_nanos: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
+            per_shard: self.max_pending.div_ceil(shard_count),
+            hasher: RandomState::new(),
+            shards: (0..shard_count)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        by_key: HashMap::new(),
+                        by_age: BTreeMap::new(),
+                        next_seq: 0,
+                    })
+                })
+                .collect(),
+            metrics,
+            background: Background::new(registry)?,
+        });
+        let weak: Weak<Inner<K>> = Arc::downgrade(&inner);
+        registry
+            .register_fn_gauge(opts("pending_items", "Entries awaiting completion."))?
+            .with_label_values(&[t])
+            .set_fn(move || Some(weak.upgrade()?.len() as f64));
+        let weak: Weak<Inner<K>> = Arc::downgrade(&inner);
+        registry
+            .register_fn_gauge(
+                opts(
+                    "pending_oldest_age_seconds",
+                    "Age of the oldest pending entry.",
+                )
+                .unit(Unit::Seconds),
+            )?
+            .with_label_values(&[t])
+            .set_fn(move || {
+                Some(
+                    weak.upgrade()?
+                        .oldest_age()
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                )
+            });
+        Ok(PendingTracker { inner })
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
+    /// A builder for tracker `name`.
+    ///
+    /// ```
+    /// let b = perf_instrument::PendingTracker::<u64>::builder("replies");
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn builder(name: impl Into<String>) -> PendingTrackerBuilder<K> {
+        PendingTrackerBuilder {
+            name: name.into(),
+            timeout: Duration::from_secs(30),
+            max_pending: 100_000,
+            clock: None,
+            _key: std::marker::PhantomData,
+        }
+    }
+
+    /// `key` awaits completion from now. Returns `false` (and counts a duplicate) if it is
+    /// pending already.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// assert!(t.register(7));
+    /// assert!(!t.register(7));
+    /// ```
+    pub fn register(&self, key: K) -> bool {
+        let inner = &*self.inner;
+        let now = inner.clock.raw();
+        let mut shard = lock(inner.shard(&key));
+        if shard.by_key.contains_key(&key) {
+            drop(shard);
+            inner.metrics.duplicate.inc();
+            return false;
+        }
+        if shard.by_key.len() >= inner.per_shard && shard.pop_oldest().is_some() {
+            inner.metrics.orphaned_capacity.inc();
+        }
+        let seq = shard.next_seq;
+        shard.next_seq += 1;
+        shard.by_key.insert(key.clone(), (now, seq));
+        shard.by_age.insert((now, seq), key);
+        drop(shard);
+        inner.metrics.registered.inc();
+        true
+    }
+
+    /// `key` completed: records and returns its latency, or `None` (counted as late) if it was
+    /// not pending.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// t.register(1);
+    /// assert!(t.complete(&1).is_some());
+    /// assert!(t.complete(&1).is_none()); // late
+    /// ```
+    pub fn complete(&self, key: &K) -> Option<Duration> {
+        let inner = &*self.inner;
+        let start = lock(inner.shard(key)).remove(key);
+        match start {
+            Some(start) => {
+                let nanos = inner.clock.delta_nanos(start, inner.clock.raw());
+                inner.metrics.latency.record(nanos);
+                inner.metrics.completed.inc();
+                Some(Duration::from_nanos(nanos))
+            }
+            None => {
+                inner.metrics.late.inc();
+                None
+            }
+        }
+    }
+
+    /// `key` no longer awaits completion (the caller gave up). Returns whether it was pending.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// t.register(1);
+    /// assert!(t.cancel(&1));
+    /// assert!(!t.cancel(&1));
+    /// ```
+    pub fn cancel(&self, key: &K) -> bool {
+        let inner = &*self.inner;
+        let removed = lock(inner.shard(key)).remove(key).is_some();
+        if removed {
+            inner.metrics.cancelled.inc();
+        }
+        removed
+    }
+
+    /// Orphans every entry older than the timeout; returns how many.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// t.register(1);
+    /// assert_eq!(t.sweep(), 0); // not old enough
+    /// ```
+    pub fn sweep(&self) -> usize {
+        self.inner.sweep()
+    }
+
+    /// Sweeps every `period` on a background thread until the returned handle (or the
+    /// tracker) is dropped.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// let sweeper = t.spawn_sweeper(std::time::Duration::from_millis(100));
+    /// drop(sweeper); // stops and joins the thread
+    /// ```
+    pub fn spawn_sweeper(&self, period: Duration) -> BackgroundThread {
+        let weak = Arc::downgrade(&self.inner);
+        let name = format!("pending-sweep-{}", self.inner.name);
+        self.inner
+            .background
+            .spawn(name, period, move || match weak.upgrade() {
+                Some(inner) => {
+                    inner.sweep();
+                    true
+                }
+                None => false,
+            })
+    }
+
+    /// Entries pending now.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// t.register(1);
+    /// assert_eq!(t.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether nothing is pending.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// assert!(t.is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Age of the oldest pending entry.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
+    /// assert_eq!(t.oldest_age(), None);
+    /// ```
+    #[must_use]
+    pub fn oldest_age(&self) -> Option<Duration> {
+        self.inner.oldest_age()
+    }
+}
+
+impl<K: Hash + Eq + Clone> Inner<K> {
+    fn shard(&self, key: &K) -> &Mutex<Shard<K>> {
+        let hash = self.hasher.hash_one(key);
+        &self.shards[(hash as usize) & (self.shards.len() - 1)]
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).by_key.len()).sum()
+    }
+
+    fn oldest_age(&self) -> Option<Duration> {
+        let oldest = self
+            .shards
+            .iter()
+            .filter_map(|s| lock(s).by_age.first_key_value().map(|((t, _), _)| *t))
+            .min()?;
+        Some(self.clock.elapsed(oldest))
+    }
+
+    fn sweep(&self) -> usize {
+        let now = self.clock.raw();
+        let mut orphaned = 0;
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            while let Some((&(start, _), _)) = shard.by_age.first_key_value() {
+                if self.clock.delta_nanos(start, now) <= self.timeout_nanos {
+                    break;
+                }
+                shard.pop_oldest();
+                orphaned += 1;
+            }
+        }
+        self.metrics.orphaned_timeout.inc_by(orphaned as u64);
+        orphaned
+    }
+}
+
+impl<K> Drop for Inner<K> {
+    fn drop(&mut self) {
+        let left: usize = self.shards.iter().map(|s| lock(s).by_key.len()).sum();
+        self.metrics.orphaned_dropped.inc_by(left as u64);
+    }
+}
+
+impl<K> fmt::Debug for PendingTracker<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingTracker")
+            .field("name", &self.inner.name)
+            .field("shards", &self.inner.shards.len())
+            .finish()
+    }
+}

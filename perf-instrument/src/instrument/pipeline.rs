@@ -1,0 +1,563 @@
+//! `Pipeline`: per-stage durations, gaps between stages, end-to-end latency and events in flight
+//! of an event pipeline, within a process and across processes.
+
+use crate::registry::{Opts, Registry, RegistryError};
+use crate::sync::next_id;
+use crate::{Clock, Counter, Gauge, Histogram, Unit};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A stage of one [`Pipeline`] (a dense index, resolved once with [`Pipeline::stage`]).
+///
+/// ```
+/// # let r = perf_instrument::Registry::new();
+/// let p = perf_instrument::Pipeline::builder("orders").stages(["enrich"]).build(&r).unwrap();
+/// let enrich = p.stage("enrich").unwrap();
+/// assert!(p.stage("missing").is_none());
+/// # let _ = enrich;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage {
+    pipeline: u64,
+    index: u32,
+}
+
+/// An event on its way through a pipeline: when it began and when its last stage mark was.
+/// 16 bytes, `Copy` and `Send`, so it travels with the event across threads and queues.
+///
+/// ```
+/// # let r = perf_instrument::Registry::new();
+/// let p = perf_instrument::Pipeline::builder("orders").stages(["a"]).build(&r).unwrap();
+/// let token = p.begin();
+/// let moved = std::thread::spawn(move || token).join().unwrap();
+/// p.finish(moved);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventToken {
+    origin: u64,
+    mark: u64,
+}
+
+/// An event's origin on the wall clock (Unix nanoseconds), to embed in a record that another
+/// process consumes: [`Pipeline::wire_token`] produces it, [`Pipeline::record_remote`] measures
+/// end-to-end latency from it. Serialises to 8 bytes.
+///
+/// ```
+/// use perf_instrument::RemoteToken;
+/// let t = RemoteToken::from_unix_nanos(1_700_000_000_000_000_000);
+/// assert_eq!(RemoteToken::from_bytes(&t.to_bytes()), Some(t));
+/// assert_eq!(RemoteToken::from_bytes(&[1, 2, 3]), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RemoteToken(u64);
+
+impl RemoteToken {
+    /// A token for an event that began at `unix_nanos`.
+    ///
+    /// ```
+    /// let t = perf_instrument::RemoteToken::from_unix_nanos(5);
+    /// assert_eq!(t.unix_nanos(), 5);
+    /// ```
+    #[must_use]
+    pub fn from_unix_nanos(unix_nanos: u64) -> Self {
+        Self(unix_nanos)
+    }
+
+    /// The event's origin, Unix nanoseconds.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::RemoteToken::from_unix_nanos(9).unix_nanos(), 9);
+    /// ```
+    #[must_use]
+    pub fn unix_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// The 8-byte little-endian encoding.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::RemoteToken::from_unix_nanos(1).to_bytes(), [1, 0, 0, 0, 0, 0, 0, 0]);
+    /// ```
+    #[must_use]
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0.to_le_bytes()
+    }
+
+    /// Decodes 8 bytes; `None` for any other length.
+    ///
+    /// ```
+    /// assert!(perf_instrument::RemoteToken::from_bytes(&[0; 8]).is_some());
+    /// ```
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(Self(u64::from_le_bytes(bytes.try_into().ok()?)))
+    }
+}
+
+struct StageMetrics {
+    name: String,
+    duration: Histogram,
+    gap: Histogram,
+}
+
+struct Inner {
+    id: u64,
+    name: String,
+    clock: Clock,
+    stages: Vec<StageMetrics>,
+    end_to_end: Histogram,
+    in_flight: Gauge,
+    abandoned: Counter,
+    skew_negative: Counter,
+    skew_absurd: Counter,
+    wrong_stage: Counter,
+    max_remote_age: Duration,
+}
+
+/// An event pipeline: named stages (enrich → persist → view update → publish → complete),
+/// timed per event, wherever each stage runs.
+///
+/// Families (labels `pipeline`, and `stage` where it applies):
+/// `pipeline_stage_duration_seconds`, `pipeline_stage_gap_seconds` (from the previous stage's
+/// end — or the event's begin — to this stage's start: time spent waiting),
+/// `pipeline_end_to_end_duration_seconds`, `pipeline_events_in_flight`,
+/// `pipeline_events_abandoned_total`, `pipeline_remote_clock_skew_total{reason}` (remote origins
+/// in the future, `negative`, or older than the maximum age, `absurd`; both clamped) and
+/// `pipeline_events_rejected_total{reason="wrong_stage"}` (a stage handle of another pipeline).
+///
+/// Every begun event must end with [`finish`](Pipeline::finish) or
+/// [`abandon`](Pipeline::abandon): the token is `Copy`, so it cannot end itself.
+///
+/// ```
+/// use perf_instrument::{Clock, Pipeline, Registry};
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let (clock, hand) = Clock::manual();
+/// let orders = Pipeline::builder("orders")
+///     .stages(["enrich", "persist"])
+///     .clock(clock)
+///     .build(&registry)
+///     .unwrap();
+/// let (enrich, persist) = (orders.stage("enrich").unwrap(), orders.stage("persist").unwrap());
+///
+/// let mut event = orders.begin();
+/// orders.stage_started(&mut event, enrich);
+/// hand.advance(Duration::from_millis(3));
+/// orders.stage_finished(&mut event, enrich);
+/// hand.advance(Duration::from_millis(1)); // waiting in a queue
+/// orders.time_stage(&mut event, persist, || hand.advance(Duration::from_millis(5)));
+/// assert_eq!(orders.finish(event), Duration::from_millis(9));
+/// ```
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+/// Configures a [`Pipeline`].
+///
+/// ```
+/// let b = perf_instrument::Pipeline::builder("orders").stages(["enrich", "persist"]);
+/// # let _ = b;
+/// ```
+#[derive(Debug)]
+pub struct PipelineBuilder {
+    name: String,
+    stages: Vec<String>,
+    clock: Option<Clock>,
+    max_remote_age: Duration,
+}
+
+impl PipelineBuilder {
+    /// The stage names, in order.
+    ///
+    /// ```
+    /// let b = perf_instrument::Pipeline::builder("p").stages(["a", "b"]);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn stages<I, S>(mut self, stages: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.stages = stages.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The clock (default: the process clock).
+    ///
+    /// ```
+    /// let b = perf_instrument::Pipeline::builder("p").clock(perf_instrument::Clock::manual().0);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Oldest remote origin taken at face value (default 24 h); older ones are clamped to it and
+    /// counted as `absurd` skew.
+    ///
+    /// ```
+    /// let b = perf_instrument::Pipeline::builder("p").max_remote_age(std::time::Duration::from_secs(60));
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn max_remote_age(mut self, age: Duration) -> Self {
+        self.max_remote_age = age;
+        self
+    }
+
+    /// Registers the families (shared by all pipelines) and resolves this pipeline's series.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] if the families clash with others in `registry`.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::Pipeline::builder("p").stages(["s"]).build(&r).is_ok());
+    /// ```
+    pub fn build(self, registry: &Registry) -> Result<Pipeline, RegistryError> {
+        let p = self.name.as_str();
+        let seconds = |name: &str, help: &str, labels: &[&str]| {
+            Opts::new(name, help)
+                .unit(Unit::Seconds)
+                .labels(labels.iter().copied())
+        };
+        let duration = registry.register_histogram(seconds(
+            "pipeline_stage_duration_seconds",
+            "Time events spent in each pipeline stage.",
+            &["pipeline", "stage"],
+        ))?;
+        let gap = registry.register_histogram(seconds(
+            "pipeline_stage_gap_seconds",
+            "Time events waited between the previous stage's end and this stage's start.",
+            &["pipeline", "stage"],
+        ))?;
+        let stages = self
+            .stages
+            .iter()
+            .map(|stage| StageMetrics {
+                name: stage.clone(),
+                duration: duration.with_label_values(&[p, stage]),
+                gap: gap.with_label_values(&[p, stage]),
+            })
+            .collect();
+        let skew = registry.register_counter(
+            Opts::new(
+                "pipeline_remote_clock_skew",
+                "Remote event origins clamped: in the future (negative) or too old (absurd).",
+            )
+            .labels(["pipeline", "reason"]),
+        )?;
+        let rejected = registry.register_counter(
+            Opts::new(
+                "pipeline_events_rejected",
+                "Pipeline calls refused, by reason.",
+            )
+            .labels(["pipeline", "reason"]),
+        )?;
+        let clock = self.clock.unwrap_or_else(|| Clock::global().clone());
+        Ok(Pipeline {
+            inner: Arc::new(Inner {
+                // Identifies the pipeline, so a stage handle of one is refused by another.
+                id: next_id(),
+                name: self.name.clone(),
+                stages,
+                end_to_end: registry
+                    .register_histogram(seconds(
+                        "pipeline_end_to_end_duration_seconds",
+                        "Time from an event's begin to its finish.",
+                        &["pipeline"],
+                    ))?
+                    .with_label_values(&[p]),
+                in_flight: registry
+                    .register_gauge(
+                        Opts::new(
+                            "pipeline_events_in_flight",
+                            "Events begun and not finished.",
+                        )
+                        .labels(["pipeline"]),
+                    )?
+                    .with_label_values(&[p]),
+                abandoned: registry
+                    .register_counter(
+                        Opts::new(
+                            "pipeline_events_abandoned",
+                            "Events abandoned before finishing.",
+                        )
+                        .labels(["pipeline"]),
+                    )?
+                    .with_label_values(&[p]),
+                skew_negative: skew.with_label_values(&[p, "negative"]),
+                skew_absurd: skew.with_label_values(&[p, "absurd"]),
+                wrong_stage: rejected.with_label_values(&[p, "wrong_stage"]),
+                max_remote_age: self.max_remote_age,
+                clock,
+            }),
+        })
+    }
+}
+
+fn unix_nanos_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Pipeline {
+    /// A builder for pipeline `name`.
+    ///
+    /// ```
+    /// let b = perf_instrument::Pipeline::builder("orders");
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn builder(name: impl Into<String>) -> PipelineBuilder {
+        PipelineBuilder {
+            name: name.into(),
+            stages: Vec::new(),
+            clock: None,
+            max_remote_age: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// The handle of stage `name`.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// let p = perf_instrument::Pipeline::builder("p").stages(["a", "b"]).build(&r).unwrap();
+    /// assert_ne!(p.stage("a"), p.stage("b"));
+    /// ```
+    #[must_use]
+    pub fn stage(&self, name: &str) -> Option<Stage> {
+        let index = self.inner.stages.iter().position(|s| s.name == name)?;
+        Some(Stage {
+            pipeline: self.inner.id,
+            index: index as u32,
+        })
+    }
+
+    /// An event enters the pipeline.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// let event = p.begin();
+    /// assert_eq!(p.in_flight(), 1);
+    /// p.finish(event);
+    /// ```
+    #[inline]
+    pub fn begin(&self) -> EventToken {
+        self.inner.in_flight.inc();
+        let now = self.inner.clock.raw();
+        EventToken {
+            origin: now,
+            mark: now,
+        }
+    }
+
+    /// The event starts `stage`: records the gap since its previous mark (the previous stage's
+    /// end, or its begin).
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").stages(["s"]).build(&r).unwrap();
+    /// # let s = p.stage("s").unwrap();
+    /// let mut event = p.begin();
+    /// p.stage_started(&mut event, s);
+    /// p.stage_finished(&mut event, s);
+    /// p.finish(event);
+    /// ```
+    #[inline]
+    pub fn stage_started(&self, token: &mut EventToken, stage: Stage) {
+        let now = self.inner.clock.raw();
+        if let Some(metrics) = self.metrics(stage) {
+            metrics
+                .gap
+                .record(self.inner.clock.delta_nanos(token.mark, now));
+        }
+        token.mark = now;
+    }
+
+    /// The event finishes `stage`: records the stage's duration since its start.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").stages(["s"]).build(&r).unwrap();
+    /// # let s = p.stage("s").unwrap();
+    /// let mut event = p.begin();
+    /// p.stage_started(&mut event, s);
+    /// p.stage_finished(&mut event, s);
+    /// # p.finish(event);
+    /// ```
+    #[inline]
+    pub fn stage_finished(&self, token: &mut EventToken, stage: Stage) {
+        let now = self.inner.clock.raw();
+        if let Some(metrics) = self.metrics(stage) {
+            metrics
+                .duration
+                .record(self.inner.clock.delta_nanos(token.mark, now));
+        }
+        token.mark = now;
+    }
+
+    /// Runs `f` as stage `stage` of the event (start, `f`, finish).
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").stages(["s"]).build(&r).unwrap();
+    /// # let s = p.stage("s").unwrap();
+    /// let mut event = p.begin();
+    /// let out = p.time_stage(&mut event, s, || 40 + 2);
+    /// assert_eq!(out, 42);
+    /// # p.finish(event);
+    /// ```
+    pub fn time_stage<R>(&self, token: &mut EventToken, stage: Stage, f: impl FnOnce() -> R) -> R {
+        self.stage_started(token, stage);
+        let out = f();
+        self.stage_finished(token, stage);
+        out
+    }
+
+    /// The event leaves the pipeline: records and returns its end-to-end time.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// let took = p.finish(p.begin());
+    /// assert!(took.as_secs() < 60);
+    /// assert_eq!(p.in_flight(), 0);
+    /// ```
+    #[inline]
+    pub fn finish(&self, token: EventToken) -> Duration {
+        let nanos = self
+            .inner
+            .clock
+            .delta_nanos(token.origin, self.inner.clock.raw());
+        self.inner.end_to_end.record(nanos);
+        self.inner.in_flight.dec();
+        Duration::from_nanos(nanos)
+    }
+
+    /// The event is given up (dropped, failed): it leaves the in-flight count without an
+    /// end-to-end time, and is counted.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// p.abandon(p.begin());
+    /// assert_eq!(p.in_flight(), 0);
+    /// ```
+    pub fn abandon(&self, token: EventToken) {
+        let _ = token;
+        self.inner.abandoned.inc();
+        self.inner.in_flight.dec();
+    }
+
+    /// Events begun and not finished or abandoned.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// assert_eq!(p.in_flight(), 0);
+    /// ```
+    #[must_use]
+    pub fn in_flight(&self) -> i64 {
+        self.inner.in_flight.get()
+    }
+
+    /// The event's origin on the wall clock, to embed in a record for another process.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// let event = p.begin();
+    /// let wire = p.wire_token(&event).to_bytes(); // 8 bytes in the record
+    /// # p.finish(event);
+    /// # let _ = wire;
+    /// ```
+    #[must_use]
+    pub fn wire_token(&self, token: &EventToken) -> RemoteToken {
+        let clock = &self.inner.clock;
+        let age = clock.delta_nanos(token.origin, clock.raw());
+        RemoteToken(unix_nanos_now().saturating_sub(age))
+    }
+
+    /// Records the end-to-end latency of a record that carries `token`, made in another process,
+    /// against this process's wall clock. An origin in the future records 0 and counts as
+    /// `negative` skew; one older than the maximum remote age records that maximum and counts
+    /// as `absurd`. Returns the latency recorded.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// let origin = std::time::SystemTime::now() - std::time::Duration::from_millis(20);
+    /// let nanos = origin.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    /// let took = p.record_remote(perf_instrument::RemoteToken::from_unix_nanos(nanos));
+    /// assert!(took >= std::time::Duration::from_millis(20));
+    /// ```
+    pub fn record_remote(&self, token: RemoteToken) -> Duration {
+        self.record_remote_at(token, unix_nanos_now())
+    }
+
+    /// As [`record_remote`](Self::record_remote), with "now" given (Unix nanoseconds).
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// use perf_instrument::RemoteToken;
+    /// let took = p.record_remote_at(RemoteToken::from_unix_nanos(1_000), 3_000);
+    /// assert_eq!(took.as_nanos(), 2_000);
+    /// assert_eq!(p.record_remote_at(RemoteToken::from_unix_nanos(5_000), 3_000).as_nanos(), 0);
+    /// ```
+    pub fn record_remote_at(&self, token: RemoteToken, now_unix_nanos: u64) -> Duration {
+        let max = u64::try_from(self.inner.max_remote_age.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = match now_unix_nanos.checked_sub(token.0) {
+            None => {
+                self.inner.skew_negative.inc();
+                0
+            }
+            Some(age) if age > max => {
+                self.inner.skew_absurd.inc();
+                max
+            }
+            Some(age) => age,
+        };
+        self.inner.end_to_end.record(nanos);
+        Duration::from_nanos(nanos)
+    }
+
+    #[inline]
+    fn metrics(&self, stage: Stage) -> Option<&StageMetrics> {
+        let metrics = (stage.pipeline == self.inner.id)
+            .then(|| self.inner.stages.get(stage.index as usize))
+            .flatten();
+        if metrics.is_none() {
+            self.inner.wrong_stage.inc();
+        }
+        metrics
+    }
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.inner.name)
+            .field(
+                "stages",
+                &self
+                    .inner
+                    .stages
+                    .iter()
+                    .map(|s| &s.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}

@@ -1,0 +1,241 @@
+//! Queue waits: how long items wait between submit and pickup, and how many are waiting.
+
+use crate::registry::{Opts, Registry, RegistryError};
+use crate::{Clock, Counter, Histogram, Unit};
+use std::fmt;
+use std::time::Duration;
+
+/// When an item was submitted (a raw reading of the probe's clock). `Copy` and `Send`: it
+/// travels with the item.
+///
+/// ```
+/// let registry = perf_instrument::Registry::new();
+/// let probe = perf_instrument::QueueProbe::new(&registry, "jobs").unwrap();
+/// let stamp = probe.submit();
+/// let copy = stamp; // Copy
+/// probe.pickup(copy);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp(u64);
+
+/// Measures a hand-off between threads or services: stamp an item on submit, record its wait
+/// on pickup, keep the depth.
+///
+/// Families, by label `queue`: `queue_wait_seconds` (submit to pickup), `queue_depth` (items
+/// submitted and neither picked up nor discarded), `queue_enqueued_total`,
+/// `queue_dequeued_total`, and for items dropped unreceived `queue_dropped_total` with their
+/// wait until then in `queue_dropped_wait_seconds` — counted, not lost. Cloning shares the probe.
+///
+/// ```
+/// use perf_instrument::{Clock, QueueProbe, Registry};
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let (clock, hand) = Clock::manual();
+/// let probe = QueueProbe::builder("ingest").clock(clock).build(&registry).unwrap();
+/// let stamp = probe.submit();
+/// assert_eq!(probe.depth(), 1);
+/// hand.advance(Duration::from_millis(40));
+/// assert_eq!(probe.pickup(stamp), Duration::from_millis(40));
+/// assert_eq!(probe.depth(), 0);
+/// ```
+#[derive(Clone)]
+pub struct QueueProbe {
+    clock: Clock,
+    wait: Histogram,
+    enqueued: Counter,
+    dequeued: Counter,
+    dropped: Counter,
+    dropped_wait: Histogram,
+}
+
+/// Configures a [`QueueProbe`].
+///
+/// ```
+/// let b = perf_instrument::QueueProbe::builder("ingest");
+/// # let _ = b;
+/// ```
+#[derive(Debug)]
+pub struct QueueProbeBuilder {
+    queue: String,
+    clock: Option<Clock>,
+}
+
+impl QueueProbeBuilder {
+    /// The clock (default: the process clock).
+    ///
+    /// ```
+    /// let b = perf_instrument::QueueProbe::builder("q").clock(perf_instrument::Clock::manual().0);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Registers the families (shared by all queues) and resolves this queue's series.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] if the queue families clash with others in `registry`.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::QueueProbe::builder("q").build(&r).is_ok());
+    /// ```
+    pub fn build(self, registry: &Registry) -> Result<QueueProbe, RegistryError> {
+        let q = [self.queue.as_str()];
+        let opts = |name: &str, help: &str| Opts::new(name, help).labels(["queue"]);
+        let seconds = |name: &str, help: &str| opts(name, help).unit(Unit::Seconds);
+        let probe = QueueProbe {
+            clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
+            wait: registry
+                .register_histogram(seconds(
+                    "queue_wait_seconds",
+                    "Time items waited between submit and pickup.",
+                ))?
+                .with_label_values(&q),
+            enqueued: registry
+                .register_counter(opts("queue_enqueued", "Items submitted."))?
+                .with_label_values(&q),
+            dequeued: registry
+                .register_counter(opts("queue_dequeued", "Items picked up."))?
+                .with_label_values(&q),
+            dropped: registry
+                .register_counter(opts(
+                    "queue_dropped",
+                    "Items dropped without being picked up.",
+                ))?
+                .with_label_values(&q),
+            dropped_wait: registry
+                .register_histogram(seconds(
+                    "queue_dropped_wait_seconds",
+                    "Time items dropped without pickup had waited.",
+                ))?
+                .with_label_values(&q),
+        };
+        // The depth is computed at scrape from the (sharded) counters, so submit and pickup
+        // do not contend on one shared gauge.
+        let counts = probe.clone();
+        registry
+            .register_fn_gauge(opts(
+                "queue_depth",
+                "Items submitted and not yet picked up or dropped.",
+            ))?
+            .with_label_values(&q)
+            .set_fn(move || Some(counts.depth() as f64));
+        Ok(probe)
+    }
+}
+
+impl QueueProbe {
+    /// A probe for queue `queue` on the process clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`QueueProbeBuilder::build`].
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let probe = perf_instrument::QueueProbe::new(&r, "emails").unwrap();
+    /// # let _ = probe;
+    /// ```
+    pub fn new(registry: &Registry, queue: &str) -> Result<Self, RegistryError> {
+        Self::builder(queue).build(registry)
+    }
+
+    /// A builder for queue `queue`.
+    ///
+    /// ```
+    /// let b = perf_instrument::QueueProbe::builder("emails");
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn builder(queue: impl Into<String>) -> QueueProbeBuilder {
+        QueueProbeBuilder {
+            queue: queue.into(),
+            clock: None,
+        }
+    }
+
+    /// An item enters the queue.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let probe = perf_instrument::QueueProbe::new(&r, "q").unwrap();
+    /// let stamp = probe.submit();
+    /// # probe.pickup(stamp);
+    /// ```
+    #[inline]
+    pub fn submit(&self) -> Stamp {
+        self.enqueued.inc();
+        Stamp(self.clock.raw())
+    }
+
+    /// The item stamped `stamp` leaves the queue; records and returns its wait.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let probe = perf_instrument::QueueProbe::new(&r, "q").unwrap();
+    /// let waited = probe.pickup(probe.submit());
+    /// assert!(waited.as_secs() < 60);
+    /// ```
+    #[inline]
+    pub fn pickup(&self, stamp: Stamp) -> Duration {
+        let nanos = self.clock.delta_nanos(stamp.0, self.clock.raw());
+        self.wait.record(nanos);
+        self.dequeued.inc();
+        Duration::from_nanos(nanos)
+    }
+
+    /// The item stamped `stamp` is dropped without pickup: counted, and its wait recorded in
+    /// `queue_dropped_wait_seconds`.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let probe = perf_instrument::QueueProbe::new(&r, "q").unwrap();
+    /// probe.discard(probe.submit());
+    /// assert_eq!(probe.depth(), 0);
+    /// ```
+    pub fn discard(&self, stamp: Stamp) {
+        let nanos = self.clock.delta_nanos(stamp.0, self.clock.raw());
+        self.dropped_wait.record(nanos);
+        self.dropped.inc();
+    }
+
+    /// Items in the queue now.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let probe = perf_instrument::QueueProbe::new(&r, "q").unwrap();
+    /// assert_eq!(probe.depth(), 0);
+    /// ```
+    #[must_use]
+    pub fn depth(&self) -> i64 {
+        // Read the leaving counts first: they can only trail the submits they follow. (A channel
+        // counts a send once it succeeded, possibly just after its receiver picked the item up,
+        // hence the saturation.)
+        let gone = self.dequeued.get().wrapping_add(self.dropped.get());
+        let submitted = self.enqueued.get();
+        i64::try_from(submitted.saturating_sub(gone)).unwrap_or(i64::MAX)
+    }
+
+    /// A stamp without counting a submit (a send that may still fail).
+    pub(crate) fn stamp(&self) -> Stamp {
+        Stamp(self.clock.raw())
+    }
+
+    /// Counts a submit stamped earlier with [`stamp`](Self::stamp), once the send succeeded.
+    pub(crate) fn submitted(&self) {
+        self.enqueued.inc();
+    }
+}
+
+impl fmt::Debug for QueueProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueProbe")
+            .field("depth", &self.depth())
+            .finish()
+    }
+}
