@@ -1,0 +1,152 @@
+//! Instrument costs beside the raw primitives they wrap, in the same groups.
+//!
+//! `scripts/bench.sh instruments`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use perf_instrument::{channel, LockBuilder, PendingTracker, QueueProbe, Registry};
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+fn registry() -> Registry {
+    Registry::builder().process_metrics(false).build().unwrap()
+}
+
+/// Runs `work(iters)` on two threads started together; returns the slower one's time.
+fn on_two_threads(iters: u64, work: impl Fn(u64) + Sync) -> Duration {
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    work(iters);
+                    start.elapsed()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn mutex(c: &mut Criterion) {
+    let registry = registry();
+    let raw = parking_lot::Mutex::new(0u64);
+    let plain = LockBuilder::new("bench_plain")
+        .mutex(0u64, &registry)
+        .unwrap();
+    let timed = LockBuilder::new("bench_timed")
+        .hold_timing(true)
+        .mutex(0u64, &registry)
+        .unwrap();
+    let watched = LockBuilder::new("bench_watched")
+        .hold_timing(true)
+        .watchdog(Duration::from_secs(10))
+        .mutex(0u64, &registry)
+        .unwrap();
+
+    let mut group = c.benchmark_group("mutex_lock_unlock/uncontended");
+    group.bench_function("parking_lot", |b| b.iter(|| *black_box(&raw).lock() += 1));
+    group.bench_function("perf_instrument_hold_timing_off", |b| {
+        b.iter(|| *black_box(&plain).lock() += 1)
+    });
+    group.bench_function("perf_instrument_hold_timing_on", |b| {
+        b.iter(|| *black_box(&timed).lock() += 1)
+    });
+    group.bench_function("perf_instrument_hold_timing_and_watchdog", |b| {
+        b.iter(|| *black_box(&watched).lock() += 1)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("mutex_lock_unlock/2_threads_contended");
+    group.bench_function("parking_lot", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |n| {
+                for _ in 0..n {
+                    *black_box(&raw).lock() += 1;
+                }
+            })
+        })
+    });
+    group.bench_function("perf_instrument_hold_timing_off", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |n| {
+                for _ in 0..n {
+                    *black_box(&plain).lock() += 1;
+                }
+            })
+        })
+    });
+    group.bench_function("perf_instrument_hold_timing_on", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, |n| {
+                for _ in 0..n {
+                    *black_box(&timed).lock() += 1;
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+fn channel_send_recv(c: &mut Criterion) {
+    let registry = registry();
+    let mut group = c.benchmark_group("channel_send_recv");
+    let (raw_tx, raw_rx) = crossbeam_channel::bounded::<u64>(1024);
+    group.bench_function("crossbeam", |b| {
+        b.iter(|| {
+            raw_tx.send(black_box(1)).unwrap();
+            black_box(raw_rx.recv().unwrap());
+        })
+    });
+    let (tx, rx) = channel::bounded::<u64>(1024, QueueProbe::new(&registry, "bench").unwrap());
+    group.bench_function("perf_instrument", |b| {
+        b.iter(|| {
+            tx.send(black_box(1)).unwrap();
+            black_box(rx.recv().unwrap());
+        })
+    });
+    group.finish();
+}
+
+fn in_flight_and_pending(c: &mut Criterion) {
+    let registry = registry();
+    let mut group = c.benchmark_group("in_flight_guard");
+    let gauge = registry.gauge("bench_in_flight", "Bench.").unwrap();
+    group.bench_function("perf_instrument_track", |b| {
+        b.iter(|| {
+            let guard = black_box(&gauge).track();
+            black_box(&guard);
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("pending_register_complete");
+    let tracker = PendingTracker::<u64>::builder("bench")
+        .build(&registry)
+        .unwrap();
+    let mut id = 0u64;
+    group.bench_function("perf_instrument", |b| {
+        b.iter(|| {
+            id = id.wrapping_add(1);
+            tracker.register(id);
+            black_box(tracker.complete(&id));
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
+    targets = mutex, channel_send_recv, in_flight_and_pending
+}
+criterion_main!(benches);
