@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, integration and doc tests, the exposition validators, the loom
-# models. Installs what it needs (promtool, a Python venv) under .tools/.
+# The whole test suite: unit, integration and doc tests, the exposition validators, a real
+# Prometheus scraping native histograms, the loom models. Installs what it needs (Debian's
+# prometheus package unpacked, a Python venv) under .tools/.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ cargo test --workspace --all-features --doc
 
 step "exposition checked by promtool and prometheus_client"
 scripts/check-exposition.sh
+
+step "native histograms through a real Prometheus"
+scripts/native-histograms.sh
 
 step "loom models"
 scripts/loom.sh

@@ -57,6 +57,8 @@ mod registry;
 mod sync;
 
 pub use clock::{Clock, ClockSource, ManualClock};
+#[cfg(feature = "protobuf")]
+pub use expose::protobuf;
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};

@@ -4,6 +4,8 @@
 mod http;
 mod negotiate;
 mod number;
+#[cfg(feature = "protobuf")]
+pub mod protobuf;
 mod text;
 
 #[cfg(feature = "http")]
@@ -46,11 +48,20 @@ pub fn render(registry: &Registry, accept: Option<&str>) -> (&'static str, Vec<u
 #[must_use]
 pub fn render_as(registry: &Registry, format: Format) -> Vec<u8> {
     let started = Instant::now();
+    let mut out = Vec::with_capacity(4096);
     let text = match format {
         Format::PrometheusText => text::Text::Prometheus,
         Format::OpenMetrics => text::Text::OpenMetrics,
+        #[cfg(feature = "protobuf")]
+        Format::Protobuf => {
+            let labels = registry.const_labels();
+            registry.for_each_family(|family| protobuf::encode_family(family, labels, &mut out));
+            if let Some(metrics) = registry.self_metrics() {
+                metrics.record_scrape(started.elapsed(), out.len());
+            }
+            return out;
+        }
     };
-    let mut out = Vec::with_capacity(4096);
     let mut encoder = text::Encoder::new(text, registry.const_labels());
     registry.for_each_family(|family| encoder.family(family, &mut out));
     encoder.finish(&mut out);

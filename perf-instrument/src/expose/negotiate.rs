@@ -11,11 +11,16 @@
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Prometheus text format 0.0.4.
     PrometheusText,
     /// OpenMetrics 1.0 text.
     OpenMetrics,
+    /// Prometheus protobuf (`io.prometheus.client.MetricFamily`, length-delimited), with
+    /// histograms as native histograms (feature `protobuf`).
+    #[cfg(feature = "protobuf")]
+    Protobuf,
 }
 
 impl Format {
@@ -32,12 +37,14 @@ impl Format {
         match self {
             Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => super::protobuf::CONTENT_TYPE,
         }
     }
 
     /// The format an `Accept` header asks for: the acceptable media range with the highest
-    /// `q`, OpenMetrics winning ties; Prometheus text 0.0.4 for `*/*`, `text/plain`, a missing or
-    /// malformed header, or anything else.
+    /// `q`, OpenMetrics winning ties (then protobuf, with feature `protobuf`); Prometheus text
+    /// 0.0.4 for `*/*`, `text/plain`, a missing or malformed header, or anything else.
     ///
     /// ```
     /// use perf_instrument::Format;
@@ -62,10 +69,7 @@ impl Format {
             let better = match best {
                 None => true,
                 Some((best_q, best_format)) => {
-                    q > best_q
-                        || (q == best_q
-                            && format == Format::OpenMetrics
-                            && best_format != Format::OpenMetrics)
+                    q > best_q || (q == best_q && preference(format) > preference(best_format))
                 }
             };
             if better {
@@ -76,6 +80,16 @@ impl Format {
     }
 }
 
+/// Tie-break between formats offered with the same quality.
+fn preference(format: Format) -> u8 {
+    match format {
+        Format::PrometheusText => 0,
+        #[cfg(feature = "protobuf")]
+        Format::Protobuf => 1,
+        Format::OpenMetrics => 2,
+    }
+}
+
 /// Parses one media range into the format it selects and its quality; `None` when it selects
 /// nothing we serve or is malformed.
 fn parse_range(range: &str) -> Option<(Format, f32)> {
@@ -83,6 +97,8 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
     let media = parts.next()?.trim().to_ascii_lowercase();
     let mut q = 1.0f32;
     let mut version: Option<String> = None;
+    // `proto=` and `encoding=` of the protobuf media type.
+    let mut message_type: (Option<String>, Option<String>) = (None, None);
     for param in parts {
         let (key, value) = param.split_once('=')?;
         let value = value.trim().trim_matches('"');
@@ -94,6 +110,8 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
                     .filter(|q: &f32| (0.0..=1.0).contains(q))?;
             }
             "version" => version = Some(value.to_string()),
+            "proto" => message_type.0 = Some(value.to_string()),
+            "encoding" => message_type.1 = Some(value.to_string()),
             _ => {}
         }
     }
@@ -107,6 +125,13 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
             Some(_) => return None,
         },
         "*/*" | "text/*" => Format::PrometheusText,
+        #[cfg(feature = "protobuf")]
+        "application/vnd.google.protobuf"
+            if message_type.0.as_deref() == Some("io.prometheus.client.MetricFamily")
+                && message_type.1.as_deref() == Some("delimited") =>
+        {
+            Format::Protobuf
+        }
         _ => return None,
     };
     Some((format, q))
@@ -125,6 +150,18 @@ mod tests {
         ] {
             assert_eq!(Format::from_accept(Some(accept)), Format::OpenMetrics, "{accept}");
         }
+    }
+
+    #[cfg(feature = "protobuf")]
+    #[test]
+    fn a_native_histogram_scraper_gets_protobuf() {
+        let prometheus = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,application/openmetrics-text;version=1.0.0;q=0.6,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::from_accept(Some(prometheus)), Format::Protobuf);
+        let wrong_proto = "application/vnd.google.protobuf;proto=other.Message;encoding=delimited";
+        assert_eq!(
+            Format::from_accept(Some(wrong_proto)),
+            Format::PrometheusText
+        );
     }
 
     #[test]

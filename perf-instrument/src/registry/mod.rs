@@ -9,6 +9,8 @@ mod process;
 mod self_metrics;
 
 pub use collect::{Collector, FamilySnapshot, SeriesSnapshot, SeriesValue};
+#[cfg(feature = "protobuf")]
+pub(crate) use desc::to_base;
 pub use desc::{Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_SERIES};
 pub use error::RegistryError;
 pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};

@@ -1,0 +1,85 @@
+//! A service whose latency histogram Prometheus scrapes as a native histogram (protobuf).
+//!
+//! `cargo run --example native_histograms --features protobuf -- --listen 127.0.0.1:9471 --seed 1`
+//!
+//! Every 100 ms it records a fixed pattern of 1,000 latencies (which depends on `--seed`): most
+//! between 1 and 30 ms, the slowest 5% in a narrow band around 200 ms, so the 99th percentile of
+//! any window of whole ticks lies in one bucket. Besides `/metrics` (text, OpenMetrics or
+//! protobuf with native histograms, as asked) it serves `/buckets`: the histogram's native
+//! buckets as `index count` lines (`zero count` first), so a test can merge instances itself.
+
+use perf_instrument::{Opts, Registry, Route, Server, Unit};
+use std::time::{Duration, Instant};
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The latencies of one tick, in nanoseconds.
+fn pattern(seed: u64) -> Vec<u64> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    (0..1_000)
+        .map(|i| {
+            if i < 950 {
+                1_000_000 + next() % 29_000_000
+            } else {
+                // 199.5–200.5 ms: one schema-3 bucket.
+                199_500_000 + next() % 1_000_000
+            }
+        })
+        .collect()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9471".to_string());
+    let seed: u64 = arg("--seed").map_or(Ok(1), |s| s.parse())?;
+    let duration: u64 = arg("--duration").map_or(Ok(0), |s| s.parse())?;
+
+    let registry = Registry::global().clone();
+    let latency = registry
+        .register_histogram(
+            Opts::new("native_demo_latency_seconds", "Request latency.").unit(Unit::Seconds),
+        )?
+        .with_label_values(&[]);
+    let exported = latency.clone();
+    let server = Server::builder(registry)
+        .bind(listen.parse()?)
+        .route(Route::new("/buckets", move || {
+            let snap = exported.snapshot();
+            let mut body = String::new();
+            for bucket in snap.buckets().filter(|b| b.count > 0) {
+                match bucket.native_index {
+                    None => body.push_str(&format!("zero {}\n", bucket.count)),
+                    Some(index) => body.push_str(&format!("{index} {}\n", bucket.count)),
+                }
+            }
+            ("text/plain; charset=utf-8".to_string(), body.into_bytes())
+        }))
+        .start()?;
+    println!(
+        "serving http://{}/metrics (seed {seed})",
+        server.local_addr()
+    );
+
+    let values = pattern(seed);
+    let started = Instant::now();
+    loop {
+        for &v in &values {
+            latency.record(v);
+        }
+        if duration > 0 && started.elapsed() >= Duration::from_secs(duration) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}

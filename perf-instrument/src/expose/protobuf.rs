@@ -1,0 +1,268 @@
+//! The Prometheus protobuf format (`io.prometheus.client.MetricFamily`, length-delimited), with
+//! histograms as native histograms (feature `protobuf`).
+//!
+//! Every histogram shares the schema-3 layout, and time histograms store 2^-30 s units, so each
+//! of our buckets *is* a native bucket: slot `i + 1` is native index `i` (or `i - 240` in
+//! seconds). The native part therefore carries the buckets exactly, with no re-bucketing error;
+//! the classic `le` buckets of the family are sent alongside in the same message.
+//!
+//! The messages are declared here with `prost` derives, field numbers as in Prometheus's
+//! `metrics.proto`, so no build script or `protoc` is needed.
+//!
+//! ```
+//! use perf_instrument::{protobuf::proto::MetricFamily, render, Registry, Unit};
+//! use prost::Message;
+//!
+//! let registry = Registry::builder().self_metrics(false).process_metrics(false).build().unwrap();
+//! registry.histogram("rpc_seconds", "RPC latency.", Unit::Seconds).unwrap().record(3_000_000);
+//! let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+//! let (content_type, body) = render(&registry, Some(accept));
+//! assert!(content_type.starts_with("application/vnd.google.protobuf"));
+//! let family = MetricFamily::decode_length_delimited(&body[..]).unwrap();
+//! let native = family.metric[0].histogram.as_ref().unwrap();
+//! assert_eq!((native.schema, native.sample_count), (3, 1));
+//! ```
+
+use crate::registry::{to_base, FamilySnapshot, MetricKind, SeriesValue};
+use crate::{HistogramSnapshot, SCHEMA};
+use prost::Message;
+
+/// The content type Prometheus asks for (and gets) for this format.
+pub(crate) const CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// `io.prometheus.client` messages, as much of `metrics.proto` as exposition needs.
+pub mod proto {
+    #![allow(missing_docs)]
+
+    /// `io.prometheus.client.LabelPair`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct LabelPair {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    /// `io.prometheus.client.Gauge`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Gauge {
+        #[prost(double, tag = "1")]
+        pub value: f64,
+    }
+
+    /// `io.prometheus.client.Counter`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Counter {
+        #[prost(double, tag = "1")]
+        pub value: f64,
+    }
+
+    /// `io.prometheus.client.Bucket` (a classic bucket).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Bucket {
+        #[prost(uint64, tag = "1")]
+        pub cumulative_count: u64,
+        #[prost(double, tag = "2")]
+        pub upper_bound: f64,
+    }
+
+    /// `io.prometheus.client.BucketSpan`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct BucketSpan {
+        #[prost(sint32, tag = "1")]
+        pub offset: i32,
+        #[prost(uint32, tag = "2")]
+        pub length: u32,
+    }
+
+    /// `io.prometheus.client.Histogram`, classic and native parts.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Histogram {
+        #[prost(uint64, tag = "1")]
+        pub sample_count: u64,
+        #[prost(double, tag = "2")]
+        pub sample_sum: f64,
+        #[prost(message, repeated, tag = "3")]
+        pub bucket: Vec<Bucket>,
+        #[prost(sint32, tag = "5")]
+        pub schema: i32,
+        #[prost(double, tag = "6")]
+        pub zero_threshold: f64,
+        #[prost(uint64, tag = "7")]
+        pub zero_count: u64,
+        #[prost(message, repeated, tag = "12")]
+        pub positive_span: Vec<BucketSpan>,
+        #[prost(sint64, repeated, tag = "13")]
+        pub positive_delta: Vec<i64>,
+    }
+
+    /// `io.prometheus.client.Metric`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Metric {
+        #[prost(message, repeated, tag = "1")]
+        pub label: Vec<LabelPair>,
+        #[prost(message, optional, tag = "2")]
+        pub gauge: Option<Gauge>,
+        #[prost(message, optional, tag = "3")]
+        pub counter: Option<Counter>,
+        #[prost(message, optional, tag = "7")]
+        pub histogram: Option<Histogram>,
+    }
+
+    /// `io.prometheus.client.MetricType`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+    #[repr(i32)]
+    pub enum MetricType {
+        Counter = 0,
+        Gauge = 1,
+        Summary = 2,
+        Untyped = 3,
+        Histogram = 4,
+    }
+
+    /// `io.prometheus.client.MetricFamily`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct MetricFamily {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(string, tag = "2")]
+        pub help: String,
+        #[prost(enumeration = "MetricType", tag = "3")]
+        pub r#type: i32,
+        #[prost(message, repeated, tag = "4")]
+        pub metric: Vec<Metric>,
+        #[prost(string, tag = "5")]
+        pub unit: String,
+    }
+}
+
+/// Appends `family` to `out` as one length-delimited `MetricFamily`.
+pub(crate) fn encode_family(
+    family: &FamilySnapshot,
+    const_labels: &[(String, String)],
+    out: &mut Vec<u8>,
+) {
+    let desc = &family.desc;
+    let (name, kind) = match desc.kind() {
+        MetricKind::Counter => (format!("{}_total", desc.name()), proto::MetricType::Counter),
+        MetricKind::Gauge => (desc.name().to_string(), proto::MetricType::Gauge),
+        MetricKind::Histogram => (desc.name().to_string(), proto::MetricType::Histogram),
+    };
+    let mut message = proto::MetricFamily {
+        name,
+        help: desc.help().to_string(),
+        r#type: kind as i32,
+        metric: Vec::with_capacity(family.series.len()),
+        unit: desc.unit().suffix().unwrap_or("").to_string(),
+    };
+    for series in &family.series {
+        if series.label_values.len() != desc.label_names().len() {
+            continue;
+        }
+        let label = const_labels
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .chain(
+                desc.label_names()
+                    .iter()
+                    .map(String::as_str)
+                    .zip(series.label_values.iter().map(String::as_str)),
+            )
+            .map(|(name, value)| proto::LabelPair {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect();
+        let mut metric = proto::Metric {
+            label,
+            ..proto::Metric::default()
+        };
+        match (desc.kind(), &series.value) {
+            (MetricKind::Counter, SeriesValue::Unsigned(v)) => {
+                metric.counter = Some(proto::Counter { value: *v as f64 });
+            }
+            (MetricKind::Counter, SeriesValue::Float(v)) => {
+                metric.counter = Some(proto::Counter { value: *v });
+            }
+            (MetricKind::Gauge, SeriesValue::Signed(v)) => {
+                metric.gauge = Some(proto::Gauge { value: *v as f64 });
+            }
+            (MetricKind::Gauge, SeriesValue::Unsigned(v)) => {
+                metric.gauge = Some(proto::Gauge { value: *v as f64 });
+            }
+            (MetricKind::Gauge, SeriesValue::Float(v)) => {
+                metric.gauge = Some(proto::Gauge { value: *v });
+            }
+            (MetricKind::Histogram, SeriesValue::Histogram(snap)) => {
+                metric.histogram = Some(histogram(snap, desc.buckets().stored()));
+            }
+            // A value of the wrong type for its family: left out.
+            _ => continue,
+        }
+        message.metric.push(metric);
+    }
+    // Writing into a Vec cannot fail.
+    let _ = message.encode_length_delimited(out);
+}
+
+/// A histogram message: the classic buckets at `bounds` and every native bucket exactly.
+pub(crate) fn histogram(snap: &HistogramSnapshot, bounds: &[u64]) -> proto::Histogram {
+    let mut cumulative = Vec::new();
+    snap.cumulative_counts(bounds, &mut cumulative);
+    let bucket = bounds
+        .iter()
+        .zip(cumulative)
+        .map(|(&stored, cumulative_count)| proto::Bucket {
+            cumulative_count,
+            upper_bound: to_base(snap.unit(), stored),
+        })
+        .collect();
+    let mut out = proto::Histogram {
+        sample_count: snap.count(),
+        sample_sum: snap.sum(),
+        bucket,
+        schema: SCHEMA,
+        zero_threshold: 0.0,
+        zero_count: 0,
+        positive_span: Vec::new(),
+        positive_delta: Vec::new(),
+    };
+    let mut previous_end: Option<i32> = None;
+    let mut previous_count = 0i64;
+    for b in snap.buckets() {
+        let Some(index) = b.native_index else {
+            out.zero_count = b.count;
+            continue;
+        };
+        if b.count == 0 {
+            continue;
+        }
+        let count = i64::try_from(b.count).unwrap_or(i64::MAX);
+        match previous_end {
+            // Adjacent to the previous bucket: extend the current span.
+            Some(end) if end == index => {
+                if let Some(span) = out.positive_span.last_mut() {
+                    span.length += 1;
+                }
+            }
+            _ => out.positive_span.push(proto::BucketSpan {
+                // The first span's offset is its start index; later ones the gap since the
+                // previous span's end.
+                offset: previous_end.map_or(index, |end| index - end),
+                length: 1,
+            }),
+        }
+        out.positive_delta.push(count - previous_count);
+        previous_count = count;
+        previous_end = Some(index + 1);
+    }
+    if out.positive_span.is_empty() {
+        // A no-op span marks the message as a native histogram even with no observations.
+        out.positive_span.push(proto::BucketSpan {
+            offset: 0,
+            length: 0,
+        });
+    }
+    out
+}
