@@ -11,8 +11,8 @@
 //! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series, the
 //!    process collector.
 //! 5. instruments: domain types built from the layers above.
-//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) and the
-//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
+//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
+//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`), and the human [`Report`].
 //!
 //! ## Recording costs a few plain stores
 //!
@@ -59,7 +59,7 @@ mod sync;
 pub use clock::{Clock, ClockSource, ManualClock};
 #[cfg(feature = "protobuf")]
 pub use expose::protobuf;
-pub use expose::{render, render_as, Format};
+pub use expose::{render, render_as, Finding, FindingKind, Format, Machine, Report, Row, Table};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
 pub use instrument::{
@@ -78,7 +78,8 @@ pub use recorder::{
 };
 pub use registry::{
     Buckets, Collector, Descriptor, Family, FamilySnapshot, FnGauge, MetricKind, Opts, Registry,
-    RegistryBuilder, RegistryError, Series, SeriesSnapshot, SeriesValue, DEFAULT_MAX_SERIES,
+    RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot, SeriesValue,
+    DEFAULT_MAX_SERIES,
     OVERFLOW_LABEL_VALUE,
 };
 

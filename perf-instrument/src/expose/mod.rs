@@ -1,4 +1,5 @@
-//! Layer 6: exposition — the text formats, content negotiation and the HTTP endpoint.
+//! Layer 6: exposition — the text formats, content negotiation, the HTTP endpoint, and the
+//! human `Report`.
 
 #[cfg(feature = "http")]
 mod http;
@@ -6,11 +7,13 @@ mod negotiate;
 mod number;
 #[cfg(feature = "protobuf")]
 pub mod protobuf;
+mod report;
 mod text;
 
 #[cfg(feature = "http")]
 pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
 pub use negotiate::Format;
+pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 
 use crate::registry::Registry;
 use std::time::Instant;

@@ -4,6 +4,7 @@
 use super::desc::Descriptor;
 use crate::HistogramSnapshot;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 /// The value of one series at scrape time, in the family's base unit.
 ///
@@ -109,4 +110,72 @@ pub trait Collector: Send + Sync {
     fn describe(&self) -> Vec<Arc<Descriptor>>;
     /// Appends the current state of the described families.
     fn collect(&self, out: &mut Vec<FamilySnapshot>);
+}
+
+/// Every family of a registry at one moment, for reports and comparisons over a window.
+///
+/// ```
+/// use perf_instrument::Registry;
+/// let registry = Registry::new();
+/// let jobs = registry.counter("jobs", "Jobs.").unwrap();
+/// let before = registry.snapshot();
+/// jobs.inc_by(5);
+/// let after = registry.snapshot();
+/// let value = |s: &perf_instrument::RegistrySnapshot| s.family("jobs").unwrap().series[0].value.clone();
+/// assert_eq!(value(&before), perf_instrument::SeriesValue::Unsigned(0));
+/// assert_eq!(value(&after), perf_instrument::SeriesValue::Unsigned(5));
+/// assert!(after.taken_at() >= before.taken_at());
+/// ```
+#[derive(Clone, Debug)]
+pub struct RegistrySnapshot {
+    pub(crate) families: Vec<FamilySnapshot>,
+    pub(crate) taken_at: Instant,
+    pub(crate) wall: SystemTime,
+}
+
+impl RegistrySnapshot {
+    /// The families, in registration order.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::builder().self_metrics(false).process_metrics(false).build().unwrap();
+    /// assert!(registry.snapshot().families().is_empty());
+    /// ```
+    #[must_use]
+    pub fn families(&self) -> &[FamilySnapshot] {
+        &self.families
+    }
+
+    /// The family called `name` (for counters, without `_total`).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// registry.gauge("depth", "D.").unwrap();
+    /// assert!(registry.snapshot().family("depth").is_some());
+    /// ```
+    #[must_use]
+    pub fn family(&self, name: &str) -> Option<&FamilySnapshot> {
+        self.families.iter().find(|f| f.desc.name() == name)
+    }
+
+    /// When it was taken (monotonic).
+    ///
+    /// ```
+    /// let s = perf_instrument::Registry::new().snapshot();
+    /// assert!(s.taken_at() <= std::time::Instant::now());
+    /// ```
+    #[must_use]
+    pub fn taken_at(&self) -> Instant {
+        self.taken_at
+    }
+
+    /// When it was taken (wall clock).
+    ///
+    /// ```
+    /// let s = perf_instrument::Registry::new().snapshot();
+    /// assert!(s.wall_time() <= std::time::SystemTime::now());
+    /// ```
+    #[must_use]
+    pub fn wall_time(&self) -> SystemTime {
+        self.wall
+    }
 }

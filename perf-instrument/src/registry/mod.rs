@@ -8,7 +8,7 @@ mod name;
 mod process;
 mod self_metrics;
 
-pub use collect::{Collector, FamilySnapshot, SeriesSnapshot, SeriesValue};
+pub use collect::{Collector, FamilySnapshot, RegistrySnapshot, SeriesSnapshot, SeriesValue};
 #[cfg(feature = "protobuf")]
 pub(crate) use desc::to_base;
 pub use desc::{Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_SERIES};
@@ -437,6 +437,22 @@ impl Registry {
         let mut out = Vec::new();
         self.for_each_family(|family| out.push(family.clone()));
         out
+    }
+
+    /// Every family now, with the time it was taken (see [`RegistrySnapshot`]).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let snapshot = registry.snapshot();
+    /// assert!(snapshot.family("perf_instrument_scrapes").is_some());
+    /// ```
+    #[must_use]
+    pub fn snapshot(&self) -> RegistrySnapshot {
+        RegistrySnapshot {
+            families: self.collect(),
+            taken_at: std::time::Instant::now(),
+            wall: std::time::SystemTime::now(),
+        }
     }
 
     /// Calls `f` with each family's snapshot in turn, holding one family's snapshot at a time

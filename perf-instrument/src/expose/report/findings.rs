@@ -1,0 +1,395 @@
+//! Findings: the bottlenecks a report names, each with its evidence.
+
+use super::text::{duration, ratio};
+use super::window::{label, Labels, Window};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a [`Finding`] is about.
+///
+/// ```
+/// use perf_instrument::FindingKind;
+/// assert_eq!(FindingKind::GrowingQueue.name(), "growing_queue");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Sagas with no progress past their threshold.
+    StuckSagas,
+    /// Fewer than 95% of finished sagas completed (at least 20 finished).
+    LowSagaCompletion,
+    /// A queue's depth grew by at least 10 items and half its starting depth over the window.
+    GrowingQueue,
+    /// The pipeline stage (or the wait before it) with the largest share of end-to-end time,
+    /// when that share is at least 25%.
+    BottleneckStage,
+    /// The most contended lock (at least 10 contended acquisitions), with its call sites.
+    ContendedLock,
+    /// A lock held past its watchdog threshold.
+    LongLockHold,
+    /// Pending entries orphaned (timed out, evicted for capacity, dropped).
+    OrphanedPending,
+    /// Panics caught in background threads.
+    BackgroundPanics,
+}
+
+impl FindingKind {
+    /// The snake-case name used in JSON and text.
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::FindingKind::StuckSagas.name(), "stuck_sagas");
+    /// ```
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StuckSagas => "stuck_sagas",
+            Self::LowSagaCompletion => "low_saga_completion",
+            Self::GrowingQueue => "growing_queue",
+            Self::BottleneckStage => "bottleneck_stage",
+            Self::ContendedLock => "contended_lock",
+            Self::LongLockHold => "long_lock_hold",
+            Self::OrphanedPending => "orphaned_pending",
+            Self::BackgroundPanics => "background_panics",
+        }
+    }
+}
+
+/// One thing the report says, and the numbers behind it.
+///
+/// ```
+/// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+/// for finding in report.findings() {
+///     println!("{}: {}", finding.kind.name(), finding.summary);
+///     for line in &finding.evidence {
+///         println!("  - {line}");
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// What kind of finding.
+    pub kind: FindingKind,
+    /// What it is about: a `pipeline/stage`, a queue, a lock, a saga, a tracker.
+    pub subject: String,
+    /// One sentence.
+    pub summary: String,
+    /// The numbers that support it.
+    pub evidence: Vec<String>,
+}
+
+const SAGA_COMPLETION_THRESHOLD: f64 = 0.95;
+
+pub(crate) fn find(w: &Window<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    stuck_sagas(w, &mut out);
+    saga_completion(w, &mut out);
+    growing_queues(w, &mut out);
+    bottleneck_stages(w, &mut out);
+    contended_lock(w, &mut out);
+    long_lock_holds(w, &mut out);
+    orphans(w, &mut out);
+    panics(w, &mut out);
+    out.sort_by_key(|f| f.kind);
+    out
+}
+
+fn per_second(w: &Window<'_>, count: f64) -> String {
+    match w.seconds {
+        Some(s) if s > 0.0 => format!(" ({:.1}/s)", count / s),
+        _ => String::new(),
+    }
+}
+
+fn stuck_sagas(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let active: BTreeMap<String, f64> = w
+        .gauges("saga_active")
+        .into_iter()
+        .map(|(l, v, _)| (label(&l, "saga").to_string(), v))
+        .collect();
+    let oldest: BTreeMap<String, f64> = w
+        .gauges("saga_oldest_active_age_seconds")
+        .into_iter()
+        .map(|(l, v, _)| (label(&l, "saga").to_string(), v))
+        .collect();
+    for (labels, stuck, _) in w.gauges("saga_stuck") {
+        if stuck < 1.0 {
+            continue;
+        }
+        let saga = label(&labels, "saga").to_string();
+        let mut evidence = vec![format!("saga_stuck = {stuck}")];
+        if let Some(a) = active.get(&saga) {
+            evidence.push(format!("saga_active = {a}"));
+        }
+        if let Some(age) = oldest.get(&saga) {
+            evidence.push(format!("oldest active saga is {}", duration(*age)));
+        }
+        out.push(Finding {
+            kind: FindingKind::StuckSagas,
+            summary: format!("{stuck} {saga} saga(s) stuck with no progress past the threshold"),
+            subject: saga,
+            evidence,
+        });
+    }
+}
+
+fn saga_completion(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let mut by_saga: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for (labels, n) in w.counters("saga_finished") {
+        *by_saga
+            .entry(label(&labels, "saga").to_string())
+            .or_default()
+            .entry(label(&labels, "outcome").to_string())
+            .or_default() += n;
+    }
+    for (saga, outcomes) in by_saga {
+        let total: f64 = outcomes.values().sum();
+        let completed = outcomes.get("completed").copied().unwrap_or(0.0);
+        if total < 20.0 || completed / total >= SAGA_COMPLETION_THRESHOLD {
+            continue;
+        }
+        let evidence = outcomes
+            .iter()
+            .filter(|(_, n)| **n > 0.0)
+            .map(|(o, n)| format!("{o}: {n} ({})", ratio(*n / total)))
+            .collect();
+        out.push(Finding {
+            kind: FindingKind::LowSagaCompletion,
+            summary: format!(
+                "only {} of {saga} sagas completed ({completed} of {total} finished)",
+                ratio(completed / total)
+            ),
+            subject: saga,
+            evidence,
+        });
+    }
+}
+
+fn growing_queues(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let waits: BTreeMap<String, Option<f64>> = w
+        .histograms("queue_wait_seconds")
+        .into_iter()
+        .map(|(l, s)| (label(&l, "queue").to_string(), s.quantile(0.99)))
+        .collect();
+    let counts = |name: &str| -> BTreeMap<String, f64> {
+        w.counters(name)
+            .into_iter()
+            .map(|(l, v)| (label(&l, "queue").to_string(), v))
+            .collect()
+    };
+    let (enqueued, dequeued) = (counts("queue_enqueued"), counts("queue_dequeued"));
+    for (labels, depth, start) in w.gauges("queue_depth") {
+        let Some(start) = start else { continue };
+        let growth = depth - start;
+        if growth < 10.0 || growth < start * 0.5 {
+            continue;
+        }
+        let queue = label(&labels, "queue").to_string();
+        let mut evidence = vec![format!(
+            "depth {start} -> {depth} (+{growth}{})",
+            per_second(w, growth)
+        )];
+        if let (Some(i), Some(o)) = (enqueued.get(&queue), dequeued.get(&queue)) {
+            evidence.push(format!(
+                "enqueued {i}{}, dequeued {o}{}",
+                per_second(w, *i),
+                per_second(w, *o)
+            ));
+        }
+        if let Some(Some(p99)) = waits.get(&queue) {
+            evidence.push(format!("wait p99 {}", duration(*p99)));
+        }
+        out.push(Finding {
+            kind: FindingKind::GrowingQueue,
+            summary: format!("queue {queue} is growing: items arrive faster than they leave"),
+            subject: queue,
+            evidence,
+        });
+    }
+}
+
+fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let sums = |family: &str| -> BTreeMap<(String, String), (f64, u64, Option<f64>)> {
+        w.histograms(family)
+            .into_iter()
+            .map(|(l, s)| {
+                let key = (label(&l, "pipeline").to_string(), label(&l, "stage").to_string());
+                (key, (s.sum(), s.count(), s.quantile(0.99)))
+            })
+            .collect()
+    };
+    let (stages, gaps) = (
+        sums("pipeline_stage_duration_seconds"),
+        sums("pipeline_stage_gap_seconds"),
+    );
+    for (labels, e2e) in w.histograms("pipeline_end_to_end_duration_seconds") {
+        if e2e.count() == 0 || e2e.sum() <= 0.0 {
+            continue;
+        }
+        let pipeline = label(&labels, "pipeline").to_string();
+        let mut parts: Vec<(String, f64, u64, Option<f64>)> = Vec::new();
+        for ((p, stage), (sum, count, p99)) in &stages {
+            if *p == pipeline {
+                parts.push((stage.clone(), *sum, *count, *p99));
+            }
+        }
+        for ((p, stage), (sum, count, p99)) in &gaps {
+            if *p == pipeline {
+                parts.push((format!("waiting before {stage}"), *sum, *count, *p99));
+            }
+        }
+        parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let Some((name, sum, count, p99)) = parts.first().cloned() else {
+            continue;
+        };
+        let share = sum / e2e.sum();
+        if share < 0.25 {
+            continue;
+        }
+        let mean = |sum: f64, count: u64| duration(sum / count.max(1) as f64);
+        let mut evidence = vec![
+            format!(
+                "mean {} of {} end to end over {} events",
+                mean(sum, count),
+                mean(e2e.sum(), e2e.count()),
+                e2e.count()
+            ),
+            format!("p99 {}", p99.map_or_else(|| "-".into(), duration)),
+        ];
+        if let Some((next, next_sum, _, _)) = parts.get(1) {
+            evidence.push(format!("next largest: {next} at {}", ratio(next_sum / e2e.sum())));
+        }
+        out.push(Finding {
+            kind: FindingKind::BottleneckStage,
+            summary: format!(
+                "{name} takes {} of {pipeline}'s end-to-end time",
+                ratio(share)
+            ),
+            subject: format!("{pipeline}/{name}"),
+            evidence,
+        });
+    }
+}
+
+fn top_site(w: &Window<'_>, lock: &str, role: &str) -> Option<(String, f64)> {
+    w.counters("lock_contended_by_site")
+        .into_iter()
+        .filter(|(l, n)| label(l, "lock") == lock && label(l, "role") == role && *n > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(l, n)| (label(&l, "site").to_string(), n))
+}
+
+fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let Some((labels, contended)) = w
+        .counters("lock_contended")
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+    else {
+        return;
+    };
+    if contended < 10.0 {
+        return;
+    }
+    let lock = label(&labels, "lock").to_string();
+    let mut evidence = vec![format!(
+        "{contended} contended acquisitions{}",
+        per_second(w, contended)
+    )];
+    if let Some((_, wait)) = w
+        .histograms("lock_wait_seconds")
+        .into_iter()
+        .find(|(l, _)| label(l, "lock") == lock)
+    {
+        if let (Some(p99), Some(max)) = (wait.quantile(0.99), wait.max()) {
+            evidence.push(format!("wait p99 {}, max {}", duration(p99), duration(max)));
+        }
+    }
+    if let Some((site, n)) = top_site(w, &lock, "waiter") {
+        evidence.push(format!("waiters mostly at {site} ({n})"));
+    }
+    if let Some((site, n)) = top_site(w, &lock, "holder") {
+        evidence.push(format!("waiting for holders at {site} ({n})"));
+    }
+    out.push(Finding {
+        kind: FindingKind::ContendedLock,
+        summary: format!("lock {lock} is the most contended"),
+        subject: lock,
+        evidence,
+    });
+}
+
+fn long_lock_holds(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let longest: BTreeMap<String, f64> = w
+        .gauges("lock_current_longest_hold_seconds")
+        .into_iter()
+        .map(|(l, v, _)| (label(&l, "lock").to_string(), v))
+        .collect();
+    for (labels, n) in w.counters("lock_held_too_long") {
+        if n < 1.0 {
+            continue;
+        }
+        let lock = label(&labels, "lock").to_string();
+        let mut evidence = vec![format!("{n} hold(s) past the watchdog threshold")];
+        if let Some(current) = longest.get(&lock).filter(|v| **v > 0.0) {
+            evidence.push(format!("held right now for {}", duration(*current)));
+        }
+        out.push(Finding {
+            kind: FindingKind::LongLockHold,
+            summary: format!("lock {lock} was held longer than its threshold"),
+            subject: lock,
+            evidence,
+        });
+    }
+}
+
+fn orphans(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let mut by_tracker: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for (labels, n) in w.counters("pending_orphaned") {
+        if n > 0.0 {
+            by_tracker
+                .entry(label(&labels, "tracker").to_string())
+                .or_default()
+                .push((label(&labels, "reason").to_string(), n));
+        }
+    }
+    let gauge = |name: &str| -> BTreeMap<String, f64> {
+        w.gauges(name)
+            .into_iter()
+            .map(|(l, v, _): (Labels, f64, Option<f64>)| (label(&l, "tracker").to_string(), v))
+            .collect()
+    };
+    let (items, oldest) = (gauge("pending_items"), gauge("pending_oldest_age_seconds"));
+    for (tracker, reasons) in by_tracker {
+        let total: f64 = reasons.iter().map(|(_, n)| n).sum();
+        let mut evidence: Vec<String> = reasons
+            .iter()
+            .map(|(reason, n)| format!("{reason}: {n}{}", per_second(w, *n)))
+            .collect();
+        if let Some(n) = items.get(&tracker) {
+            evidence.push(format!("{n} still pending"));
+        }
+        if let Some(age) = oldest.get(&tracker).filter(|a| **a > 0.0) {
+            evidence.push(format!("oldest pending {}", duration(*age)));
+        }
+        out.push(Finding {
+            kind: FindingKind::OrphanedPending,
+            summary: format!("{total} {tracker} entries were orphaned"),
+            subject: tracker,
+            evidence,
+        });
+    }
+}
+
+fn panics(w: &Window<'_>, out: &mut Vec<Finding>) {
+    for (labels, n) in w.counters("perf_instrument_background_panics") {
+        if n < 1.0 {
+            continue;
+        }
+        let thread = label(&labels, "thread").to_string();
+        out.push(Finding {
+            kind: FindingKind::BackgroundPanics,
+            summary: format!("background thread {thread} panicked {n} time(s)"),
+            evidence: vec![format!("perf_instrument_background_panics_total = {n}")],
+            subject: thread,
+        });
+    }
+}

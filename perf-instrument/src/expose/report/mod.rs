@@ -1,0 +1,235 @@
+//! `Report`: what a load test ends with — percentile tables per stage, queue, lock, saga type
+//! and function, and findings that name the bottleneck, each with its evidence.
+
+mod findings;
+mod machine;
+mod text;
+mod window;
+
+pub use findings::{Finding, FindingKind};
+pub use machine::Machine;
+
+use crate::registry::{Registry, RegistrySnapshot};
+use serde::Serialize;
+use window::Window;
+
+/// One line of a report table: a stage, queue, lock, saga outcome, function or batch kind.
+///
+/// ```
+/// use perf_instrument::{Pipeline, Registry, Report};
+/// let registry = Registry::new();
+/// let p = Pipeline::builder("orders").stages(["enrich"]).build(&registry).unwrap();
+/// let enrich = p.stage("enrich").unwrap();
+/// let mut event = p.begin();
+/// p.time_stage(&mut event, enrich, || ());
+/// p.finish(event);
+/// let report = Report::from_registry(&registry);
+/// let row = report.table("stages").unwrap().iter().find(|r| r.name == "orders/enrich").unwrap();
+/// assert_eq!(row.count, 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// What the row measures (`pipeline/stage`, a queue, a lock, `saga/outcome`, ...).
+    pub name: String,
+    /// Observations in the window.
+    pub count: u64,
+    /// Observations per second over the window (`None` without a window).
+    pub rate_per_second: Option<f64>,
+    /// Quantiles and maximum, in `unit`.
+    pub p50: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p999: Option<f64>,
+    /// Largest observation.
+    pub max: Option<f64>,
+    /// `seconds` or `items`.
+    pub unit: &'static str,
+}
+
+/// A named table of rows.
+///
+/// ```
+/// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+/// for table in report.tables() {
+///     println!("{}: {} rows", table.title, table.rows.len());
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Table {
+    /// `stages`, `queues`, `lock waits`, `lock holds`, `sagas`, `functions` or `batches`.
+    pub title: &'static str,
+    /// The rows, in the order their series were registered.
+    pub rows: Vec<Row>,
+}
+
+/// A performance report of a registry: cumulative ([`from_registry`](Report::from_registry),
+/// [`from_snapshot`](Report::from_snapshot)) or over the window between two snapshots
+/// ([`between`](Report::between)). Printing it is one call; [`to_json`](Report::to_json) gives
+/// the same for tools.
+///
+/// Tables: per pipeline stage (and end to end), queue wait, lock wait and hold, saga duration
+/// by outcome, function duration (`#[timed]`), batch size — rate, p50, p95, p99, p99.9, max.
+/// Findings, each with its evidence: the stage with the largest share of end-to-end time, a
+/// queue whose depth grows, the most contended lock and its call sites, holds past a
+/// watchdog threshold, stuck sagas and a low completion ratio, orphaned pending entries,
+/// panics in background threads. The machine and configuration come first, as an honest
+/// benchmark report should.
+///
+/// ```
+/// use perf_instrument::{QueueProbe, Registry, Report};
+/// let registry = Registry::new();
+/// let probe = QueueProbe::new(&registry, "ingest").unwrap();
+/// let before = registry.snapshot();
+/// for _ in 0..100 {
+///     let _ = probe.submit(); // submitted, never picked up
+/// }
+/// let after = registry.snapshot();
+/// let report = Report::between(&before, &after);
+/// assert!(report.findings().iter().any(|f| f.kind == perf_instrument::FindingKind::GrowingQueue));
+/// println!("{report}");
+/// ```
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    machine: Machine,
+    window_seconds: Option<f64>,
+    generated_at_unix: f64,
+    tables: Vec<Table>,
+    findings: Vec<Finding>,
+}
+
+impl Report {
+    /// A cumulative report of everything `registry` recorded so far.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.findings().is_empty());
+    /// ```
+    #[must_use]
+    pub fn from_registry(registry: &Registry) -> Self {
+        Self::from_snapshot(&registry.snapshot())
+    }
+
+    /// A cumulative report of one snapshot.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let report = perf_instrument::Report::from_snapshot(&registry.snapshot());
+    /// assert_eq!(report.window_seconds(), None);
+    /// ```
+    #[must_use]
+    pub fn from_snapshot(snapshot: &RegistrySnapshot) -> Self {
+        Self::build(&Window::new(None, snapshot))
+    }
+
+    /// A report of what happened between two snapshots of one registry (rates per second,
+    /// quantiles of the window's observations, growth of queues and orphans).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let a = registry.snapshot();
+    /// let b = registry.snapshot();
+    /// assert!(perf_instrument::Report::between(&a, &b).window_seconds().is_some());
+    /// ```
+    #[must_use]
+    pub fn between(earlier: &RegistrySnapshot, later: &RegistrySnapshot) -> Self {
+        Self::build(&Window::new(Some(earlier), later))
+    }
+
+    fn build(window: &Window<'_>) -> Self {
+        let generated_at_unix = window
+            .later
+            .wall_time()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            machine: Machine::current(),
+            window_seconds: window.seconds,
+            generated_at_unix,
+            tables: window.tables(),
+            findings: findings::find(window),
+        }
+    }
+
+    /// The machine the report was made on.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.machine().cores >= 1);
+    /// ```
+    #[must_use]
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The window's length, for [`between`](Report::between) reports.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.window_seconds().is_none());
+    /// ```
+    #[must_use]
+    pub fn window_seconds(&self) -> Option<f64> {
+        self.window_seconds
+    }
+
+    /// The tables, non-empty ones only.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.tables().iter().all(|t| !t.rows.is_empty()));
+    /// ```
+    #[must_use]
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    /// The rows of table `title` (`stages`, `queues`, `lock waits`, `lock holds`, `sagas`,
+    /// `functions`, `batches`), if it has any.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.table("stages").is_none());
+    /// ```
+    #[must_use]
+    pub fn table(&self, title: &str) -> Option<&[Row]> {
+        self.tables
+            .iter()
+            .find(|t| t.title == title)
+            .map(|t| t.rows.as_slice())
+    }
+
+    /// The findings, most important first.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.findings().is_empty());
+    /// ```
+    #[must_use]
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The report as JSON.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    /// assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
+    /// ```
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Prints the report to standard output.
+    ///
+    /// ```
+    /// perf_instrument::Report::from_registry(&perf_instrument::Registry::new()).print();
+    /// ```
+    pub fn print(&self) {
+        println!("{self}");
+    }
+}
