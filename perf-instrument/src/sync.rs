@@ -23,7 +23,9 @@ pub(crate) use loom::sync::{
 /// structures behind our mutexes are left consistent at every point a panic can occur.
 #[allow(dead_code)]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(crate) use std::sync::Arc;
