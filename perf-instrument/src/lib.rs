@@ -9,7 +9,8 @@
 //! 2. [`clock`](Clock): a TSC-based monotonic clock and a manual clock for tests.
 //! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
 //! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series.
-//! 5. instruments: domain types built from the layers above.
+//! 5. instruments: domain types built from the layers above — [`SagaTracker`] (active, stuck
+//!    and timed-out sagas, step and end-to-end durations by outcome).
 //! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
 //!    process collector, and the `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
 //!
@@ -59,6 +60,11 @@ pub use clock::{Clock, ClockSource, ManualClock};
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
+pub use instrument::{
+    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
+    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
+    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
+};
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
 pub use recorder::{Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, Unit};
 pub use registry::{

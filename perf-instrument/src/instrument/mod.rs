@@ -4,3 +4,11 @@
 //! Each instrument registers its own families (names as in `docs/ARCHITECTURE.md`) in the
 //! registry it is given, takes a [`Clock`](crate::Clock) (the process clock unless told
 //! otherwise; a manual one in tests), bounds its memory, and counts what it refuses by reason.
+
+mod saga;
+
+pub use saga::{
+    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
+    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
+    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
+};
