@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
@@ -139,6 +138,12 @@ impl Key {
         })
     }
 
+    /// The id's 64-bit keyed hash: what the finished-id memory keeps.
+    #[inline]
+    pub(super) fn fingerprint(&self) -> u64 {
+        self.hash
+    }
+
     /// Which of `mask + 1` shards (a power of two) holds this id.
     #[inline]
     pub(super) fn shard(&self, mask: usize) -> usize {
@@ -206,8 +211,12 @@ impl Hasher for IdHasher {
     }
 }
 
-/// A map keyed by saga id, hashed with the key's stored hash.
-pub(super) type IdMap<V> = HashMap<Key, V, BuildHasherDefault<IdHasher>>;
+/// A map keyed by saga id, hashed with the key's stored hash. (hashbrown's map is std's, and
+/// also reports its exact allocation, for [`SagaMemory`](crate::SagaMemory).)
+pub(super) type IdMap<V> = hashbrown::HashMap<Key, V, BuildHasherDefault<IdHasher>>;
+
+/// A set of id fingerprints (already hashes, so stored as they are).
+pub(super) type FingerprintSet = hashbrown::HashSet<u64, BuildHasherDefault<IdHasher>>;
 
 #[cfg(test)]
 mod tests {

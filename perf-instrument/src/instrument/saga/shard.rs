@@ -1,7 +1,7 @@
 //! One shard of a tracker: the active sagas whose id hashes here, their start order (for
 //! eviction), and the bounded memory of recently finished ids.
 
-use super::id::{IdMap, Key};
+use super::id::{FingerprintSet, IdMap, Key};
 use super::state::Saga;
 use std::collections::VecDeque;
 use std::mem::size_of;
@@ -13,10 +13,13 @@ pub(super) struct Shard {
     /// `(seq, id)` in start order. Entries of sagas that have finished stay until they reach
     /// the front or the queue is compacted; an entry is live when `active[id].seq == seq`.
     order: VecDeque<(u64, Key)>,
-    /// Recently finished ids (and ids seen first in a terminal event).
-    recent: IdMap<()>,
+    /// Recently finished ids (and ids seen first in a terminal event), by fingerprint: the
+    /// id's 64-bit keyed hash, 8 bytes instead of the 80-byte key. Two ids share one with
+    /// probability 2^-64, so a new id is mistaken for a remembered one with probability
+    /// `remembered / 2^64` (5e-16 for 10,000 remembered).
+    recent: FingerprintSet,
     /// `recent` in insertion order, to forget the oldest first.
-    recent_order: VecDeque<Key>,
+    recent_order: VecDeque<u64>,
     next_seq: u64,
 }
 
@@ -49,7 +52,7 @@ impl Shard {
 
     /// Whether `key` finished recently (or was seen first in a terminal event).
     pub(super) fn is_recent(&self, key: &Key) -> bool {
-        self.recent.contains_key(key)
+        self.recent.contains(&key.fingerprint())
     }
 
     /// Remembers `key` as finished, forgetting the oldest beyond `bound` ids.
@@ -65,8 +68,8 @@ impl Shard {
                 None => break,
             }
         }
-        if self.recent.insert(key, ()).is_none() {
-            self.recent_order.push_back(key);
+        if self.recent.insert(key.fingerprint()) {
+            self.recent_order.push_back(key.fingerprint());
         }
     }
 
@@ -96,13 +99,12 @@ impl Shard {
         self.recent.len()
     }
 
-    /// Approximate heap bytes: each map slot (key, value and one control byte) and each queue
-    /// slot, by capacity.
+    /// Heap bytes: the maps' exact allocations and the queues' capacities.
     pub(super) fn heap_bytes(&self) -> usize {
-        self.active.capacity() * (size_of::<(Key, Saga)>() + 1)
+        self.active.allocation_size()
             + self.order.capacity() * size_of::<(u64, Key)>()
-            + self.recent.capacity() * (size_of::<Key>() + 1)
-            + self.recent_order.capacity() * size_of::<Key>()
+            + self.recent.allocation_size()
+            + self.recent_order.capacity() * size_of::<u64>()
     }
 }
 

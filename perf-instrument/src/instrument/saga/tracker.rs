@@ -166,8 +166,8 @@ pub struct SagaMemory {
     pub active: usize,
     /// Finished ids remembered.
     pub remembered_finished: usize,
-    /// Estimated bytes: the tracker itself plus its maps and queues by capacity (map slots
-    /// counted with their control byte; allocator overhead and metric series not included).
+    /// Bytes held: the tracker and its shards, the maps' allocations and the queues'
+    /// capacities (allocator overhead and the metric series not included).
     pub bytes: usize,
 }
 
