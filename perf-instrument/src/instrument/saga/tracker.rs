@@ -639,15 +639,7 @@ impl SagaTracker {
         id: impl Into<SagaIdRef<'a>>,
         reason: SagaFailureReason,
     ) -> SagaVerdict {
-        let index = if reason.tracker == ANY_TRACKER || reason.tracker == self.inner.tag {
-            usize::from(reason.index)
-        } else {
-            usize::MAX
-        };
-        if index >= self.inner.reasons.len() {
-            return self.reject(SagaRejectReason::InvalidHandle);
-        }
-        self.finish(id.into(), SagaOutcome::Failed, Some(index))
+        self.finish(id.into(), SagaOutcome::Failed, Some(reason))
     }
 
     /// Saga `id` was rolled back by its compensations (terminal): outcome `compensated`.
@@ -705,11 +697,16 @@ impl SagaTracker {
         &self,
         id: SagaIdRef<'_>,
         outcome: SagaOutcome,
-        reason: Option<usize>,
+        reason: Option<SagaFailureReason>,
     ) -> SagaVerdict {
         let inner = &*self.inner;
         let Some(key) = self.key(id) else {
             return self.reject(SagaRejectReason::IdTooLong);
+        };
+        let reason = match reason.map(|r| self.reason_index(r)) {
+            Some(None) => return self.reject(SagaRejectReason::InvalidHandle),
+            Some(Some(index)) => Some(index),
+            None => None,
         };
         let now = self.now();
         let mut shard = self.lock(&key);
@@ -763,6 +760,13 @@ impl SagaTracker {
                 (n < max).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    fn reason_index(&self, reason: SagaFailureReason) -> Option<usize> {
+        let index = usize::from(reason.index);
+        ((reason.tracker == ANY_TRACKER || reason.tracker == self.inner.tag)
+            && index < self.inner.reasons.len())
+        .then_some(index)
     }
 
     fn step_index(&self, step: SagaStep) -> Option<u8> {
