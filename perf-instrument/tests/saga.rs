@@ -281,6 +281,11 @@ fn each_anomaly_is_counted_once_under_its_reason() {
     assert_rejected_once(&orders, InvalidHandle, || {
         orders.failed("b", foreign_reason)
     });
+    // The id is checked first: one reason per event.
+    assert_rejected_once(&orders, IdTooLong, || orders.failed(&long, foreign_reason));
+    assert_rejected_once(&orders, IdTooLong, || {
+        orders.step_started(&long, foreign_step)
+    });
     assert!(orders.failed("b", SagaFailureReason::OTHER).is_accepted());
 
     // The gauges only counted what was accepted: the 64-byte saga is the one still active.
