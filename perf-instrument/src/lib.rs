@@ -10,7 +10,10 @@
 //! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
 //! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series, the
 //!    process collector.
-//! 5. instruments: domain types built from the layers above.
+//! 5. instruments: domain types built from the layers above — [`Pipeline`], [`QueueProbe`],
+//!    [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], [`Mutex`]/[`RwLock`] with a
+//!    [`LockWatchdog`], and [`SagaTracker`] (active, stuck and timed-out sagas, step and
+//!    end-to-end durations by outcome).
 //! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
 //!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`), and the human [`Report`].
 //!
@@ -71,6 +74,11 @@ pub use instrument::{
 };
 #[cfg(feature = "tokio")]
 pub use instrument::{AsyncMutex, AsyncMutexGuard};
+pub use instrument::{
+    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
+    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
+    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
+};
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
 pub use recorder::{
     Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
@@ -79,8 +87,7 @@ pub use recorder::{
 pub use registry::{
     Buckets, Collector, Descriptor, Family, FamilySnapshot, FnGauge, MetricKind, Opts, Registry,
     RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot, SeriesValue,
-    DEFAULT_MAX_SERIES,
-    OVERFLOW_LABEL_VALUE,
+    DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
 };
 
 /// Internals exposed to the loom models in `tests/loom_*.rs`; absent from normal builds.

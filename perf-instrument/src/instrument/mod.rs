@@ -14,6 +14,7 @@ mod long_task;
 mod pending;
 mod pipeline;
 mod queue;
+mod saga;
 
 pub use background::BackgroundThread;
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
@@ -29,3 +30,8 @@ pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
 pub use pending::{PendingTracker, PendingTrackerBuilder};
 pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
+pub use saga::{
+    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
+    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
+    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
+};

@@ -212,7 +212,10 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
         w.histograms(family)
             .into_iter()
             .map(|(l, s)| {
-                let key = (label(&l, "pipeline").to_string(), label(&l, "stage").to_string());
+                let key = (
+                    label(&l, "pipeline").to_string(),
+                    label(&l, "stage").to_string(),
+                );
                 (key, (s.sum(), s.count(), s.quantile(0.99)))
             })
             .collect()
@@ -256,7 +259,10 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
             format!("p99 {}", p99.map_or_else(|| "-".into(), duration)),
         ];
         if let Some((next, next_sum, _, _)) = parts.get(1) {
-            evidence.push(format!("next largest: {next} at {}", ratio(next_sum / e2e.sum())));
+            evidence.push(format!(
+                "next largest: {next} at {}",
+                ratio(next_sum / e2e.sum())
+            ));
         }
         out.push(Finding {
             kind: FindingKind::BottleneckStage,

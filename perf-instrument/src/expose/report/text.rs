@@ -83,7 +83,13 @@ impl fmt::Display for Report {
         } else {
             writeln!(f, "findings:")?;
             for (i, finding) in self.findings.iter().enumerate() {
-                writeln!(f, "{:>3}. [{}] {}", i + 1, finding.kind.name(), finding.summary)?;
+                writeln!(
+                    f,
+                    "{:>3}. [{}] {}",
+                    i + 1,
+                    finding.kind.name(),
+                    finding.summary
+                )?;
                 for line in &finding.evidence {
                     writeln!(f, "       - {line}")?;
                 }

@@ -1,0 +1,129 @@
+//! Loom models of the saga tracker: terminal events racing each other and the time-out sweep
+//! end a saga exactly once, and `saga_active` returns to what is left.
+//!
+//! Run with `scripts/loom.sh`. The families are registered before the model spawns threads
+//! (the registry's own locks are std locks, outside the model); the shard mutexes, gauges and
+//! counters are loom's. One shard, so the racing events meet on the same lock.
+#![cfg(perf_instrument_loom)]
+
+use loom::thread;
+use perf_instrument::{
+    Clock, Gauge, ManualClock, Opts, Registry, SagaFailureReason, SagaOutcome, SagaRejectReason,
+    SagaTracker, SagaVerdict,
+};
+use std::time::Duration;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(f);
+}
+
+/// A tracker with a 1 s deadline on a manual clock, its `saga_active` gauge, and the clock's
+/// hand.
+fn tracker(max_active: usize) -> (SagaTracker, Gauge, ManualClock) {
+    let registry = Registry::builder()
+        .self_metrics(false)
+        .process_metrics(false)
+        .build()
+        .unwrap();
+    let (clock, hand) = Clock::manual();
+    let tracker = SagaTracker::builder("order")
+        .steps(["a"])
+        .deadline(Duration::from_secs(1))
+        .stuck_after(Duration::from_secs(1))
+        .max_active(max_active)
+        .shards(1)
+        .clock(clock)
+        .build(&registry)
+        .unwrap();
+    // The same family the tracker registered (same shape), for reading the gauge.
+    let active = registry
+        .register_gauge(Opts::new("saga_active", "Active.").labels(["saga"]))
+        .unwrap()
+        .with_label_values(&["order"]);
+    (tracker, active, hand)
+}
+
+fn outcomes(tracker: &SagaTracker) -> u64 {
+    SagaOutcome::ALL.iter().map(|o| tracker.finished(*o)).sum()
+}
+
+#[test]
+fn completion_racing_the_timeout_sweep_ends_the_saga_once() {
+    model(|| {
+        let (tracker, active, hand) = tracker(10);
+        tracker.start(1u64);
+        hand.advance(Duration::from_secs(2)); // past the deadline
+        let sweeper = {
+            let tracker = tracker.clone();
+            thread::spawn(move || tracker.sweep().timed_out)
+        };
+        let verdict = tracker.completed(1u64);
+        assert!(active.get() >= 0, "saga_active went negative");
+        let timed_out = sweeper.join().unwrap();
+
+        assert_eq!(outcomes(&tracker), 1);
+        match verdict {
+            SagaVerdict::Accepted => {
+                assert_eq!(timed_out, 0);
+                assert_eq!(tracker.finished(SagaOutcome::Completed), 1);
+            }
+            SagaVerdict::Rejected(SagaRejectReason::AfterTerminal) => {
+                assert_eq!(timed_out, 1);
+                assert_eq!(tracker.finished(SagaOutcome::TimedOut), 1);
+                assert_eq!(tracker.rejected(SagaRejectReason::AfterTerminal), 1);
+            }
+            other => panic!("unexpected verdict {other:?}"),
+        }
+        assert_eq!(tracker.active(), 0);
+        assert_eq!(active.get(), 0);
+    });
+}
+
+#[test]
+fn two_terminal_events_end_the_saga_once() {
+    model(|| {
+        let (tracker, active, _hand) = tracker(10);
+        tracker.start(1u64);
+        let failer = {
+            let tracker = tracker.clone();
+            thread::spawn(move || tracker.failed(1u64, SagaFailureReason::OTHER))
+        };
+        let completed = tracker.completed(1u64);
+        let failed = failer.join().unwrap();
+
+        let accepted = [completed, failed]
+            .iter()
+            .filter(|v| v.is_accepted())
+            .count();
+        assert_eq!(accepted, 1, "{completed:?} {failed:?}");
+        assert_eq!(outcomes(&tracker), 1);
+        assert_eq!(tracker.rejected(SagaRejectReason::AfterTerminal), 1);
+        assert_eq!((tracker.active(), active.get()), (0, 0));
+    });
+}
+
+#[test]
+fn eviction_racing_the_timeout_sweep_ends_the_old_saga_once() {
+    model(|| {
+        // Capacity one: starting saga 2 evicts saga 1 unless the sweep timed it out first.
+        let (tracker, active, hand) = tracker(1);
+        tracker.start(1u64);
+        hand.advance(Duration::from_secs(2));
+        let sweeper = {
+            let tracker = tracker.clone();
+            thread::spawn(move || tracker.sweep().timed_out)
+        };
+        assert_eq!(tracker.start(2u64), SagaVerdict::Accepted);
+        let timed_out = sweeper.join().unwrap();
+
+        let evicted = tracker.finished(SagaOutcome::Evicted);
+        assert_eq!(evicted + tracker.finished(SagaOutcome::TimedOut), 1);
+        assert_eq!(timed_out as u64, 1 - evicted);
+        assert_eq!(tracker.started(), 2);
+        assert_eq!((tracker.active(), active.get()), (1, 1));
+    });
+}
