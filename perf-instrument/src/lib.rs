@@ -17,6 +17,9 @@
 //! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
 //!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`), and the human [`Report`].
 //!
+//! Beside the layers, [`load`] (feature `load`) is an open-loop load driver that measures
+//! latency from each call's intended start.
+//!
 //! ## Recording costs a few plain stores
 //!
 //! Counters and histograms are sharded by *lane*. A thread claims a lane the first time it
@@ -55,6 +58,8 @@
 mod clock;
 mod expose;
 mod instrument;
+#[cfg(feature = "load")]
+pub mod load;
 mod recorder;
 mod registry;
 mod sync;
