@@ -3,7 +3,9 @@
 //!
 //! Run with `scripts/loom.sh`. The families are registered before the model spawns threads
 //! (the registry's own locks are std locks, outside the model); the shard mutexes, gauges and
-//! counters are loom's. One shard, so the racing events meet on the same lock.
+//! counters are loom's. One shard, so the racing events meet on the same lock. Both racing
+//! parties run on spawned model threads: loom does not explore the model's main thread racing
+//! a thread it has just spawned.
 #![cfg(perf_instrument_loom)]
 
 use loom::thread;
@@ -61,8 +63,15 @@ fn completion_racing_the_timeout_sweep_ends_the_saga_once() {
             let tracker = tracker.clone();
             thread::spawn(move || tracker.sweep().timed_out)
         };
-        let verdict = tracker.completed(1u64);
-        assert!(active.get() >= 0, "saga_active went negative");
+        let completer = {
+            let (tracker, active) = (tracker.clone(), active.clone());
+            thread::spawn(move || {
+                let verdict = tracker.completed(1u64);
+                assert!(active.get() >= 0, "saga_active went negative");
+                verdict
+            })
+        };
+        let verdict = completer.join().unwrap();
         let timed_out = sweeper.join().unwrap();
 
         assert_eq!(outcomes(&tracker), 1);
@@ -92,7 +101,11 @@ fn two_terminal_events_end_the_saga_once() {
             let tracker = tracker.clone();
             thread::spawn(move || tracker.failed(1u64, SagaFailureReason::OTHER))
         };
-        let completed = tracker.completed(1u64);
+        let completer = {
+            let tracker = tracker.clone();
+            thread::spawn(move || tracker.completed(1u64))
+        };
+        let completed = completer.join().unwrap();
         let failed = failer.join().unwrap();
 
         let accepted = [completed, failed]
@@ -117,7 +130,11 @@ fn eviction_racing_the_timeout_sweep_ends_the_old_saga_once() {
             let tracker = tracker.clone();
             thread::spawn(move || tracker.sweep().timed_out)
         };
-        assert_eq!(tracker.start(2u64), SagaVerdict::Accepted);
+        let starter = {
+            let tracker = tracker.clone();
+            thread::spawn(move || tracker.start(2u64))
+        };
+        assert_eq!(starter.join().unwrap(), SagaVerdict::Accepted);
         let timed_out = sweeper.join().unwrap();
 
         let evicted = tracker.finished(SagaOutcome::Evicted);
