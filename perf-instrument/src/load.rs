@@ -263,6 +263,22 @@ impl LoadDriver {
         self
     }
 
+    /// Runs until `stop()` returns true or the duration ends (checked every millisecond of the
+    /// plan): for runs ended from outside, such as by Ctrl-C.
+    ///
+    /// ```
+    /// # use perf_instrument::load::{LoadDriver, Rate};
+    /// let r = LoadDriver::new(Rate::Constant { per_second: 100.0 }, std::time::Duration::from_secs(3600))
+    ///     .run_until(|| true, |_| ());
+    /// assert_eq!(r.planned, 0);
+    /// ```
+    pub fn run_until<F, R>(&self, stop: impl Fn() -> bool, call: F) -> LoadResult
+    where
+        F: Fn(u64) -> R + Sync,
+    {
+        self.drive(&stop, call)
+    }
+
     /// Runs `call(k)` for every planned call `k` and returns the measurements.
     ///
     /// ```
@@ -271,6 +287,13 @@ impl LoadDriver {
     /// assert!(r.planned >= 4);
     /// ```
     pub fn run<F, R>(&self, call: F) -> LoadResult
+    where
+        F: Fn(u64) -> R + Sync,
+    {
+        self.drive(&|| false, call)
+    }
+
+    fn drive<F, R>(&self, stop: &dyn Fn() -> bool, call: F) -> LoadResult
     where
         F: Fn(u64) -> R + Sync,
     {
@@ -302,7 +325,14 @@ impl LoadDriver {
             let total = self.duration.as_secs_f64();
             let mut t = 0.0f64;
             let mut owed = 1.0f64; // calls still to accumulate before the next one is due
+            let mut checked = -1.0f64;
             while t < total {
+                if t - checked >= STEP {
+                    if stop() {
+                        break;
+                    }
+                    checked = t;
+                }
                 let rate = self.rate.at(Duration::from_secs_f64(t), self.duration);
                 let to_next = if rate > 0.0 {
                     owed / rate

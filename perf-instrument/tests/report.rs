@@ -152,14 +152,17 @@ fn the_most_contended_lock_is_named_with_its_call_sites() {
         "{:?}",
         f.evidence
     );
-    assert!(f
-        .evidence
-        .iter()
-        .any(|e| e.starts_with("waiters mostly at perf-instrument/tests/report.rs:")));
-    assert!(f
-        .evidence
-        .iter()
-        .any(|e| e.starts_with("waiting for holders at perf-instrument/tests/report.rs:")));
+    let line = |prefix: &str| {
+        f.evidence
+            .iter()
+            .find(|e| e.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", f.evidence))
+            .clone()
+    };
+    let waiter = line("most waiting done at perf-instrument/tests/report.rs:");
+    let holder = line("most waiting caused by the holder at perf-instrument/tests/report.rs:");
+    assert!(waiter.ends_with("over 12 waits"), "{waiter}");
+    assert!(holder.ends_with("over 12 waits"), "{holder}");
 
     let quiet = registry.snapshot();
     *hot.lock() += 1;

@@ -23,7 +23,8 @@ pub enum FindingKind {
     /// The pipeline stage (or the wait before it) with the largest share of end-to-end time,
     /// when that share is at least 25%.
     BottleneckStage,
-    /// The most contended lock (at least 10 contended acquisitions), with its call sites.
+    /// The most contended lock (at least 10 contended acquisitions), with the call sites that
+    /// waited most and the holders' sites that made them wait most.
     ContendedLock,
     /// A lock held past its watchdog threshold.
     LongLockHold,
@@ -267,7 +268,7 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
         out.push(Finding {
             kind: FindingKind::BottleneckStage,
             summary: format!(
-                "{name} takes {} of {pipeline}'s end-to-end time",
+                "{name} takes {} of the end-to-end time of pipeline {pipeline}",
                 ratio(share)
             ),
             subject: format!("{pipeline}/{name}"),
@@ -276,12 +277,25 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn top_site(w: &Window<'_>, lock: &str, role: &str) -> Option<(String, f64)> {
-    w.counters("lock_contended_by_site")
+/// The call site, in `role`, that accounts for the most waiting on `lock`: (site, seconds
+/// waited, contended acquisitions).
+fn top_site(w: &Window<'_>, lock: &str, role: &str) -> Option<(String, f64, f64)> {
+    let ours = |l: &Labels| label(l, "lock") == lock && label(l, "role") == role;
+    let counts: BTreeMap<String, f64> = w
+        .counters("lock_contended_by_site")
         .into_iter()
-        .filter(|(l, n)| label(l, "lock") == lock && label(l, "role") == role && *n > 0.0)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|(l, _)| ours(l))
         .map(|(l, n)| (label(&l, "site").to_string(), n))
+        .collect();
+    w.counters("lock_wait_by_site_seconds")
+        .into_iter()
+        .filter(|(l, s)| ours(l) && *s > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(l, seconds)| {
+            let site = label(&l, "site").to_string();
+            let n = counts.get(&site).copied().unwrap_or(0.0);
+            (site, seconds, n)
+        })
 }
 
 fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
@@ -309,11 +323,17 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
             evidence.push(format!("wait p99 {}, max {}", duration(p99), duration(max)));
         }
     }
-    if let Some((site, n)) = top_site(w, &lock, "waiter") {
-        evidence.push(format!("waiters mostly at {site} ({n})"));
+    if let Some((site, seconds, n)) = top_site(w, &lock, "waiter") {
+        evidence.push(format!(
+            "most waiting done at {site}: {} over {n} waits",
+            duration(seconds)
+        ));
     }
-    if let Some((site, n)) = top_site(w, &lock, "holder") {
-        evidence.push(format!("waiting for holders at {site} ({n})"));
+    if let Some((site, seconds, n)) = top_site(w, &lock, "holder") {
+        evidence.push(format!(
+            "most waiting caused by the holder at {site}: {} over {n} waits",
+            duration(seconds)
+        ));
     }
     out.push(Finding {
         kind: FindingKind::ContendedLock,

@@ -56,11 +56,10 @@ impl<T: ?Sized> AsyncMutex<T> {
             let guard = match self.lock.try_lock() {
                 Ok(guard) => guard,
                 Err(_) => {
-                    core.contention(site, Some(core.holder_site.load(Ordering::Relaxed)));
-                    let start = core.clock.raw();
+                    let contention =
+                        core.contention(site, core.holder_site.load(Ordering::Relaxed));
                     let guard = self.lock.lock().await;
-                    core.wait
-                        .record(core.clock.delta_nanos(start, core.clock.raw()));
+                    contention.end();
                     guard
                 }
             };

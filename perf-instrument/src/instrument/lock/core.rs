@@ -176,7 +176,9 @@ pub(crate) struct Core {
     pub(crate) contended: Counter,
     pub(crate) held_too_long: Counter,
     by_site: Family<Counter>,
-    site_counters: Mutex<Vec<(Counter, Counter)>>,
+    wait_by_site: Family<Counter>,
+    /// Per site index: the waiter's and the holder's counters.
+    site_counters: Mutex<Vec<[SiteCounters; 2]>>,
     pub(crate) sites: Sites,
     /// Site index of the latest exclusive acquisition (kept even without timestamps, to name
     /// the holder a contended waiter waited for).
@@ -232,6 +234,14 @@ impl Core {
                     "lock_contended_by_site",
                     "Contended acquisitions by call site: of the waiter, and of the holder it waited for.",
                 )
+                .labels(["lock", "site", "role"]),
+            )?,
+            wait_by_site: registry.register_counter(
+                Opts::new(
+                    "lock_wait_by_site_seconds",
+                    "Time spent waiting for a contended lock, by call site: of the waiter, and of the holder it waited for.",
+                )
+                .unit(Unit::Seconds)
                 .labels(["lock", "site", "role"]),
             )?,
             site_counters: Mutex::new(Vec::new()),
@@ -297,24 +307,65 @@ impl Core {
             .max_by_key(|(_, d, _)| *d)
     }
 
-    /// Counts a contended acquisition at `waiter`, waiting for the holder at `holder`.
+    /// A contended acquisition at site `waiter`, about to block behind the holder at site
+    /// `holder`: counts it now (so the count shows while the wait lasts) and returns the
+    /// measurement to [`end`](Contention::end) once the lock is taken.
     #[cold]
-    pub(crate) fn contention(&self, waiter: usize, holder: Option<usize>) {
+    pub(crate) fn contention(&self, waiter: usize, holder: usize) -> Contention<'_> {
         self.contended.inc();
-        let mut counters = lock(&self.site_counters);
-        let mut site = |index: usize| -> (Counter, Counter) {
-            let index = index.min(MAX_SITES);
-            while counters.len() <= index {
-                let label = self.sites.label(counters.len());
-                let resolve =
-                    |role: &str| self.by_site.with_label_values(&[&self.name, &label, role]);
-                counters.push((resolve("waiter"), resolve("holder")));
-            }
-            counters[index].clone()
+        let sites = {
+            let mut counters = lock(&self.site_counters);
+            let mut site = |index: usize, role: &str| -> SiteCounters {
+                let index = index.min(MAX_SITES);
+                while counters.len() <= index {
+                    let label = self.sites.label(counters.len());
+                    let resolve = |role: &str| SiteCounters {
+                        count: self.by_site.with_label_values(&[&self.name, &label, role]),
+                        waited: self
+                            .wait_by_site
+                            .with_label_values(&[&self.name, &label, role]),
+                    };
+                    counters.push([resolve("waiter"), resolve("holder")]);
+                }
+                counters[index][usize::from(role == "holder")].clone()
+            };
+            [site(waiter, "waiter"), site(holder, "holder")]
         };
-        site(waiter).0.inc();
-        if let Some(holder) = holder {
-            site(holder).1.inc();
+        for s in &sites {
+            s.count.inc();
+        }
+        Contention {
+            core: self,
+            sites,
+            start: self.clock.raw(),
+        }
+    }
+}
+
+/// The counters of one call site in one role.
+#[derive(Clone)]
+pub(crate) struct SiteCounters {
+    count: Counter,
+    /// Nanoseconds waited (exported in seconds).
+    waited: Counter,
+}
+
+/// A contended acquisition being waited for.
+pub(crate) struct Contention<'a> {
+    core: &'a Core,
+    sites: [SiteCounters; 2],
+    start: u64,
+}
+
+impl Contention<'_> {
+    /// The lock was taken: records the wait, by lock and by the waiter's and holder's sites.
+    pub(crate) fn end(self) {
+        let clock = &self.core.clock;
+        let end = clock.raw();
+        self.core.wait.record_elapsed(clock, self.start, end);
+        let nanos = clock.delta_nanos(self.start, end);
+        for s in &self.sites {
+            s.waited.inc_by(nanos);
         }
     }
 }

@@ -31,8 +31,10 @@ use std::time::Duration;
 ///
 /// Families, by label `lock`: `lock_wait_seconds` (contended acquisitions only),
 /// `lock_hold_seconds` (with hold timing on), `lock_contended_total`,
-/// `lock_contended_by_site_total{site,role}` (the waiter's call site, and the holder's it
-/// waited for; at most 32 sites per lock, then `site="__other__"`), and for locks with a
+/// `lock_contended_by_site_total{site,role}` and `lock_wait_by_site_seconds_total{site,role}`
+/// (contended acquisitions and the time they waited, by the waiter's call site and by the
+/// holder's it waited for; at most 32 sites per lock, then `site="__other__"`), and for locks
+/// with a
 /// watchdog `lock_held_too_long_total` and `lock_current_longest_hold_seconds`.
 ///
 /// ```

@@ -124,11 +124,9 @@ impl<T: ?Sized> Mutex<T> {
     #[inline(never)]
     fn lock_contended(&self, site: usize) -> parking_lot::MutexGuard<'_, T> {
         let core = &*self.core;
-        core.contention(site, Some(core.holder_site.load(Ordering::Relaxed)));
-        let start = core.clock.raw();
+        let contention = core.contention(site, core.holder_site.load(Ordering::Relaxed));
         let guard = self.lock.lock();
-        core.wait
-            .record(core.clock.delta_nanos(start, core.clock.raw()));
+        contention.end();
         guard
     }
 }

@@ -78,11 +78,9 @@ impl<T: ?Sized> RwLock<T> {
             Some(guard) => guard,
             None => {
                 let core = &*self.core;
-                core.contention(site, Some(core.holder_site.load(Ordering::Relaxed)));
-                let start = core.clock.raw();
+                let contention = core.contention(site, core.holder_site.load(Ordering::Relaxed));
                 let guard = self.lock.read();
-                core.wait
-                    .record(core.clock.delta_nanos(start, core.clock.raw()));
+                contention.end();
                 guard
             }
         };
@@ -125,11 +123,9 @@ impl<T: ?Sized> RwLock<T> {
                 } else {
                     core.holder_site.load(Ordering::Relaxed)
                 };
-                core.contention(site, Some(holder));
-                let start = core.clock.raw();
+                let contention = core.contention(site, holder);
                 let guard = self.lock.write();
-                core.wait
-                    .record(core.clock.delta_nanos(start, core.clock.raw()));
+                contention.end();
                 guard
             }
         };

@@ -1,0 +1,406 @@
+//! An event-sourcing service on threads and crossbeam channels, instrumented end to end.
+//!
+//! `cargo run --release --example event_pipeline [-- --listen 127.0.0.1:9464 --duration 20
+//! --rate 400 --report-json report.json]`
+//!
+//! Events flow Enrich → Persist → ViewUpdate → Publish → Complete, one thread per stage, through
+//! instrumented channels. Persist appends to an event store behind an instrumented lock and
+//! hands the event to a write-behind buffer that a flusher writes out in batches. Publish sends
+//! it on a simulated bus and waits for the reply as a pending completion; a few replies never
+//! come and are orphaned by the sweeper. Complete starts an order saga for every fourth event
+//! across three simulated services (inventory, payment, shipping) with injected failures and
+//! compensations; a few sagas never finish and are found stuck, then timed out. An open-loop load
+//! driver submits events at a constant arrival rate. `/metrics` (and `/sagas`) are served on
+//! `--listen`; at the end (after `--duration` seconds, or at Ctrl-C with `--duration 0`) the
+//! service prints its performance report.
+
+use perf_instrument::load::{LoadDriver, Rate};
+use perf_instrument::{
+    channel, BatchRecorder, EventToken, LockBuilder, Mutex, PendingTracker, Pipeline, QueueProbe,
+    Registry, Report, RwLock, SagaFailureReason, SagaStep, SagaTracker, SagaViewFormat, Server,
+    Stage,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// A small deterministic generator, so runs are comparable.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1e6 < p
+    }
+    /// A duration between `lo` and `hi` microseconds.
+    fn micros(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_micros(lo + self.next() % (hi - lo + 1))
+    }
+}
+
+/// Spins for `d`: CPU work a stage does (sleeping would not occupy the core).
+fn work(d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+}
+
+struct Event {
+    id: u64,
+    token: EventToken,
+    payload: Vec<u8>,
+}
+
+struct Stages {
+    enrich: Stage,
+    persist: Stage,
+    view_update: Stage,
+    publish: Stage,
+    complete: Stage,
+}
+
+/// The order saga's steps and the failure reason it records.
+struct OrderSaga {
+    tracker: SagaTracker,
+    reserve: SagaStep,
+    charge: SagaStep,
+    ship: SagaStep,
+    declined: SagaFailureReason,
+}
+
+struct App {
+    pipeline: Pipeline,
+    stages: Stages,
+    store: Mutex<Vec<(u64, usize)>>,
+    view: RwLock<HashMap<u64, usize>>,
+    write_behind: Mutex<Vec<u64>>,
+    flushes: BatchRecorder,
+    replies: PendingTracker<u64>,
+    orders: OrderSaga,
+}
+
+/// Runs `stage` of the pipeline on every event from `rx`, then passes it on to `tx`.
+fn stage_thread(
+    app: Arc<App>,
+    stage: Stage,
+    rx: channel::Receiver<Event>,
+    tx: Option<channel::Sender<Event>>,
+    body: impl Fn(&App, &mut Event, &mut Rng) + Send + 'static,
+    seed: u64,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut rng = Rng(seed);
+        for mut event in rx.iter() {
+            let mut token = event.token;
+            app.pipeline
+                .time_stage(&mut token, stage, || body(&app, &mut event, &mut rng));
+            event.token = token;
+            match &tx {
+                Some(tx) => {
+                    if tx.send(event).is_err() {
+                        return;
+                    }
+                }
+                None => {
+                    app.pipeline.finish(event.token);
+                }
+            }
+        }
+    })
+}
+
+fn enrich(_: &App, event: &mut Event, rng: &mut Rng) {
+    work(rng.micros(40, 160));
+    event.payload.extend_from_slice(&event.id.to_le_bytes());
+}
+
+fn persist(app: &App, event: &mut Event, rng: &mut Rng) {
+    {
+        let mut store = app.store.lock();
+        store.push((event.id, event.payload.len()));
+        // Now and then an expensive append (a segment roll) while holding the store lock.
+        work(if rng.chance(0.01) {
+            rng.micros(2_000, 4_000)
+        } else {
+            rng.micros(150, 450)
+        });
+    }
+    app.write_behind.lock().push(event.id);
+}
+
+fn view_update(app: &App, event: &mut Event, rng: &mut Rng) {
+    let mut view = app.view.write();
+    view.insert(event.id % 10_000, event.payload.len());
+    work(rng.micros(20, 80));
+}
+
+fn publish(app: &App, event: &mut Event, rng: &mut Rng) {
+    app.replies.register(event.id);
+    work(rng.micros(10, 40));
+}
+
+fn complete(app: &App, event: &mut Event, rng: &mut Rng) {
+    work(rng.micros(10, 30));
+    let _ = app.view.read().get(&(event.id % 10_000)).copied();
+}
+
+/// One order saga across the simulated services, with failures and compensations; a few stop
+/// mid-way for good (their service never answers) and are left to the sweeper.
+fn run_saga(orders: &OrderSaga, id: u64, rng: &mut Rng) {
+    let t = &orders.tracker;
+    t.start(id);
+    let mut done: Vec<SagaStep> = Vec::new();
+    for (step, service_time, failure) in [
+        (orders.reserve, (200, 800), 0.03),
+        (orders.charge, (500, 2_500), 0.06),
+        (orders.ship, (300, 1_200), 0.02),
+    ] {
+        t.step_started(id, step);
+        if rng.chance(0.01) {
+            return; // the service never answers: stuck, then timed out
+        }
+        std::thread::sleep(rng.micros(service_time.0, service_time.1));
+        if rng.chance(failure) {
+            t.step_failed(id, step);
+            for undo in done.iter().rev() {
+                t.compensating(id, *undo);
+                std::thread::sleep(rng.micros(100, 400));
+                t.compensated(id, *undo);
+            }
+            if done.is_empty() {
+                t.failed(id, orders.declined);
+            } else {
+                t.compensated_saga(id);
+            }
+            return;
+        }
+        t.step_completed(id, step);
+        done.push(step);
+    }
+    t.completed(id);
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9464".to_string());
+    let seconds: u64 = arg("--duration").map_or(Ok(20), |d| d.parse())?;
+    let rate: f64 = arg("--rate").map_or(Ok(400.0), |r| r.parse())?;
+    let report_json = arg("--report-json");
+
+    let registry = Registry::global().clone();
+    let pipeline = Pipeline::builder("orders")
+        .stages(["enrich", "persist", "view_update", "publish", "complete"])
+        .build(&registry)?;
+    let stage = |name: &str| pipeline.stage(name).ok_or("no such stage");
+    let stages = Stages {
+        enrich: stage("enrich")?,
+        persist: stage("persist")?,
+        view_update: stage("view_update")?,
+        publish: stage("publish")?,
+        complete: stage("complete")?,
+    };
+    let tracker = SagaTracker::builder("order")
+        .steps(["reserve_stock", "charge_payment", "ship"])
+        .failure_reasons(["declined"])
+        .deadline(Duration::from_secs(5))
+        .stuck_after(Duration::from_secs(2))
+        .max_active(10_000)
+        .build(&registry)?;
+    let orders = OrderSaga {
+        reserve: tracker.step("reserve_stock")?,
+        charge: tracker.step("charge_payment")?,
+        ship: tracker.step("ship")?,
+        declined: tracker.failure_reason("declined")?,
+        tracker,
+    };
+    let app = Arc::new(App {
+        stages,
+        store: LockBuilder::new("event_store")
+            .hold_timing(true)
+            .watchdog(Duration::from_millis(500))
+            .mutex(Vec::new(), &registry)?,
+        view: LockBuilder::new("read_model").rwlock(HashMap::new(), &registry)?,
+        write_behind: LockBuilder::new("write_behind_buffer").mutex(Vec::new(), &registry)?,
+        flushes: BatchRecorder::new(&registry, "write_behind")?,
+        replies: PendingTracker::builder("bus_replies")
+            .timeout(Duration::from_secs(1))
+            .max_pending(100_000)
+            .build(&registry)?,
+        orders,
+        pipeline,
+    });
+
+    let server = Server::builder(registry.clone())
+        .bind(listen.parse()?)
+        .route(app.orders.tracker.route("/sagas", SagaViewFormat::Json))
+        .start()?;
+    println!(
+        "event_pipeline: serving http://{0}/metrics and http://{0}/sagas",
+        server.local_addr()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
+    }
+    let watchdog = perf_instrument::LockWatchdog::start(&registry, Duration::from_millis(100))?;
+    let sweeper = app.replies.spawn_sweeper(Duration::from_millis(200));
+    let saga_sweeper = app
+        .orders
+        .tracker
+        .spawn_sweeper(Duration::from_millis(250))?;
+
+    // The stages, each on its own thread, joined by instrumented bounded channels.
+    let queue = |name: &str| QueueProbe::new(&registry, name);
+    let (ingest_tx, ingest_rx) = channel::bounded::<Event>(1_000, queue("ingest")?);
+    let (persist_tx, persist_rx) = channel::bounded::<Event>(1_000, queue("to_persist")?);
+    let (view_tx, view_rx) = channel::bounded::<Event>(1_000, queue("to_view")?);
+    let (publish_tx, publish_rx) = channel::bounded::<Event>(1_000, queue("to_publish")?);
+    let (complete_tx, complete_rx) = channel::bounded::<Event>(1_000, queue("to_complete")?);
+    let (bus_tx, bus_rx) = channel::unbounded::<u64>(queue("bus")?);
+    let (saga_tx, saga_rx) = channel::bounded::<u64>(10_000, queue("sagas")?);
+    let s = &app.stages;
+    let mut threads = vec![
+        stage_thread(
+            app.clone(),
+            s.enrich,
+            ingest_rx,
+            Some(persist_tx),
+            enrich,
+            1,
+        ),
+        stage_thread(
+            app.clone(),
+            s.persist,
+            persist_rx,
+            Some(view_tx),
+            persist,
+            2,
+        ),
+        stage_thread(
+            app.clone(),
+            s.view_update,
+            view_rx,
+            Some(publish_tx),
+            view_update,
+            3,
+        ),
+        stage_thread(
+            app.clone(),
+            s.publish,
+            publish_rx,
+            Some(complete_tx),
+            move |a, e, r| {
+                publish(a, e, r);
+                let _ = bus_tx.send(e.id);
+            },
+            4,
+        ),
+        stage_thread(
+            app.clone(),
+            s.complete,
+            complete_rx,
+            None,
+            move |a, e, r| {
+                complete(a, e, r);
+                if e.id % 4 == 0 {
+                    let _ = saga_tx.try_send(e.id);
+                }
+            },
+            5,
+        ),
+    ];
+    // The bus: replies after a few milliseconds; 2% are lost and end up orphaned.
+    threads.push({
+        let app = app.clone();
+        std::thread::spawn(move || {
+            let mut rng = Rng(6);
+            for id in bus_rx.iter() {
+                if !rng.chance(0.02) {
+                    work(rng.micros(5, 30));
+                    app.replies.complete(&id);
+                }
+            }
+        })
+    });
+    // Two saga workers.
+    for seed in [7, 8] {
+        let (app, rx) = (app.clone(), saga_rx.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut rng = Rng(seed);
+            for id in rx.iter() {
+                run_saga(&app.orders, id, &mut rng);
+            }
+        }));
+    }
+    drop(saga_rx);
+    // The write-behind flusher: every 50 ms, whatever accumulated, as one batch.
+    let flushing = Arc::new(AtomicBool::new(true));
+    let flusher = {
+        let (app, flushing) = (app.clone(), flushing.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng(9);
+            while flushing.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                let batch = std::mem::take(&mut *app.write_behind.lock());
+                if !batch.is_empty() {
+                    let timer = app.flushes.start();
+                    work(rng.micros(200, 500) + Duration::from_micros(batch.len() as u64 * 2));
+                    timer.finish(batch.len() as u64);
+                }
+            }
+        })
+    };
+
+    let start = registry.snapshot();
+    let duration = if seconds == 0 {
+        Duration::from_secs(365 * 24 * 3600)
+    } else {
+        Duration::from_secs(seconds)
+    };
+    let load = LoadDriver::new(Rate::Constant { per_second: rate }, duration)
+        .threads(2)
+        .queue(50_000);
+    let submit = |id: u64| {
+        let event = Event {
+            id,
+            token: app.pipeline.begin(),
+            payload: Vec::with_capacity(64),
+        };
+        let _ = ingest_tx.send(event);
+    };
+    let result = load.run_until(|| stop.load(Ordering::Relaxed), submit);
+    drop(ingest_tx);
+    for t in threads {
+        let _ = t.join();
+    }
+    flushing.store(false, Ordering::Relaxed);
+    let _ = flusher.join();
+    app.replies.sweep();
+    app.orders.tracker.sweep();
+    let report = Report::between(&start, &registry.snapshot());
+    drop((watchdog, sweeper, saga_sweeper));
+
+    println!();
+    println!("load: {result}");
+    println!();
+    report.print();
+    if let Some(path) = report_json {
+        std::fs::write(path, report.to_json())?;
+    }
+    server.shutdown();
+    Ok(())
+}

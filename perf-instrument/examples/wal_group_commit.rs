@@ -1,0 +1,132 @@
+//! A Raft/WAL-style log writer: producers append through a group commit that batches writes
+//! and makes them durable with a real `File::sync_data` on a temporary file, while a node lock
+//! guards the metadata. Partway through, a snapshot holds the node lock for seconds on purpose:
+//! the lock watchdog reports it *while it happens* (a `tracing` warning naming the lock, the
+//! holder's call site and how long), and the report at the end shows the stall.
+//!
+//! `cargo run --release --example wal_group_commit [-- --listen 127.0.0.1:9465 --duration 10]`
+
+use perf_instrument::{
+    channel, BatchRecorder, LockBuilder, LockWatchdog, Mutex, QueueProbe, Registry, Report, Server,
+    Unit,
+};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// What the node lock protects.
+#[derive(Default)]
+struct NodeState {
+    term: u64,
+    commit_index: u64,
+    last_snapshot: u64,
+}
+
+/// An append waiting for its group commit: the record and where to send the committed index.
+type Append = (Vec<u8>, crossbeam_channel::Sender<u64>);
+
+/// Writes every append that is waiting as one batch, syncs it, and answers each producer.
+fn committer(
+    rx: channel::Receiver<Append>,
+    file: std::fs::File,
+    commits: BatchRecorder,
+    node: &Mutex<NodeState>,
+) {
+    let mut file = std::io::BufWriter::new(file);
+    let mut index = 0u64;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(1_023));
+        let timer = commits.start();
+        for (record, _) in &batch {
+            let _ = file.write_all(&(record.len() as u32).to_le_bytes());
+            let _ = file.write_all(record);
+        }
+        let _ = file.flush();
+        let _ = file.get_ref().sync_data();
+        timer.finish(batch.len() as u64);
+        index += batch.len() as u64;
+        node.lock().commit_index = index;
+        for (_, reply) in batch {
+            let _ = reply.send(index);
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_target(false).init();
+    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9465".to_string());
+    let seconds: u64 = arg("--duration").map_or(Ok(10), |d| d.parse())?;
+
+    let registry = Registry::global().clone();
+    let node = LockBuilder::new("raft_node")
+        .hold_timing(true)
+        .watchdog(Duration::from_secs(1))
+        .mutex(NodeState::default(), &registry)?;
+    let commits = BatchRecorder::new(&registry, "wal_group_commit")?;
+    let append_latency = registry.histogram(
+        "wal_append_duration_seconds",
+        "Time from append to durable commit, as a producer sees it.",
+        Unit::Seconds,
+    )?;
+    let server = Server::builder(registry.clone())
+        .bind(listen.parse()?)
+        .start()?;
+    println!(
+        "wal_group_commit: serving http://{}/metrics",
+        server.local_addr()
+    );
+    let watchdog = LockWatchdog::start(&registry, Duration::from_millis(200))?;
+
+    let path = std::env::temp_dir().join(format!("perf-instrument-wal-{}.log", std::process::id()));
+    let file = std::fs::File::create(&path)?;
+    let (tx, rx) = channel::bounded::<Append>(4_096, QueueProbe::new(&registry, "wal_appends")?);
+    let start = registry.snapshot();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    std::thread::scope(|s| {
+        s.spawn(|| committer(rx, file, commits.clone(), &node));
+        for producer in 0..3u64 {
+            let (tx, node, latency) = (tx.clone(), &node, &append_latency);
+            s.spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let record = format!("producer {producer} entry {n}").into_bytes();
+                    let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+                    let timer = latency.start_timer();
+                    if tx.send((record, reply_tx)).is_err() {
+                        return;
+                    }
+                    let Ok(committed) = reply_rx.recv() else {
+                        return;
+                    };
+                    drop(timer);
+                    // Raft bookkeeping under the node lock after every commit.
+                    node.lock().term = committed / 1_000 + 1;
+                    n += 1;
+                }
+            });
+        }
+        drop(tx);
+        // The stall: a snapshot that holds the node lock for three seconds.
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(seconds.min(10) / 3));
+            let mut state = node.lock();
+            println!("snapshot: holding raft_node for 3 s (the watchdog should report it)");
+            std::thread::sleep(Duration::from_secs(3));
+            state.last_snapshot = state.commit_index;
+        });
+    });
+    let report = Report::between(&start, &registry.snapshot());
+    drop(watchdog);
+    let _ = std::fs::remove_file(&path);
+    println!();
+    report.print();
+    server.shutdown();
+    Ok(())
+}
