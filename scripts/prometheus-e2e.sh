@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# End to end: a real Prometheus (Debian package, loopback, temporary data dir, bounded time)
+# scrapes two instances of examples/event_pipeline.rs on different ports. Through the
+# Prometheus HTTP API it checks: both targets up with no scrape error; every query of the
+# Grafana dashboard (docs/grafana/perf-instrument.json) returns data; the end-to-end p99
+# across both instances, histogram_quantile(0.99, sum by (le) (rate(...[1m]))), is finite and
+# within the range the instances' reports printed; saga_active is never negative.
+# Usage: scripts/prometheus-e2e.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/tools.sh
+source scripts/prometheus.sh
+install_promtool
+
+cargo build -q -p perf-instrument --example event_pipeline
+bin="${CARGO_TARGET_DIR:-target}/debug/examples/event_pipeline"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_prometheus
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+run_seconds=45
+ports=()
+for n in 1 2; do
+  port="$(free_port)"
+  "$bin" --listen "127.0.0.1:$port" --duration "$run_seconds" --rate 150 \
+    --report-json "$work/report-$n.json" >"$work/instance-$n.log" 2>&1 &
+  pids+=($!)
+  ports+=("$port")
+done
+for port in "${ports[@]}"; do wait_http "http://127.0.0.1:$port/metrics"; done
+
+cat >"$work/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: event_pipeline
+    static_configs:
+      - targets: ["127.0.0.1:${ports[0]}", "127.0.0.1:${ports[1]}"]
+YAML
+"$PROMTOOL" check config "$work/prometheus.yml" >/dev/null
+start_prometheus "$work/prometheus.yml"
+
+# Let the instances run and Prometheus gather most of the run, then check while they still serve.
+sleep $((run_seconds - 15))
+PROM_URL="$PROM_URL" python3 - "$work" docs/grafana/perf-instrument.json <<'PY'
+import json, math, os, sys, urllib.parse, urllib.request
+work, dashboard = sys.argv[1], sys.argv[2]
+base = os.environ["PROM_URL"]
+
+def get(path, **params):
+    url = f"{base}{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]
+
+targets = get("/api/v1/targets")["activeTargets"]
+assert len(targets) == 2, targets
+for t in targets:
+    assert t["health"] == "up" and t["lastError"] == "", f"target not healthy: {t}"
+print("targets: 2 up, no scrape errors")
+
+exprs = [t["expr"] for p in json.load(open(dashboard))["panels"] for t in p.get("targets", [])]
+empty = [e for e in exprs if not get("/api/v1/query", query=e)["result"]]
+assert not empty, "dashboard queries with no data:\n  " + "\n  ".join(empty)
+print(f"dashboard: all {len(exprs)} queries return data")
+
+q = 'histogram_quantile(0.99, sum by (le) (rate(pipeline_end_to_end_duration_seconds_bucket[1m])))'
+p99 = float(get("/api/v1/query", query=q)["result"][0]["value"][1])
+assert math.isfinite(p99), p99
+open(f"{work}/p99", "w").write(repr(p99))
+low = get("/api/v1/query", query="min(min_over_time(saga_active[5m]))")["result"]
+assert low and float(low[0]["value"][1]) >= 0, f"saga_active went negative: {low}"
+print(f"across both instances: end-to-end p99 {p99 * 1e3:.3f} ms; saga_active never negative")
+PY
+
+# The instances finish and write their reports.
+for p in "${pids[@]}"; do wait "$p"; done
+pids=()
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+p99 = float(open(f"{work}/p99").read())
+rows = []
+for n in (1, 2):
+    report = json.load(open(f"{work}/report-{n}.json"))
+    stages = next(t for t in report["tables"] if t["title"] == "stages")
+    rows.append(next(r for r in stages["rows"] if r["name"] == "orders/end_to_end"))
+low, high = min(r["p50"] for r in rows), max(r["max"] for r in rows)
+print(f"reports: end-to-end p50 {low * 1e3:.3f} ms .. max {high * 1e3:.3f} ms; "
+      "p99 " + ", ".join("%.3f" % (r["p99"] * 1e3) for r in rows) + " ms")
+assert low <= p99 <= high, f"prometheus p99 {p99} outside the reports' range [{low}, {high}]"
+print("ok")
+PY
