@@ -2,36 +2,15 @@
 //!
 //! `scripts/bench.sh instruments`
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use perf_instrument::{channel, LockBuilder, PendingTracker, QueueProbe, Registry};
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn registry() -> Registry {
     Registry::builder().process_metrics(false).build().unwrap()
-}
-
-/// Runs `work(iters)` on two threads started together; returns the slower one's time.
-fn on_two_threads(iters: u64, work: impl Fn(u64) + Sync) -> Duration {
-    let barrier = Barrier::new(2);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    work(iters);
-                    start.elapsed()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("worker"))
-            .max()
-            .unwrap_or_default()
-    })
 }
 
 fn mutex(c: &mut Criterion) {
@@ -66,28 +45,34 @@ fn mutex(c: &mut Criterion) {
     let mut group = c.benchmark_group("mutex_lock_unlock/2_threads_contended");
     group.bench_function("parking_lot", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |n| {
-                for _ in 0..n {
-                    *black_box(&raw).lock() += 1;
-                }
+            common::on_two_threads(iters, |_, n| {
+                common::timed(|| {
+                    for _ in 0..n {
+                        *black_box(&raw).lock() += 1;
+                    }
+                })
             })
         })
     });
     group.bench_function("perf_instrument_hold_timing_off", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |n| {
-                for _ in 0..n {
-                    *black_box(&plain).lock() += 1;
-                }
+            common::on_two_threads(iters, |_, n| {
+                common::timed(|| {
+                    for _ in 0..n {
+                        *black_box(&plain).lock() += 1;
+                    }
+                })
             })
         })
     });
     group.bench_function("perf_instrument_hold_timing_on", |b| {
         b.iter_custom(|iters| {
-            on_two_threads(iters, |n| {
-                for _ in 0..n {
-                    *black_box(&timed).lock() += 1;
-                }
+            common::on_two_threads(iters, |_, n| {
+                common::timed(|| {
+                    for _ in 0..n {
+                        *black_box(&timed).lock() += 1;
+                    }
+                })
             })
         })
     });

@@ -4,12 +4,13 @@
 //! library, so the ratios within a group come from one run on one machine. Run with
 //! `scripts/bench.sh recorders` (or `cargo bench --bench recorders`).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use metered::metric::Histogram as _;
 use metrics::Recorder as _;
 use perf_instrument::{Counter, Histogram, Unit};
 use std::hint::black_box;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 const TABLE: usize = 4096;
@@ -166,27 +167,6 @@ fn histogram_record_one_thread(c: &mut Criterion) {
     group.finish();
 }
 
-/// Runs `work(iters)` on two threads at once (started together) and returns the slower one's
-/// time: the per-operation cost when two threads share the recorder.
-fn on_two_threads(iters: u64, work: impl Fn(u64) -> Duration + Sync) -> Duration {
-    let barrier = Barrier::new(2);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    work(iters)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("worker"))
-            .max()
-            .unwrap_or_default()
-    })
-}
-
 /// Two threads recording into the same histogram: time per record per thread.
 fn histogram_record_two_threads(c: &mut Criterion) {
     let ns = latencies_ns();
@@ -201,7 +181,7 @@ fn histogram_record_two_threads(c: &mut Criterion) {
     ) {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let took = on_two_threads(iters, |n| record_loop(peer, ns, secs, n));
+                let took = common::on_two_threads(iters, |_, n| record_loop(peer, ns, secs, n));
                 after();
                 took
             })
@@ -266,12 +246,12 @@ fn counter_increment(c: &mut Criterion) {
     ) {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                on_two_threads(iters, |n| {
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        inc();
-                    }
-                    start.elapsed()
+                common::on_two_threads(iters, |_, n| {
+                    common::timed(|| {
+                        for _ in 0..n {
+                            inc();
+                        }
+                    })
                 })
             })
         });

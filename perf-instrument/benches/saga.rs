@@ -4,10 +4,12 @@
 //! Run with `scripts/bench.sh saga` (or `cargo bench --bench saga`); the figures are per saga
 //! (divide by ten for per event).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use perf_instrument::{Registry, SagaStep, SagaTracker};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Barrier;
+
 use std::time::{Duration, Instant};
 
 const STEPS: [&str; 4] = ["reserve_stock", "charge_payment", "ship", "notify"];
@@ -88,24 +90,11 @@ fn two_threads(c: &mut Criterion) {
         let next = AtomicU64::new(0);
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let barrier = Barrier::new(2);
-                std::thread::scope(|s| {
-                    let workers: Vec<_> = (0..2)
-                        .map(|_| {
-                            let first = next.fetch_add(iters, Ordering::Relaxed);
-                            let (tracker, steps, barrier) = (&tracker, &steps, &barrier);
-                            s.spawn(move || {
-                                barrier.wait();
-                                run(tracker, steps, first, iters)
-                            })
-                        })
-                        .collect();
-                    workers
-                        .into_iter()
-                        .map(|w| w.join().expect("worker"))
-                        .max()
-                        .unwrap_or_default()
-                })
+                let firsts = [
+                    next.fetch_add(iters, Ordering::Relaxed),
+                    next.fetch_add(iters, Ordering::Relaxed),
+                ];
+                common::on_two_threads(iters, |thread, n| run(&tracker, &steps, firsts[thread], n))
             })
         });
         assert_eq!(tracker.active(), 0);

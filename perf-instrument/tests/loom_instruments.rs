@@ -5,19 +5,15 @@
 //! spawned model threads (loom does not explore the main thread racing a fresh spawn).
 #![cfg(perf_instrument_loom)]
 
+mod common;
+
+use common::loom_model::model;
+
 use loom::thread;
 use perf_instrument::__loom::HeldRecord;
 use perf_instrument::{Clock, Gauge, PendingTracker, Registry};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
 
 #[test]
 fn in_flight_never_goes_negative_and_ends_at_zero() {

@@ -10,18 +10,14 @@
 //! thread racing a thread it has just spawned, so a reader there would check one interleaving.
 #![cfg(perf_instrument_loom)]
 
+mod common;
+
+use common::loom_model::model;
+
 use loom::thread;
 use perf_instrument::__loom::WideSum;
 use perf_instrument::{Counter, Gauge, Histogram, Unit};
 use std::sync::Arc;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
 
 #[test]
 fn counter_loses_no_increment() {

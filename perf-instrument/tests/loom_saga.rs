@@ -8,20 +8,16 @@
 //! a thread it has just spawned.
 #![cfg(perf_instrument_loom)]
 
+mod common;
+
+use common::loom_model::model;
+
 use loom::thread;
 use perf_instrument::{
     Clock, Gauge, ManualClock, Opts, Registry, SagaFailureReason, SagaOutcome, SagaRejectReason,
     SagaTracker, SagaVerdict,
 };
 use std::time::Duration;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    builder.check(f);
-}
 
 /// A tracker with a 1 s deadline on a manual clock, its `saga_active` gauge, and the clock's
 /// hand.

@@ -6,6 +6,7 @@
 
 use super::render;
 use crate::registry::Registry;
+use crate::sync::{AtomicUsize, Ordering};
 use base64::Engine as _;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -15,7 +16,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::fmt;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -272,13 +272,7 @@ impl ServerBuilder {
             .map_err(ServerError::Start)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = Arc::new(Config {
-            registry: self.registry,
-            header_read_timeout: self.header_read_timeout,
-            max_request_bytes: self.max_request_bytes,
-            max_concurrent_scrapes: self.max_concurrent_scrapes,
-            max_connections: self.max_connections,
-            basic_auth: self.basic_auth,
-            routes: self.routes,
+            settings: self,
             scrapes: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
         });
@@ -393,14 +387,9 @@ pub fn serve(addr: SocketAddr) -> Result<Server, ServerError> {
         .start()
 }
 
+/// What the server thread shares between connections: the settings and two counters.
 struct Config {
-    registry: Registry,
-    header_read_timeout: Duration,
-    max_request_bytes: usize,
-    max_concurrent_scrapes: usize,
-    max_connections: usize,
-    basic_auth: Option<BasicAuth>,
-    routes: Vec<Route>,
+    settings: ServerBuilder,
     scrapes: AtomicUsize,
     connections: AtomicUsize,
 }
@@ -442,7 +431,8 @@ async fn accept_loop(
         };
         let config = config.clone();
         tokio::spawn(async move {
-            let Some(_connection) = take_slot(&config.connections, config.max_connections) else {
+            let Some(_connection) = take_slot(&config.connections, config.settings.max_connections)
+            else {
                 return; // dropping the stream closes it
             };
             let _ = stream.set_nodelay(true);
@@ -452,9 +442,9 @@ async fn accept_loop(
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(config.header_read_timeout)
-                .max_buf_size(config.max_request_bytes.max(8192))
-                .max_header_size(config.max_request_bytes)
+                .header_read_timeout(config.settings.header_read_timeout)
+                .max_buf_size(config.settings.max_request_bytes.max(8192))
+                .max_header_size(config.settings.max_request_bytes)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
@@ -466,7 +456,7 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
     let handler: Option<Arc<Handler>> = if path == "/metrics" {
         None
     } else {
-        match config.routes.iter().find(|r| r.path == path) {
+        match config.settings.routes.iter().find(|r| r.path == path) {
             Some(route) => Some(route.handler.clone()),
             None => {
                 return plain(
@@ -483,7 +473,7 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    if let Some(auth) = &config.basic_auth {
+    if let Some(auth) = &config.settings.basic_auth {
         if !auth.allows(request.headers().get(header::AUTHORIZATION)) {
             let mut response = plain(StatusCode::UNAUTHORIZED, "authentication required\n");
             response.headers_mut().insert(
@@ -499,10 +489,10 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
-    if declared_body > config.max_request_bytes {
+    if declared_body > config.settings.max_request_bytes {
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large\n");
     }
-    let Some(scrape) = take_slot(&config.scrapes, config.max_concurrent_scrapes) else {
+    let Some(scrape) = take_slot(&config.scrapes, config.settings.max_concurrent_scrapes) else {
         let mut response = plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many concurrent scrapes\n",
@@ -516,7 +506,7 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
     let gzip = header_string(&request, header::ACCEPT_ENCODING)
         .as_deref()
         .is_some_and(accepts_gzip);
-    let registry = config.registry.clone();
+    let registry = config.settings.registry.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let (content_type, body) = match handler {
             None => {

@@ -2,3 +2,5 @@
 #![allow(dead_code)]
 
 pub mod exposition;
+#[cfg(perf_instrument_loom)]
+pub mod loom_model;

@@ -2,7 +2,7 @@
 //! held across `.await` and are reported like any other holder.
 #![cfg(feature = "tokio")]
 
-use super::core::Core;
+use super::core::{Core, Hold};
 use crate::sync::Ordering;
 use std::fmt;
 use std::future::Future;
@@ -63,19 +63,8 @@ impl<T: ?Sized> AsyncMutex<T> {
                     guard
                 }
             };
-            core.holder_site.store(site, Ordering::Relaxed);
-            let acquired = if core.timestamps() {
-                let now = core.clock.raw();
-                if core.watchdog_nanos.is_some() {
-                    core.held.acquire(now, site);
-                }
-                now
-            } else {
-                0
-            };
             AsyncMutexGuard {
-                core,
-                acquired,
+                _hold: Hold::exclusive(core, site),
                 guard,
             }
         }
@@ -103,8 +92,8 @@ impl<T: ?Sized> fmt::Debug for AsyncMutex<T> {
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct AsyncMutexGuard<'a, T: ?Sized> {
-    core: &'a Core,
-    acquired: u64,
+    // Declared first: dropped (bookkeeping done) before `guard` unlocks.
+    _hold: Hold<'a>,
     guard: tokio::sync::MutexGuard<'a, T>,
 }
 
@@ -118,21 +107,6 @@ impl<T: ?Sized> Deref for AsyncMutexGuard<'_, T> {
 impl<T: ?Sized> DerefMut for AsyncMutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         &mut self.guard
-    }
-}
-
-impl<T: ?Sized> Drop for AsyncMutexGuard<'_, T> {
-    fn drop(&mut self) {
-        let core = self.core;
-        if core.timestamps() {
-            if core.watchdog_nanos.is_some() {
-                core.held.release();
-            }
-            if core.hold_timing {
-                core.hold
-                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
-            }
-        }
     }
 }
 

@@ -342,6 +342,78 @@ impl Core {
     }
 }
 
+/// The bookkeeping of one hold: set up when the lock is taken, undone when the guard drops.
+/// Guards hold it as their *first* field, so it is undone before the lock is released (also
+/// while unwinding, and on whichever thread drops the guard).
+pub(crate) struct Hold<'a> {
+    core: &'a Core,
+    acquired: u64,
+    shared: bool,
+}
+
+impl<'a> Hold<'a> {
+    /// An exclusive hold (a mutex, a write lock) taken at call site `site`.
+    #[inline]
+    pub(crate) fn exclusive(core: &'a Core, site: usize) -> Self {
+        core.holder_site.store(site, Ordering::Relaxed);
+        let acquired = if core.timestamps() {
+            let now = core.clock.raw();
+            if core.watchdog_nanos.is_some() {
+                core.held.acquire(now, site);
+            }
+            now
+        } else {
+            0
+        };
+        Self {
+            core,
+            acquired,
+            shared: false,
+        }
+    }
+
+    /// A shared hold (a read lock) taken at call site `site`.
+    #[inline]
+    pub(crate) fn shared(core: &'a Core, site: usize) -> Self {
+        let acquired = if core.timestamps() {
+            let now = core.clock.raw();
+            if core.watchdog_nanos.is_some() && core.readers.fetch_add(1, Ordering::AcqRel) == 0 {
+                core.read_since.store(now, Ordering::Relaxed);
+                core.read_site.store(site, Ordering::Relaxed);
+            }
+            now
+        } else {
+            0
+        };
+        Self {
+            core,
+            acquired,
+            shared: true,
+        }
+    }
+}
+
+impl Drop for Hold<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let core = self.core;
+        if !core.timestamps() {
+            return;
+        }
+        if core.watchdog_nanos.is_some() {
+            if self.shared {
+                core.readers.fetch_sub(1, Ordering::AcqRel);
+            } else {
+                core.held.release();
+            }
+        }
+        if core.hold_timing {
+            core.hold
+                .record_elapsed(&core.clock, self.acquired, core.clock.raw());
+        }
+    }
+}
+
 /// The counters of one call site in one role.
 #[derive(Clone)]
 pub(crate) struct SiteCounters {

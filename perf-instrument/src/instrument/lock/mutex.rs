@@ -1,6 +1,6 @@
 //! `Mutex<T>`: an instrumented `parking_lot::Mutex`.
 
-use super::core::Core;
+use super::core::{Core, Hold};
 use super::LockBuilder;
 use crate::registry::{Registry, RegistryError};
 use crate::sync::Ordering;
@@ -151,27 +151,16 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: ?Sized> {
-    core: &'a Core,
-    acquired: u64,
+    // Declared first: dropped (bookkeeping done) before `guard` unlocks.
+    _hold: Hold<'a>,
     guard: parking_lot::MutexGuard<'a, T>,
 }
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
     #[inline]
     fn new(core: &'a Core, guard: parking_lot::MutexGuard<'a, T>, site: usize) -> Self {
-        core.holder_site.store(site, Ordering::Relaxed);
-        let acquired = if core.timestamps() {
-            let now = core.clock.raw();
-            if core.watchdog_nanos.is_some() {
-                core.held.acquire(now, site);
-            }
-            now
-        } else {
-            0
-        };
         Self {
-            core,
-            acquired,
+            _hold: Hold::exclusive(core, site),
             guard,
         }
     }
@@ -187,23 +176,6 @@ impl<T: ?Sized> Deref for MutexGuard<'_, T> {
 impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         &mut self.guard
-    }
-}
-
-impl<T: ?Sized> Drop for MutexGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        // Runs before the `guard` field unlocks, so the next holder's bookkeeping comes after.
-        let core = self.core;
-        if core.timestamps() {
-            if core.watchdog_nanos.is_some() {
-                core.held.release();
-            }
-            if core.hold_timing {
-                core.hold
-                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
-            }
-        }
     }
 }
 

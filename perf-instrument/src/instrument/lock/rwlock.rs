@@ -1,6 +1,6 @@
 //! `RwLock<T>`: an instrumented `parking_lot::RwLock`.
 
-use super::core::Core;
+use super::core::{Core, Hold};
 use super::LockBuilder;
 use crate::registry::{Registry, RegistryError};
 use crate::sync::Ordering;
@@ -84,20 +84,8 @@ impl<T: ?Sized> RwLock<T> {
                 guard
             }
         };
-        let core = &*self.core;
-        let acquired = if core.timestamps() {
-            let now = core.clock.raw();
-            if core.watchdog_nanos.is_some() && core.readers.fetch_add(1, Ordering::AcqRel) == 0 {
-                core.read_since.store(now, Ordering::Relaxed);
-                core.read_site.store(site, Ordering::Relaxed);
-            }
-            now
-        } else {
-            0
-        };
         RwLockReadGuard {
-            core,
-            acquired,
+            _hold: Hold::shared(&self.core, site),
             guard,
         }
     }
@@ -129,20 +117,8 @@ impl<T: ?Sized> RwLock<T> {
                 guard
             }
         };
-        let core = &*self.core;
-        core.holder_site.store(site, Ordering::Relaxed);
-        let acquired = if core.timestamps() {
-            let now = core.clock.raw();
-            if core.watchdog_nanos.is_some() {
-                core.held.acquire(now, site);
-            }
-            now
-        } else {
-            0
-        };
         RwLockWriteGuard {
-            core,
-            acquired,
+            _hold: Hold::exclusive(&self.core, site),
             guard,
         }
     }
@@ -177,8 +153,8 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    core: &'a Core,
-    acquired: u64,
+    // Declared first: dropped (bookkeeping done) before `guard` unlocks.
+    _hold: Hold<'a>,
     guard: parking_lot::RwLockReadGuard<'a, T>,
 }
 
@@ -186,21 +162,6 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.guard
-    }
-}
-
-impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
-    fn drop(&mut self) {
-        let core = self.core;
-        if core.timestamps() {
-            if core.watchdog_nanos.is_some() {
-                core.readers.fetch_sub(1, Ordering::AcqRel);
-            }
-            if core.hold_timing {
-                core.hold
-                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
-            }
-        }
     }
 }
 
@@ -219,8 +180,8 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
-    core: &'a Core,
-    acquired: u64,
+    // Declared first: dropped (bookkeeping done) before `guard` unlocks.
+    _hold: Hold<'a>,
     guard: parking_lot::RwLockWriteGuard<'a, T>,
 }
 
@@ -234,21 +195,6 @@ impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         &mut self.guard
-    }
-}
-
-impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
-    fn drop(&mut self) {
-        let core = self.core;
-        if core.timestamps() {
-            if core.watchdog_nanos.is_some() {
-                core.held.release();
-            }
-            if core.hold_timing {
-                core.hold
-                    .record_elapsed(&core.clock, self.acquired, core.clock.raw());
-            }
-        }
     }
 }
 
