@@ -13,6 +13,9 @@
 //! 5. instruments: domain types built from the layers above.
 //! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) and the
 //!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
+//! 7. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
+//!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
+//!    `StageLayer` (feature `tracing-layer`).
 //!
 //! ## Recording costs a few plain stores
 //!
@@ -52,6 +55,7 @@
 mod clock;
 mod expose;
 mod instrument;
+mod integrations;
 mod recorder;
 mod registry;
 mod sync;
@@ -69,6 +73,8 @@ pub use instrument::{
 };
 #[cfg(feature = "tokio")]
 pub use instrument::{AsyncMutex, AsyncMutexGuard};
+#[cfg(feature = "macros")]
+pub use perf_instrument_macros::timed;
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
 pub use recorder::{
     Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
@@ -79,6 +85,15 @@ pub use registry::{
     RegistryBuilder, RegistryError, Series, SeriesSnapshot, SeriesValue, DEFAULT_MAX_SERIES,
     OVERFLOW_LABEL_VALUE,
 };
+
+/// What `#[timed]` expands to calls; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::integrations::timed::{
+        call_once, judge, typed_future, Call, Outcome, OutcomeOfAny, OutcomeOfResult, Site,
+        SiteConfig,
+    };
+}
 
 /// Internals exposed to the loom models in `tests/loom_*.rs`; absent from normal builds.
 #[cfg(perf_instrument_loom)]
