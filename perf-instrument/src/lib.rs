@@ -73,6 +73,8 @@ pub use instrument::{
 };
 #[cfg(feature = "tokio")]
 pub use instrument::{AsyncMutex, AsyncMutexGuard};
+#[cfg(feature = "metrics")]
+pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
 #[cfg(feature = "macros")]
 pub use perf_instrument_macros::timed;
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};

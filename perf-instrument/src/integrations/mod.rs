@@ -8,4 +8,9 @@
 //! fix something, logged once as a `tracing` warning. Nothing panics the host.
 
 mod errors;
+#[cfg(feature = "metrics")]
+mod metrics_recorder;
 pub(crate) mod timed;
+
+#[cfg(feature = "metrics")]
+pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
