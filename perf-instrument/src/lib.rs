@@ -75,6 +75,8 @@ pub use instrument::{
 pub use instrument::{AsyncMutex, AsyncMutexGuard};
 #[cfg(feature = "metrics")]
 pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+#[cfg(feature = "tracing-layer")]
+pub use integrations::{StageLayer, StageLayerBuilder};
 #[cfg(feature = "macros")]
 pub use perf_instrument_macros::timed;
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};

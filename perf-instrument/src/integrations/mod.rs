@@ -11,6 +11,10 @@ mod errors;
 #[cfg(feature = "metrics")]
 mod metrics_recorder;
 pub(crate) mod timed;
+#[cfg(feature = "tracing-layer")]
+mod tracing_layer;
 
 #[cfg(feature = "metrics")]
 pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+#[cfg(feature = "tracing-layer")]
+pub use tracing_layer::{StageLayer, StageLayerBuilder};
