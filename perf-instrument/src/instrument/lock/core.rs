@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Most distinct call sites kept per lock; others are reported as [`OTHER_SITE`].
 pub(crate) const MAX_SITES: usize = 32;
 
-/// The site label of call sites beyond [`MAX_SITES`].
+/// The site label of call sites beyond the first 32 of a lock.
 pub const OTHER_SITE: &str = "__other__";
 
 /// Per-lock interning of `#[track_caller]` locations into small indexes.
