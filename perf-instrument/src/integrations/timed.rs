@@ -412,6 +412,7 @@ impl Handles {
 /// One timed call in progress: records when finished, or on drop with the outcome of an
 /// unfinished call (`panicked` for a plain function, which only drops unfinished while
 /// unwinding; `cancelled` for a future).
+#[must_use = "a call records when finished or dropped; dropping it at once records about zero"]
 pub struct Call<'a> {
     handles: &'a Handles,
     start: u64,

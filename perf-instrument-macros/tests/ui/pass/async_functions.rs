@@ -93,6 +93,18 @@ impl Service {
     }
 }
 
+trait Repository {
+    async fn load(&self, id: u32) -> Option<u32>;
+}
+
+impl Repository for Service {
+    #[timed]
+    async fn load(&self, id: u32) -> Option<u32> {
+        YieldNow(false).await;
+        (id < self.calls).then_some(id)
+    }
+}
+
 fn assert_send<T: Send>(value: T) -> T {
     value
 }
@@ -106,6 +118,7 @@ pub fn main() {
     assert_eq!(block_on(service.handle("ping")), Ok(4));
     assert!(block_on(service.handle("")).is_err());
     assert_eq!(service.calls, 2);
+    assert_eq!(block_on(service.load(1)), Some(1));
 
     // Cancelled: polled once, then dropped.
     {
@@ -144,6 +157,7 @@ pub fn main() {
     assert!((calls("later", "ok") - 1.0).abs() < f64::EPSILON);
     assert!((calls("boxed", "ok") - 1.0).abs() < f64::EPSILON);
     assert!((calls("handle", "error") - 1.0).abs() < f64::EPSILON);
+    assert!((calls("load", "ok") - 1.0).abs() < f64::EPSILON);
     assert!((calls("wait_forever", "cancelled") - 1.0).abs() < f64::EPSILON);
     assert!(calls("wait_forever", "ok").abs() < f64::EPSILON);
     assert!((value("function_calls_in_flight", "wait_forever", "") - 0.0).abs() < f64::EPSILON);

@@ -44,6 +44,14 @@ fn r#type(value: u8) -> u8 {
     value
 }
 
+/// Names the expansion uses for itself stay the user's own.
+#[timed]
+#[allow(clippy::used_underscore_binding)]
+fn hygiene(__perf_instrument_output: u8, __perf_instrument_call: u8) -> u8 {
+    static __PERF_INSTRUMENT_SITE: u8 = 100;
+    __perf_instrument_output + __perf_instrument_call + __PERF_INSTRUMENT_SITE
+}
+
 /// The rendered process-wide registry.
 fn scrape() -> String {
     String::from_utf8(perf_instrument::render_as(
@@ -72,6 +80,7 @@ pub fn main() {
     assert_eq!(largest::<u8>(&[]), None);
     assert_eq!(first_word("hello world"), "hello");
     assert_eq!(r#type(4), 4);
+    assert_eq!(hygiene(1, 2), 103);
 
     let text = scrape();
     assert_eq!(calls(&text, "add", "ok"), 1);
@@ -82,5 +91,6 @@ pub fn main() {
     assert_eq!(calls(&text, "largest", "ok"), 3);
     assert_eq!(calls(&text, "first_word", "ok"), 1);
     assert_eq!(calls(&text, "type", "ok"), 1);
+    assert_eq!(calls(&text, "hygiene", "ok"), 1);
     assert!(text.contains("function_duration_seconds_count{function=\"parse\","));
 }
