@@ -51,8 +51,9 @@ const DEFAULT_HELP: &str = "Recorded through the metrics facade; no description 
 ///
 /// * **Names** keep their spelling where Prometheus allows it; any other character becomes `_`
 ///   (`http.requests` → `http_requests`), and so do label names.
-/// * **Counters** are [`Counter`]s (u64). `absolute(n)` raises the counter to `n` if it is
-///   below (for counters driven only by `absolute`, it equals the largest `n` given).
+/// * **Counters** are [`Counter`]s (u64). `absolute(n)` adds how far `n` exceeds the largest
+///   earlier `absolute` value, so a counter driven only by `absolute` equals the largest `n`
+///   given (and one also given `increment`s counts both).
 /// * **Gauges** are `f64`, as in `metrics`: kept exactly, exported as floats.
 /// * **Histograms** record into the crate's integer [`Histogram`]. A histogram in seconds —
 ///   described with a time unit, or named `…_seconds` — takes the `f64` seconds, rounds them to

@@ -197,8 +197,35 @@ impl Site {
 
     #[inline(always)]
     fn handles(&self) -> &Handles {
-        self.handles
-            .get_or_init(|| Handles::resolve(&self.config, Registry::global()))
+        match self.handles.get() {
+            Some(handles) => handles,
+            None => self.resolve_handles(),
+        }
+    }
+
+    /// Resolves the handles on the first call. Registration failures are logged after the
+    /// handles are in place, so a `tracing` subscriber that itself calls this function does not
+    /// re-enter the initialisation.
+    #[cold]
+    #[inline(never)]
+    fn resolve_handles(&self) -> &Handles {
+        let mut failures = Vec::new();
+        let handles = self
+            .handles
+            .get_or_init(|| Handles::resolve(&self.config, Registry::global(), &mut failures));
+        for (family, error) in &failures {
+            tracing::warn!(
+                target: "perf_instrument",
+                function = self.config.function,
+                module = self.config.module,
+                family = *family,
+                %error,
+                "#[timed] could not register its metrics; this function records into a detached \
+                 recorder that is not exported. Give every #[timed] function the same `labels` \
+                 keys and `buckets`, or rename the family that clashes."
+            );
+        }
+        handles
     }
 
     /// Starts timing a call of a plain function (first clock read; in-flight increment).
@@ -225,12 +252,6 @@ impl Site {
         .await;
         call.finish(outcome(&output));
         output
-    }
-
-    /// The handles, resolved now if they were not (for tests and benches).
-    #[doc(hidden)]
-    pub fn resolve(&self) {
-        let _ = self.handles();
     }
 }
 
@@ -279,8 +300,11 @@ struct Handles {
 }
 
 impl Handles {
-    fn resolve(config: &SiteConfig, registry: &Registry) -> Self {
-        let mut failures = Vec::new();
+    fn resolve(
+        config: &SiteConfig,
+        registry: &Registry,
+        failures: &mut Vec<(&'static str, RegistryError)>,
+    ) -> Self {
         let mut label_names = vec!["function", "module"];
         label_names.extend(config.labels.iter().map(|(k, _)| *k));
         let mut values = vec![config.function, config.module];
@@ -288,7 +312,7 @@ impl Handles {
 
         let duration = match config.stage {
             Some((pipeline, stage)) => noted(
-                &mut failures,
+                failures,
                 STAGE_DURATION,
                 registry.register_histogram(
                     Opts::new(STAGE_DURATION, "Time events spent in each pipeline stage.")
@@ -303,7 +327,7 @@ impl Handles {
                     |b| Buckets::from_values(Unit::Seconds, b),
                 );
                 noted(
-                    &mut failures,
+                    failures,
                     DURATION,
                     registry.register_histogram(
                         Opts::new(
@@ -324,7 +348,7 @@ impl Handles {
         let mut call_names = label_names.clone();
         call_names.push("outcome");
         let calls = noted(
-            &mut failures,
+            failures,
             CALLS,
             registry.register_counter(
                 Opts::new(CALLS, "Calls of #[timed] functions, by outcome.")
@@ -333,7 +357,7 @@ impl Handles {
         );
         let in_flight = config.in_flight.then(|| {
             noted(
-                &mut failures,
+                failures,
                 IN_FLIGHT,
                 registry.register_gauge(
                     Opts::new(IN_FLIGHT, "Calls of #[timed] functions running now.")
@@ -343,18 +367,8 @@ impl Handles {
             .map_or_else(Gauge::new, |family| family.with_label_values(&values))
         });
 
-        for (what, error) in &failures {
+        for _ in failures.iter() {
             errors::counter(registry, "timed", "registration").inc();
-            tracing::warn!(
-                target: "perf_instrument",
-                function = config.function,
-                module = config.module,
-                family = *what,
-                %error,
-                "#[timed] could not register its metrics; this function records into a detached \
-                 recorder that is not exported. Give every #[timed] function the same `labels` \
-                 keys and `buckets`, or rename the family that clashes."
-            );
         }
 
         let handles = Self {
