@@ -16,6 +16,9 @@
 //!    end-to-end durations by outcome).
 //! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
 //!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`), and the human [`Report`].
+//! 7. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
+//!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
+//!    `StageLayer` (feature `tracing-layer`).
 //!
 //! Beside the layers, [`load`] (feature `load`) is an open-loop load driver that measures
 //! latency from each call's intended start.
@@ -58,6 +61,7 @@
 mod clock;
 mod expose;
 mod instrument;
+mod integrations;
 #[cfg(feature = "load")]
 pub mod load;
 mod recorder;
@@ -84,6 +88,12 @@ pub use instrument::{
     SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
     SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
 };
+#[cfg(feature = "metrics")]
+pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+#[cfg(feature = "tracing-layer")]
+pub use integrations::{StageLayer, StageLayerBuilder};
+#[cfg(feature = "macros")]
+pub use perf_instrument_macros::timed;
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
 pub use recorder::{
     Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
@@ -94,6 +104,15 @@ pub use registry::{
     RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot, SeriesValue,
     DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
 };
+
+/// What `#[timed]` expands to calls; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::integrations::timed::{
+        call_once, judge, typed_future, Call, Outcome, OutcomeOfAny, OutcomeOfResult, Site,
+        SiteConfig,
+    };
+}
 
 /// Internals exposed to the loom models in `tests/loom_*.rs`; absent from normal builds.
 #[cfg(perf_instrument_loom)]

@@ -1,0 +1,30 @@
+//! `perf_instrument_integration_errors_total{integration,reason}`: what the integrations could
+//! not take as given.
+
+use crate::registry::{Family, Opts, Registry};
+use crate::Counter;
+
+/// The family's name (without `_total`).
+pub(crate) const NAME: &str = "perf_instrument_integration_errors";
+
+/// The error counter family of `registry` (registered on first use), or `None` if the name is
+/// taken by a family of another shape.
+pub(crate) fn family(registry: &Registry) -> Option<Family<Counter>> {
+    registry
+        .register_counter(
+            Opts::new(
+                NAME,
+                "Registrations and values the #[timed], metrics and tracing integrations could \
+                 not take as given, by integration and reason.",
+            )
+            .labels(["integration", "reason"]),
+        )
+        .ok()
+}
+
+/// The counter for one `(integration, reason)`; a detached one if the family is unavailable.
+pub(crate) fn counter(registry: &Registry, integration: &str, reason: &str) -> Counter {
+    family(registry).map_or_else(Counter::new, |f| {
+        f.with_label_values(&[integration, reason])
+    })
+}

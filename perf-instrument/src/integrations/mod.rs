@@ -1,0 +1,20 @@
+//! Layer 7: integrations — what lets code that does not call this crate directly record into a
+//! [`Registry`](crate::Registry): the runtime of the `#[timed]` attribute, a `metrics` facade
+//! recorder (feature `metrics`) and a `tracing-subscriber` layer (feature `tracing-layer`).
+//!
+//! Whatever an integration cannot take as given (a registration refused by the registry, a
+//! negative or NaN histogram value, a metric name seen with other label keys) is counted in
+//! `perf_instrument_integration_errors_total{integration,reason}` and, where a person has to
+//! fix something, logged once as a `tracing` warning. Nothing panics the host.
+
+mod errors;
+#[cfg(feature = "metrics")]
+mod metrics_recorder;
+pub(crate) mod timed;
+#[cfg(feature = "tracing-layer")]
+mod tracing_layer;
+
+#[cfg(feature = "metrics")]
+pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+#[cfg(feature = "tracing-layer")]
+pub use tracing_layer::{StageLayer, StageLayerBuilder};
