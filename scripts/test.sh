@@ -24,5 +24,8 @@ scripts/check-exposition.sh
 step "native histograms through a real Prometheus"
 scripts/native-histograms.sh
 
+step "two example services, their dashboard and report through a real Prometheus"
+scripts/prometheus-e2e.sh
+
 step "loom models"
 scripts/loom.sh

@@ -10,15 +10,16 @@
 //! come and are orphaned by the sweeper. Complete starts an order saga for every fourth event
 //! across three simulated services (inventory, payment, shipping) with injected failures and
 //! compensations; a few sagas never finish and are found stuck, then timed out. An open-loop load
-//! driver submits events at a constant arrival rate. `/metrics` (and `/sagas`) are served on
+//! driver submits events at a constant arrival rate. The stage functions and the saga runner
+//! are `#[timed]`. `/metrics` (and `/sagas`) are served on
 //! `--listen`; at the end (after `--duration` seconds, or at Ctrl-C with `--duration 0`) the
 //! service prints its performance report.
 
 use perf_instrument::load::{LoadDriver, Rate};
 use perf_instrument::{
-    channel, BatchRecorder, EventToken, LockBuilder, Mutex, PendingTracker, Pipeline, QueueProbe,
-    Registry, Report, RwLock, SagaFailureReason, SagaStep, SagaTracker, SagaViewFormat, Server,
-    Stage,
+    channel, timed, BatchRecorder, EventToken, LockBuilder, Mutex, PendingTracker, Pipeline,
+    QueueProbe, Registry, Report, RwLock, SagaFailureReason, SagaStep, SagaTracker, SagaViewFormat,
+    Server, Stage,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,11 +124,13 @@ fn stage_thread(
     })
 }
 
+#[timed]
 fn enrich(_: &App, event: &mut Event, rng: &mut Rng) {
     work(rng.micros(40, 160));
     event.payload.extend_from_slice(&event.id.to_le_bytes());
 }
 
+#[timed]
 fn persist(app: &App, event: &mut Event, rng: &mut Rng) {
     {
         let mut store = app.store.lock();
@@ -142,17 +145,20 @@ fn persist(app: &App, event: &mut Event, rng: &mut Rng) {
     app.write_behind.lock().push(event.id);
 }
 
+#[timed]
 fn view_update(app: &App, event: &mut Event, rng: &mut Rng) {
     let mut view = app.view.write();
     view.insert(event.id % 10_000, event.payload.len());
     work(rng.micros(20, 80));
 }
 
+#[timed]
 fn publish(app: &App, event: &mut Event, rng: &mut Rng) {
     app.replies.register(event.id);
     work(rng.micros(10, 40));
 }
 
+#[timed]
 fn complete(app: &App, event: &mut Event, rng: &mut Rng) {
     work(rng.micros(10, 30));
     let _ = app.view.read().get(&(event.id % 10_000)).copied();
@@ -160,6 +166,7 @@ fn complete(app: &App, event: &mut Event, rng: &mut Rng) {
 
 /// One order saga across the simulated services, with failures and compensations; a few stop
 /// mid-way for good (their service never answers) and are left to the sweeper.
+#[timed(in_flight)]
 fn run_saga(orders: &OrderSaga, id: u64, rng: &mut Rng) {
     let t = &orders.tracker;
     t.start(id);
