@@ -5,7 +5,7 @@ use crate::registry::{Family, Opts, Registry, RegistryError};
 use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::{Clock, Counter, FnGauge, Histogram, Unit};
 use std::panic::Location;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 /// Most distinct call sites kept per lock; others are reported as [`OTHER_SITE`].
@@ -178,7 +178,7 @@ pub(crate) struct Core {
     by_site: Family<Counter>,
     wait_by_site: Family<Counter>,
     /// Per site index: the waiter's and the holder's counters.
-    site_counters: Mutex<Vec<[SiteCounters; 2]>>,
+    site_counters: Box<[OnceLock<[SiteCounters; 2]>]>,
     pub(crate) sites: Sites,
     /// Site index of the latest exclusive acquisition (kept even without timestamps, to name
     /// the holder a contended waiter waited for).
@@ -244,7 +244,7 @@ impl Core {
                 .unit(Unit::Seconds)
                 .labels(["lock", "site", "role"]),
             )?,
-            site_counters: Mutex::new(Vec::new()),
+            site_counters: (0..=MAX_SITES).map(|_| OnceLock::new()).collect(),
             sites: Sites::new(),
             holder_site: AtomicUsize::new(MAX_SITES),
             held: HeldRecord::default(),
@@ -313,24 +313,21 @@ impl Core {
     #[cold]
     pub(crate) fn contention(&self, waiter: usize, holder: usize) -> Contention<'_> {
         self.contended.inc();
-        let sites = {
-            let mut counters = lock(&self.site_counters);
-            let mut site = |index: usize, role: &str| -> SiteCounters {
-                let index = index.min(MAX_SITES);
-                while counters.len() <= index {
-                    let label = self.sites.label(counters.len());
-                    let resolve = |role: &str| SiteCounters {
-                        count: self.by_site.with_label_values(&[&self.name, &label, role]),
-                        waited: self
-                            .wait_by_site
-                            .with_label_values(&[&self.name, &label, role]),
-                    };
-                    counters.push([resolve("waiter"), resolve("holder")]);
-                }
-                counters[index][usize::from(role == "holder")].clone()
-            };
-            [site(waiter, "waiter"), site(holder, "holder")]
+        let site = |index: usize, role: usize| -> &SiteCounters {
+            let index = index.min(MAX_SITES);
+            // Resolved on a site's first contention, then read without a lock.
+            &self.site_counters[index].get_or_init(|| {
+                let label = self.sites.label(index);
+                let resolve = |role: &str| SiteCounters {
+                    count: self.by_site.with_label_values(&[&self.name, &label, role]),
+                    waited: self
+                        .wait_by_site
+                        .with_label_values(&[&self.name, &label, role]),
+                };
+                [resolve("waiter"), resolve("holder")]
+            })[role]
         };
+        let sites = [site(waiter, 0), site(holder, 1)];
         for s in &sites {
             s.count.inc();
         }
@@ -415,7 +412,6 @@ impl Drop for Hold<'_> {
 }
 
 /// The counters of one call site in one role.
-#[derive(Clone)]
 pub(crate) struct SiteCounters {
     count: Counter,
     /// Nanoseconds waited (exported in seconds).
@@ -425,7 +421,7 @@ pub(crate) struct SiteCounters {
 /// A contended acquisition being waited for.
 pub(crate) struct Contention<'a> {
     core: &'a Core,
-    sites: [SiteCounters; 2],
+    sites: [&'a SiteCounters; 2],
     start: u64,
 }
 
