@@ -5,14 +5,14 @@
 mod common;
 
 use common::exposition::{parse, Dialect, Parsed};
+use common::YieldNow;
 use perf_instrument::{
     channel, render_as, BatchRecorder, Clock, Format, Gauge, LockBuilder, LockWatchdog,
     LongTaskTimer, PendingTracker, Pipeline, QueueProbe, Registry, RemoteToken, RwLock,
 };
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Duration;
 
 fn registry() -> Registry {
@@ -33,21 +33,6 @@ fn value(parsed: &Parsed, family: &str, name: &str, labels: &[(&str, &str)]) -> 
 
 // ---------------------------------------------------------------- in-flight and long tasks
 
-/// A future that is pending once, then ready.
-struct YieldOnce(bool);
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
 #[test]
 fn in_flight_is_exact_on_return_panic_cancel_and_across_threads() {
     let registry = registry();
@@ -65,7 +50,7 @@ fn in_flight_is_exact_on_return_panic_cancel_and_across_threads() {
     let gauge = in_flight.clone();
     let mut task = Box::pin(async move {
         let _guard = gauge.track_owned();
-        YieldOnce(false).await;
+        YieldNow(false).await;
         unreachable!("never polled to completion");
     });
     let waker = std::task::Waker::noop();

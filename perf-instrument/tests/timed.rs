@@ -9,6 +9,7 @@
 mod common;
 
 use common::exposition::{parse, Dialect, Parsed};
+use common::YieldNow;
 use perf_instrument::{render_as, timed, Format, Registry};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -82,21 +83,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
         std::thread::park();
-    }
-}
-
-/// Pending once (waking itself), then ready.
-struct YieldNow(bool);
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
     }
 }
 

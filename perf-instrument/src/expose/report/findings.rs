@@ -102,16 +102,8 @@ fn per_second(w: &Window<'_>, count: f64) -> String {
 }
 
 fn stuck_sagas(w: &Window<'_>, out: &mut Vec<Finding>) {
-    let active: BTreeMap<String, f64> = w
-        .gauges("saga_active")
-        .into_iter()
-        .map(|(l, v, _)| (label(&l, "saga").to_string(), v))
-        .collect();
-    let oldest: BTreeMap<String, f64> = w
-        .gauges("saga_oldest_active_age_seconds")
-        .into_iter()
-        .map(|(l, v, _)| (label(&l, "saga").to_string(), v))
-        .collect();
+    let active = w.gauge_by("saga_active", "saga");
+    let oldest = w.gauge_by("saga_oldest_active_age_seconds", "saga");
     for (labels, stuck, _) in w.gauges("saga_stuck") {
         if stuck < 1.0 {
             continue;
@@ -171,13 +163,8 @@ fn growing_queues(w: &Window<'_>, out: &mut Vec<Finding>) {
         .into_iter()
         .map(|(l, s)| (label(&l, "queue").to_string(), s.quantile(0.99)))
         .collect();
-    let counts = |name: &str| -> BTreeMap<String, f64> {
-        w.counters(name)
-            .into_iter()
-            .map(|(l, v)| (label(&l, "queue").to_string(), v))
-            .collect()
-    };
-    let (enqueued, dequeued) = (counts("queue_enqueued"), counts("queue_dequeued"));
+    let enqueued = w.counter_by("queue_enqueued", "queue");
+    let dequeued = w.counter_by("queue_dequeued", "queue");
     for (labels, depth, start) in w.gauges("queue_depth") {
         let Some(start) = start else { continue };
         let growth = depth - start;
@@ -344,11 +331,7 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
 }
 
 fn long_lock_holds(w: &Window<'_>, out: &mut Vec<Finding>) {
-    let longest: BTreeMap<String, f64> = w
-        .gauges("lock_current_longest_hold_seconds")
-        .into_iter()
-        .map(|(l, v, _)| (label(&l, "lock").to_string(), v))
-        .collect();
+    let longest = w.gauge_by("lock_current_longest_hold_seconds", "lock");
     for (labels, n) in w.counters("lock_held_too_long") {
         if n < 1.0 {
             continue;
@@ -377,13 +360,8 @@ fn orphans(w: &Window<'_>, out: &mut Vec<Finding>) {
                 .push((label(&labels, "reason").to_string(), n));
         }
     }
-    let gauge = |name: &str| -> BTreeMap<String, f64> {
-        w.gauges(name)
-            .into_iter()
-            .map(|(l, v, _): (Labels, f64, Option<f64>)| (label(&l, "tracker").to_string(), v))
-            .collect()
-    };
-    let (items, oldest) = (gauge("pending_items"), gauge("pending_oldest_age_seconds"));
+    let items = w.gauge_by("pending_items", "tracker");
+    let oldest = w.gauge_by("pending_oldest_age_seconds", "tracker");
     for (tracker, reasons) in by_tracker {
         let total: f64 = reasons.iter().map(|(_, n)| n).sum();
         let mut evidence: Vec<String> = reasons

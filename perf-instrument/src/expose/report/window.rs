@@ -4,6 +4,7 @@
 use super::{Row, Table};
 use crate::registry::{FamilySnapshot, MetricKind, RegistrySnapshot, SeriesValue};
 use crate::{HistogramSnapshot, Unit};
+use std::collections::BTreeMap;
 
 /// Label name/value pairs of a series.
 pub(crate) type Labels = Vec<(String, String)>;
@@ -55,29 +56,38 @@ impl<'a> Window<'a> {
         }
     }
 
-    fn earlier_series(&self, name: &str, labels: &Labels) -> Option<&'a SeriesValue> {
-        let family = self.earlier?.family(name)?;
+    /// Every series of family `name`: its labels, its value at the end, and at the start when
+    /// there is an earlier snapshot holding it.
+    fn series(&self, name: &str) -> Vec<(Labels, &'a SeriesValue, Option<&'a SeriesValue>)> {
+        let Some(family) = self.later.family(name) else {
+            return Vec::new();
+        };
+        let earlier = self.earlier.and_then(|e| e.family(name));
         family
             .series
             .iter()
-            .find(|s| labels_of(family, &s.label_values) == *labels)
-            .map(|s| &s.value)
+            .map(|s| {
+                let labels = labels_of(family, &s.label_values);
+                let before = earlier.and_then(|f| {
+                    f.series
+                        .iter()
+                        .find(|e| labels_of(f, &e.label_values) == labels)
+                        .map(|e| &e.value)
+                });
+                (labels, &s.value, before)
+            })
+            .collect()
     }
 
     /// Histograms of family `name` over the window (deltas when there is an earlier snapshot).
     pub(crate) fn histograms(&self, name: &str) -> Vec<(Labels, HistogramSnapshot)> {
-        let Some(family) = self.later.family(name) else {
-            return Vec::new();
-        };
-        family
-            .series
-            .iter()
-            .filter_map(|s| {
-                let SeriesValue::Histogram(later) = &s.value else {
+        self.series(name)
+            .into_iter()
+            .filter_map(|(labels, later, earlier)| {
+                let SeriesValue::Histogram(later) = later else {
                     return None;
                 };
-                let labels = labels_of(family, &s.label_values);
-                let snap = match self.earlier_series(name, &labels) {
+                let snap = match earlier {
                     Some(SeriesValue::Histogram(earlier)) => later.delta(earlier),
                     _ => later.clone(),
                 };
@@ -88,39 +98,40 @@ impl<'a> Window<'a> {
 
     /// Counter values of family `name` over the window.
     pub(crate) fn counters(&self, name: &str) -> Vec<(Labels, f64)> {
-        let Some(family) = self.later.family(name) else {
-            return Vec::new();
-        };
-        family
-            .series
-            .iter()
-            .filter_map(|s| {
-                let later = scalar(&s.value)?;
-                let labels = labels_of(family, &s.label_values);
-                let earlier = self
-                    .earlier_series(name, &labels)
-                    .and_then(scalar)
-                    .unwrap_or(0.0);
-                Some((labels, (later - earlier).max(0.0)))
+        self.series(name)
+            .into_iter()
+            .filter_map(|(labels, later, earlier)| {
+                let increase = scalar(later)? - earlier.and_then(scalar).unwrap_or(0.0);
+                Some((labels, increase.max(0.0)))
             })
             .collect()
     }
 
     /// Gauge values of family `name`: at the end, and at the start when there is one.
     pub(crate) fn gauges(&self, name: &str) -> Vec<(Labels, f64, Option<f64>)> {
-        let Some(family) = self.later.family(name) else {
-            return Vec::new();
-        };
-        family
-            .series
-            .iter()
-            .filter_map(|s| {
-                let later = scalar(&s.value)?;
-                let labels = labels_of(family, &s.label_values);
-                let earlier = self.earlier_series(name, &labels).and_then(scalar);
-                Some((labels, later, earlier))
+        self.series(name)
+            .into_iter()
+            .filter_map(|(labels, later, earlier)| {
+                Some((labels, scalar(later)?, earlier.and_then(scalar)))
             })
             .collect()
+    }
+
+    /// Gauge values of family `name` at the end, keyed by the value of label `key`.
+    pub(crate) fn gauge_by(&self, name: &str, key: &str) -> BTreeMap<String, f64> {
+        self.gauges(name)
+            .into_iter()
+            .map(|(l, v, _)| (label(&l, key).to_string(), v))
+            .collect()
+    }
+
+    /// Counter increases of family `name`, keyed by the value of label `key` (summed).
+    pub(crate) fn counter_by(&self, name: &str, key: &str) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (l, v) in self.counters(name) {
+            *out.entry(label(&l, key).to_string()).or_insert(0.0) += v;
+        }
+        out
     }
 
     fn rows(&self, family: &str, name: impl Fn(&Labels) -> String) -> Vec<Row> {
