@@ -5,7 +5,8 @@
 //!
 //! Events flow Enrich → Persist → ViewUpdate → Publish → Complete, one thread per stage, through
 //! instrumented channels. Persist appends to an event store behind an instrumented lock and
-//! hands the event to a write-behind buffer that a flusher writes out in batches. Publish sends
+//! hands the event to a write-behind buffer that a flusher writes out in batches (holding the
+//! buffer's lock while it writes, so Persist waits on it now and then). Publish sends
 //! it on a simulated bus and waits for the reply as a pending completion; a few replies never
 //! come and are orphaned by the sweeper. Complete starts an order saga for every fourth event
 //! across three simulated services (inventory, payment, shipping) with injected failures and
@@ -362,12 +363,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut rng = Rng(9);
             while flushing.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
-                let batch = std::mem::take(&mut *app.write_behind.lock());
+                // Writes the batch out while still holding the buffer (a common shortcut):
+                // Persist waits for the flush, which the report shows as lock contention.
+                let mut buffer = app.write_behind.lock();
+                let batch = std::mem::take(&mut *buffer);
                 if !batch.is_empty() {
                     let timer = app.flushes.start();
                     work(rng.micros(200, 500) + Duration::from_micros(batch.len() as u64 * 2));
                     timer.finish(batch.len() as u64);
                 }
+                drop(buffer);
             }
         })
     };
