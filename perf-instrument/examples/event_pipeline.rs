@@ -203,7 +203,7 @@ fn run_saga(orders: &OrderSaga, id: u64, rng: &mut Rng) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9464".to_string());
+    let listen = arg("--listen").unwrap_or_else(|| perf_instrument::DEFAULT_ADDR.to_string());
     let seconds: u64 = arg("--duration").map_or(Ok(20), |d| d.parse())?;
     let rate: f64 = arg("--rate").map_or(Ok(400.0), |r| r.parse())?;
     let report_json = arg("--report-json");

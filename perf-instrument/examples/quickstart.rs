@@ -14,7 +14,7 @@ fn arg(name: &str) -> Option<String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9464".to_string());
+    let listen = arg("--listen").unwrap_or_else(|| perf_instrument::DEFAULT_ADDR.to_string());
     let duration = Duration::from_secs_f64(arg("--duration").map_or(Ok(3.0), |d| d.parse())?);
 
     let registry = Registry::global();

@@ -73,7 +73,7 @@ pub use clock::{Clock, ClockSource, ManualClock};
 pub use expose::protobuf;
 pub use expose::{render, render_as, Finding, FindingKind, Format, Machine, Report, Row, Table};
 #[cfg(feature = "http")]
-pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
+pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use instrument::{
     channel, BackgroundThread, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken,
     LockBuilder, LockStall, LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex,

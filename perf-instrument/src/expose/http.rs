@@ -20,6 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Default address: loopback only.
+///
+/// ```
+/// let addr: std::net::SocketAddr = perf_instrument::DEFAULT_ADDR.parse().unwrap();
+/// assert!(addr.ip().is_loopback());
+/// assert_eq!(addr.port(), 9464);
+/// ```
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
 
 /// Why the endpoint could not start.

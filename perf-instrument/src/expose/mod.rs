@@ -11,7 +11,7 @@ mod report;
 mod text;
 
 #[cfg(feature = "http")]
-pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError};
+pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use negotiate::Format;
 pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 

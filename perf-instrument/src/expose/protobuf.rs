@@ -36,6 +36,13 @@ pub mod proto {
     #![allow(missing_docs)]
 
     /// `io.prometheus.client.LabelPair`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let pair = LabelPair { name: "method".into(), value: "GET".into() };
+    /// assert_eq!(LabelPair::decode(&*pair.encode_to_vec()).unwrap(), pair);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct LabelPair {
         #[prost(string, tag = "1")]
@@ -45,6 +52,13 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.Gauge`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let gauge = Gauge { value: -2.5 };
+    /// assert_eq!(Gauge::decode(&*gauge.encode_to_vec()).unwrap().value, -2.5);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Gauge {
         #[prost(double, tag = "1")]
@@ -52,6 +66,13 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.Counter`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let counter = Counter { value: 7.0 };
+    /// assert_eq!(Counter::decode(&*counter.encode_to_vec()).unwrap().value, 7.0);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Counter {
         #[prost(double, tag = "1")]
@@ -59,6 +80,13 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.Bucket` (a classic bucket).
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let le_1s = Bucket { cumulative_count: 12, upper_bound: 1.0 };
+    /// assert_eq!(Bucket::decode(&*le_1s.encode_to_vec()).unwrap(), le_1s);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Bucket {
         #[prost(uint64, tag = "1")]
@@ -68,6 +96,14 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.BucketSpan`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// // Native buckets 5, 6 and 7 populated: one span starting at index 5.
+    /// let span = BucketSpan { offset: 5, length: 3 };
+    /// assert_eq!(BucketSpan::decode(&*span.encode_to_vec()).unwrap(), span);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct BucketSpan {
         #[prost(sint32, tag = "1")]
@@ -77,6 +113,22 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.Histogram`, classic and native parts.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// // Two observations in native bucket 0 and one in bucket 2: spans [0,1] and [+1,1],
+    /// // deltas between consecutive populated bucket counts.
+    /// let h = Histogram {
+    ///     sample_count: 3,
+    ///     sample_sum: 4.0,
+    ///     schema: 3,
+    ///     positive_span: vec![BucketSpan { offset: 0, length: 1 }, BucketSpan { offset: 1, length: 1 }],
+    ///     positive_delta: vec![2, -1],
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(Histogram::decode(&*h.encode_to_vec()).unwrap(), h);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Histogram {
         #[prost(uint64, tag = "1")]
@@ -98,6 +150,17 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.Metric`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let m = Metric {
+    ///     label: vec![LabelPair { name: "queue".into(), value: "ingest".into() }],
+    ///     gauge: Some(Gauge { value: 3.0 }),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(Metric::decode(&*m.encode_to_vec()).unwrap(), m);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Metric {
         #[prost(message, repeated, tag = "1")]
@@ -111,6 +174,12 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.MetricType`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::MetricType;
+    /// assert_eq!(MetricType::try_from(4), Ok(MetricType::Histogram));
+    /// assert_eq!(MetricType::Counter as i32, 0);
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
     #[repr(i32)]
     pub enum MetricType {
@@ -122,6 +191,20 @@ pub mod proto {
     }
 
     /// `io.prometheus.client.MetricFamily`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let family = MetricFamily {
+    ///     name: "jobs_total".into(),
+    ///     help: "Jobs.".into(),
+    ///     r#type: MetricType::Counter as i32,
+    ///     metric: vec![Metric { counter: Some(Counter { value: 1.0 }), ..Default::default() }],
+    ///     unit: String::new(),
+    /// };
+    /// let bytes = family.encode_length_delimited_to_vec();
+    /// assert_eq!(MetricFamily::decode_length_delimited(&*bytes).unwrap(), family);
+    /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct MetricFamily {
         #[prost(string, tag = "1")]

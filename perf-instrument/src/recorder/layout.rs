@@ -14,6 +14,16 @@
 //! guess picks, so the answer is the guess or the next bucket).
 
 /// Prometheus native-histogram schema of the layout: `2^SCHEMA` buckets per power of two.
+///
+/// ```
+/// use perf_instrument::{Histogram, Unit, SCHEMA};
+/// // 2^SCHEMA buckets per power of two: 2 and 4 are that many buckets apart.
+/// let h = Histogram::new(Unit::Count);
+/// h.record(2);
+/// h.record(4);
+/// let index: Vec<i32> = h.snapshot().buckets().filter(|b| b.count > 0).filter_map(|b| b.native_index).collect();
+/// assert_eq!(index[1] - index[0], 1 << SCHEMA);
+/// ```
 pub const SCHEMA: i32 = 3;
 
 /// Base-2 logarithm of [`MAX_VALUE`]. Loom models use a short layout (values up to 16), so
@@ -26,6 +36,15 @@ const MAX_EXPONENT: u32 = 4;
 /// Largest value a histogram stores (2^48); larger values are clamped to it and counted.
 ///
 /// For time histograms that is 2^18 s (about 72.8 hours); for counts and bytes, 2^48.
+///
+/// ```
+/// use perf_instrument::{Histogram, Unit, MAX_VALUE};
+/// let h = Histogram::new(Unit::Count);
+/// h.record(u64::MAX); // clamped and counted, never a panic
+/// let snapshot = h.snapshot();
+/// assert_eq!((snapshot.count(), snapshot.clamped()), (1, 1));
+/// assert_eq!(snapshot.max(), Some(MAX_VALUE as f64));
+/// ```
 pub const MAX_VALUE: u64 = 1 << MAX_EXPONENT;
 
 /// Largest relative error of a value a snapshot reports from a bucket (a quantile, a mean that
@@ -131,6 +150,13 @@ pub(crate) fn representative(lo: u64, hi: u64) -> f64 {
 
 /// Time histograms store durations as integers of 2^-30 s (≈ 0.931 ns): then the native bucket
 /// bounds `2^(i/8)` units are `2^((i - 240)/8)` seconds, schema-3 bounds in seconds too.
+///
+/// ```
+/// use perf_instrument::TIME_UNITS_PER_SECOND;
+/// // One unit is just under a nanosecond.
+/// let ns_per_unit = 1e9 / TIME_UNITS_PER_SECOND as f64;
+/// assert!((0.93..0.94).contains(&ns_per_unit));
+/// ```
 pub const TIME_UNITS_PER_SECOND: u64 = 1 << 30;
 
 /// Native index offset between storage units and seconds for time histograms: `8 * 30`.

@@ -9,6 +9,12 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Default cap on the number of series (label-value sets) in one family.
+///
+/// ```
+/// use perf_instrument::{Descriptor, MetricKind, Opts, DEFAULT_MAX_SERIES};
+/// let d = Descriptor::new(MetricKind::Counter, Opts::new("jobs", "Jobs.")).unwrap();
+/// assert_eq!(d.max_series(), DEFAULT_MAX_SERIES);
+/// ```
 pub const DEFAULT_MAX_SERIES: usize = 1_000;
 
 /// The type of a metric family.

@@ -10,6 +10,19 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Label value every label of the overflow series carries.
+///
+/// ```
+/// use perf_instrument::{render, Opts, Registry, OVERFLOW_LABEL_VALUE};
+/// let registry = Registry::new();
+/// let users = registry
+///     .register_counter(Opts::new("logins", "Logins.").labels(["user"]).max_series(1))
+///     .unwrap();
+/// users.with_label_values(&["ada"]).inc();
+/// users.with_label_values(&["grace"]).inc(); // past the cap
+/// let (_, body) = render(&registry, None);
+/// let text = String::from_utf8(body).unwrap();
+/// assert!(text.contains(&format!("logins_total{{user=\"{OVERFLOW_LABEL_VALUE}\"}} 1")));
+/// ```
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 
 mod sealed {

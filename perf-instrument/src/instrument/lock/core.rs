@@ -12,6 +12,15 @@ use std::time::Duration;
 pub(crate) const MAX_SITES: usize = 32;
 
 /// The `site` label of call sites beyond the 32 kept per lock.
+///
+/// Kept sites are labelled `file:line:column`; this value cannot be mistaken for one.
+///
+/// ```
+/// use perf_instrument::OTHER_SITE;
+/// let site = std::panic::Location::caller().to_string();
+/// assert_eq!(site.matches(':').count(), 2);
+/// assert!(!OTHER_SITE.contains(':'));
+/// ```
 pub const OTHER_SITE: &str = "__other__";
 
 /// Per-lock interning of `#[track_caller]` locations into small indexes.
