@@ -82,24 +82,30 @@ fn histogram_snapshots_during_writes_are_consistent_and_monotonic() {
                 thread::spawn(move || h.record(v))
             })
             .collect();
-        let first = hist.snapshot();
-        let second = hist.snapshot();
-        for snap in [&first, &second] {
-            let buckets: u64 = snap.buckets().map(|b| b.count).sum();
-            assert_eq!(snap.count(), buckets);
-            assert!(snap.count() <= 2);
-        }
-        assert!(second.count() >= first.count(), "count went backwards");
-        assert!(
-            second.sum_stored() >= first.sum_stored(),
-            "sum went backwards"
-        );
-        for (a, b) in first.buckets().zip(second.buckets()) {
-            assert!(b.count >= a.count, "a bucket went backwards");
-        }
+        let reader = {
+            let h = hist.clone();
+            thread::spawn(move || {
+                let first = h.snapshot();
+                let second = h.snapshot();
+                for snap in [&first, &second] {
+                    let buckets: u64 = snap.buckets().map(|b| b.count).sum();
+                    assert_eq!(snap.count(), buckets);
+                    assert!(snap.count() <= 2);
+                }
+                assert!(second.count() >= first.count(), "count went backwards");
+                assert!(
+                    second.sum_stored() >= first.sum_stored(),
+                    "sum went backwards"
+                );
+                for (a, b) in first.buckets().zip(second.buckets()) {
+                    assert!(b.count >= a.count, "a bucket went backwards");
+                }
+            })
+        };
         for h in handles {
             h.join().unwrap();
         }
+        reader.join().unwrap();
         let last = hist.snapshot();
         assert_eq!(last.count(), 2);
         assert_eq!(last.sum_stored(), 19);
@@ -143,16 +149,22 @@ fn wide_sum_reader_never_sees_a_torn_carry_of_a_lane_owner() {
                 s.add_owned(5);
             })
         };
-        let first = sum.read();
-        let second = sum.read();
-        for seen in [first, second] {
-            assert!(
-                [base, base + 1, base + 6].contains(&seen),
-                "torn read: {seen:#x}"
-            );
-        }
-        assert!(second >= first);
+        let reader = {
+            let s = sum.clone();
+            thread::spawn(move || {
+                let first = s.read();
+                let second = s.read();
+                for seen in [first, second] {
+                    assert!(
+                        [base, base + 1, base + 6].contains(&seen),
+                        "torn read: {seen:#x}"
+                    );
+                }
+                assert!(second >= first);
+            })
+        };
         owner.join().unwrap();
+        reader.join().unwrap();
         assert_eq!(sum.read(), base + 6);
     });
 }
@@ -168,14 +180,20 @@ fn wide_sum_shared_writers_carry_exactly_once() {
                 thread::spawn(move || s.add_shared(2))
             })
             .collect();
-        let seen = sum.read();
-        assert!(
-            [base, base + 2, base + 4].contains(&seen),
-            "torn read: {seen:#x}"
-        );
+        let reader = {
+            let s = sum.clone();
+            thread::spawn(move || {
+                let seen = s.read();
+                assert!(
+                    [base, base + 2, base + 4].contains(&seen),
+                    "torn read: {seen:#x}"
+                );
+            })
+        };
         for h in handles {
             h.join().unwrap();
         }
+        reader.join().unwrap();
         assert_eq!(sum.read(), base + 4);
     });
 }
