@@ -1,4 +1,5 @@
-//! Layer 1: the one place that names atomics, thread-locals and lazily built globals.
+//! Layer 1: the one place that names atomics, locks, cells, thread-locals and lazily built
+//! globals.
 //!
 //! Every other module takes these names from here, so that building with
 //! `RUSTFLAGS="--cfg perf_instrument_loom"` swaps in loom's models of them and the loom tests
@@ -29,6 +30,16 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub(crate) use std::sync::Arc;
+
+/// Set-up-time synchronisation: registration, handle resolution, once-per-site caches, the
+/// default registry, and the thread-local lane cell. Loom has no `OnceLock` or `LazyLock`, and
+/// none of these sits on a path the loom models race (they are written before the racing
+/// threads start, or by one thread only), so they stay std's under the loom cfg too.
+#[allow(unused_imports)]
+pub(crate) use std::{
+    cell::Cell,
+    sync::{LazyLock, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
 
 /// Declares a thread-local.
 ///

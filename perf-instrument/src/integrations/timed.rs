@@ -7,11 +7,11 @@
 use super::errors;
 use crate::clock::{self, Clock};
 use crate::registry::{Buckets, Family, Opts, Registry, RegistryError, Series};
+use crate::sync::OnceLock;
 use crate::{Counter, Gauge, Histogram, Unit};
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::OnceLock;
 
 const DURATION: &str = "function_duration_seconds";
 const CALLS: &str = "function_calls";

@@ -15,7 +15,7 @@
 //! count the old owner stored and continue from there.
 
 use super::super::sync::{lazy_global, thread_local_const, AtomicU64, Ordering};
-use std::cell::Cell;
+use crate::sync::Cell;
 
 /// Most lanes a process can have: the claim table is one 64-bit word.
 pub(crate) const MAX_LANES: usize = 64;

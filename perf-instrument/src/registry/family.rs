@@ -3,10 +3,11 @@
 use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
 use super::desc::Descriptor;
 use super::RegistryError;
+use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::{Counter, Gauge, Histogram, Unit};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Label value every label of the overflow series carries.

@@ -16,11 +16,12 @@ pub use error::RegistryError;
 pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
 pub(crate) use self_metrics::SelfMetrics;
 
+use crate::sync::{LazyLock, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::{Counter, Gauge, Histogram, Unit};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Weak};
 
 /// A registered `Family<M>`, whatever its `M`.
 trait Registered: Send + Sync {
@@ -576,7 +577,7 @@ impl Registry {
         Ok(())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
         // Nothing panics while holding the lock, so a poisoned lock still holds valid state.
         self.inner
             .state
@@ -584,7 +585,7 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.inner
             .state
             .write()

@@ -2,10 +2,10 @@
 //! current exclusive holder that the watchdog reads.
 
 use crate::registry::{Family, Opts, Registry, RegistryError};
-use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering};
 use crate::{Clock, Counter, FnGauge, Histogram, Unit};
 use std::panic::Location;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Most distinct call sites kept per lock; others are reported as [`OTHER_SITE`].
