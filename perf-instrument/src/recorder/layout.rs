@@ -162,17 +162,24 @@ pub const TIME_UNITS_PER_SECOND: u64 = 1 << 30;
 /// Native index offset between storage units and seconds for time histograms: `8 * 30`.
 pub(crate) const TIME_INDEX_OFFSET: i32 = 240;
 
-/// Converts nanoseconds to time units: `floor(ns · 2^30 / 10^9)` exactly below 2^43 ns
-/// (2.4 hours), at most one unit (0.93 ns) above it beyond; saturating.
+/// Converts nanoseconds to time units, rounding up: `ceil(ns · 2^30 / 10^9)` exactly below 2^43
+/// ns (2.4 hours), within one unit (0.93 ns) beyond; saturating.
+///
+/// Rounding up makes the stored value at most a bound `U` exactly when the duration is at most
+/// `U` units, so a classic bucket printed as `le = U / 2^30` s counts exactly the observations at
+/// or below it (rounding down would count an observation up to one unit above `le`).
 ///
 /// One multiply: `2^30 / 10^9 = 1 + f`, and `ns · f` is the high word of `ns · ceil(f · 2^64)`.
-/// Rounding `f` up adds at most `ns · 2^-64` to a product whose fraction is a multiple of `5^-9`
-/// (because `2^30 / 10^9 = 2^21 / 5^9`), so the floor is exact while `ns · 2^-64 < 5^-9`.
+/// Rounding `f` up adds less than `ns · 2^-64` to a product whose fraction is a multiple of
+/// `5^-9` (because `2^30 / 10^9 = 2^21 / 5^9`). Below 2^43 ns that excess is smaller than
+/// `5^-9`, so the high word is the exact floor, and the low word tells the cases apart: under
+/// `ns` when `ns · f` is whole (only the excess), at least `2^64 · 5^-9 > ns` when it is not.
 #[inline(always)]
 pub(crate) fn nanos_to_units(ns: u64) -> u64 {
     const FRACTION: u128 = 1_360_296_554_856_532_783;
-    let extra = ((u128::from(ns) * FRACTION) >> 64) as u64;
-    ns.saturating_add(extra)
+    let product = u128::from(ns) * FRACTION;
+    let (whole, rest) = ((product >> 64) as u64, product as u64);
+    ns.saturating_add(whole + u64::from(rest > ns))
 }
 
 #[cfg(all(test, not(perf_instrument_loom)))]
@@ -319,8 +326,9 @@ mod tests {
 
     #[test]
     fn nanos_convert_to_units_exactly_below_2_pow_43_and_within_one_unit_above() {
-        let exact =
-            |ns: u64| u64::try_from((u128::from(ns) << 30) / 1_000_000_000).unwrap_or(u64::MAX);
+        let exact = |ns: u64| {
+            u64::try_from((u128::from(ns) << 30).div_ceil(1_000_000_000)).unwrap_or(u64::MAX)
+        };
         let mut x = 0x853c_49e6_748f_ea9bu64;
         let mut next = || {
             x ^= x << 13;
@@ -333,7 +341,7 @@ mod tests {
         }
         for ns in (0..200_000).map(|_| next() | (1 << 43)) {
             let (got, want) = (nanos_to_units(ns), exact(ns));
-            assert!(got == want || got == want + 1, "ns = {ns}: {got} vs {want}");
+            assert!(got.abs_diff(want) <= 1, "ns = {ns}: {got} vs {want}");
         }
         assert_eq!(nanos_to_units(u64::MAX), u64::MAX);
         assert_eq!(nanos_to_units(1_000_000_000), TIME_UNITS_PER_SECOND);
@@ -341,5 +349,23 @@ mod tests {
             nanos_to_units(3_600_000_000_000),
             3_600 * TIME_UNITS_PER_SECOND
         );
+    }
+
+    #[test]
+    fn a_duration_is_stored_at_or_below_a_bound_exactly_when_it_is_at_or_below_it() {
+        // Every bucket's upper bound U, as the classic `le = U / 2^30` s: the longest whole
+        // nanosecond duration at or below it lands at or below U, the next one above it.
+        for slot in 1..SLOTS {
+            let upper = slot_range(slot).1;
+            if upper >= 1 << 40 {
+                break;
+            }
+            let at_or_below = u64::try_from((u128::from(upper) * 1_000_000_000) >> 30).unwrap();
+            assert!(nanos_to_units(at_or_below) <= upper, "slot {slot}");
+            assert!(nanos_to_units(at_or_below + 1) > upper, "slot {slot}");
+        }
+        // The example of a value just above `le = 0.0001220703125` s (2^17 units).
+        assert_eq!(nanos_to_units(122_070), 1 << 17);
+        assert_eq!(nanos_to_units(122_071), (1 << 17) + 1);
     }
 }
