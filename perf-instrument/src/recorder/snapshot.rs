@@ -383,8 +383,10 @@ impl HistogramSnapshot {
     }
 
     /// Converts to an [`hdrhistogram::Histogram`] (3 significant digits), each bucket's
-    /// observations recorded at its representative stored integer; the extra error is that of
-    /// the bucket layout.
+    /// observations recorded at its representative value; the extra error is that of the
+    /// bucket layout. Values are in the unit [`Histogram::record`](crate::Histogram::record)
+    /// takes: nanoseconds for time histograms (converted from the stored 2^-30 s units), the
+    /// plain integers otherwise.
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
@@ -392,18 +394,28 @@ impl HistogramSnapshot {
     /// h.record_n(1_000, 10);
     /// let hdr = h.snapshot().to_hdrhistogram().unwrap();
     /// assert_eq!(hdr.len(), 10);
+    ///
+    /// let latency = Histogram::new(Unit::Seconds);
+    /// latency.record(2_000_000); // nanoseconds
+    /// let p50 = latency.snapshot().to_hdrhistogram().unwrap().value_at_quantile(0.5) as f64;
+    /// assert!((p50 - 2e6).abs() <= 2e6 * perf_instrument::RELATIVE_ERROR);
     /// ```
     #[cfg(feature = "hdrhistogram")]
     pub fn to_hdrhistogram(
         &self,
     ) -> Result<hdrhistogram::Histogram<u64>, hdrhistogram::errors::CreationError> {
         let mut out = hdrhistogram::Histogram::new_with_bounds(1, layout::MAX_VALUE, 3)?;
+        let scale = match self.unit {
+            Unit::Seconds => 1e9 / TIME_UNITS_PER_SECOND as f64,
+            Unit::Bytes | Unit::Count => 1.0,
+        };
         for (slot, &n) in self.buckets.iter().enumerate() {
             if n > 0 {
                 let (lo, hi) = layout::slot_range(slot);
-                let value = layout::representative(lo, hi).round() as u64;
-                // In bounds by construction (value <= MAX_VALUE), so this cannot fail.
-                let _ = out.record_n(value, n);
+                let value = (layout::representative(lo, hi) * scale).round() as u64;
+                // value <= MAX_VALUE (scale <= 1), inside the bounds set above: cannot fail.
+                let recorded = out.record_n(value, n);
+                debug_assert!(recorded.is_ok(), "{value} outside the bounds");
             }
         }
         Ok(out)
