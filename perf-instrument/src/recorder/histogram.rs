@@ -182,17 +182,22 @@ impl Histogram {
         self.record_n(value, 1);
     }
 
-    /// Records `value` `n` times, in one update.
+    /// Records `value` `n` times, in one update. `n == 0` records nothing (not even the
+    /// maximum).
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
     /// let sizes = Histogram::new(Unit::Count);
     /// sizes.record_n(10, 3);
+    /// sizes.record_n(1_000, 0);
     /// let snap = sizes.snapshot();
-    /// assert_eq!((snap.count(), snap.sum()), (3, 30.0));
+    /// assert_eq!((snap.count(), snap.sum(), snap.max()), (3, 30.0, Some(10.0)));
     /// ```
     #[inline]
     pub fn record_n(&self, value: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
         self.record_stored(self.to_stored(value), n);
     }
 
@@ -336,7 +341,8 @@ impl Histogram {
         HistogramSnapshot::from_parts(self.unit, buckets, sum, max, clamped)
     }
 
-    /// Bytes this histogram occupies (all shards, including padding); fixed at creation.
+    /// Bytes this histogram occupies (all shards with their padding, the shared allocation's
+    /// reference counts, and the handle); fixed at creation.
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
@@ -347,7 +353,11 @@ impl Histogram {
     /// ```
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.shards) + std::mem::size_of::<Self>()
+        let counts = std::alloc::Layout::new::<[usize; 2]>();
+        let allocation = counts
+            .extend(std::alloc::Layout::for_value(&*self.shards))
+            .map_or(0, |(layout, _)| layout.pad_to_align().size());
+        allocation + std::mem::size_of::<Self>()
     }
 
     /// Records the time between two raw readings of `clock` (for a time histogram, converted
@@ -540,9 +550,13 @@ mod tests {
         let h = Histogram::new(Unit::Seconds);
         let per_shard = std::mem::size_of::<CachePadded<Shard>>();
         assert!(per_shard <= 3_200, "{per_shard}");
+        // The allocation's two reference counts take one cache-padded slot of their own.
+        let header = std::mem::align_of::<CachePadded<Shard>>();
         assert_eq!(
             h.memory_bytes(),
-            per_shard * (lanes::count() + 1) + std::mem::size_of::<Histogram>()
+            header + per_shard * (lanes::count() + 1) + std::mem::size_of::<Histogram>()
         );
+        // A 2-core machine has 4 lanes (one per core plus two) and one shared shard: ≤ 16 KiB.
+        assert!(header + per_shard * 5 <= 16 * 1024);
     }
 }
