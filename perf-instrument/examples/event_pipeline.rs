@@ -16,7 +16,7 @@
 //! `--listen`; at the end (after `--duration` seconds, or at Ctrl-C with `--duration 0`) the
 //! service prints its performance report.
 
-use perf_instrument::load::{LoadDriver, Rate};
+use perf_instrument::load::{Call, LoadDriver, Rate};
 use perf_instrument::{
     channel, timed, BatchRecorder, EventToken, LockBuilder, Mutex, PendingTracker, Pipeline,
     QueueProbe, Registry, Report, RwLock, SagaFailureReason, SagaStep, SagaTracker, SagaViewFormat,
@@ -386,10 +386,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let load = LoadDriver::new(Rate::Constant { per_second: rate }, duration)
         .threads(2)
         .queue(50_000);
-    let submit = |id: u64| {
+    // Each event is dated from its intended start, so time spent waiting for a free submitter
+    // while the service is slow counts in its end-to-end latency (coordinated omission).
+    let submit = |call: Call| {
         let event = Event {
-            id,
-            token: app.pipeline.begin(),
+            id: call.index,
+            token: app.pipeline.begin_at(call.intended),
             payload: Vec::with_capacity(64),
         };
         let _ = ingest_tx.send(event);

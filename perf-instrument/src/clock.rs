@@ -165,6 +165,30 @@ impl Clock {
         self.inner.raw()
     }
 
+    /// The raw reading this clock gave `age` ago (zero if the clock is younger than that):
+    /// for dating an event from a time measured elsewhere, such as an intended start.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (c, hand) = perf_instrument::Clock::manual();
+    /// hand.advance(Duration::from_secs(5));
+    /// let then = c.raw_before(Duration::from_secs(2));
+    /// assert_eq!(c.elapsed(then), Duration::from_secs(2));
+    /// assert_eq!(c.raw_before(Duration::from_secs(60)), 0);
+    /// ```
+    #[must_use]
+    pub fn raw_before(&self, age: Duration) -> u64 {
+        self.raw().saturating_sub(self.ticks(age))
+    }
+
+    /// Raw ticks in `age`, to the nearest tick (saturating).
+    pub(crate) fn ticks(&self, age: Duration) -> u64 {
+        let nanos = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
+        let units = u128::from(nanos_to_units(nanos));
+        let per_q40 = u128::from(self.units_q40.max(1));
+        u64::try_from(((units << 40) + per_q40 / 2) / per_q40).unwrap_or(u64::MAX)
+    }
+
     /// Nanoseconds from `start` to `end` (two raw readings), zero if `end` is not later.
     ///
     /// ```

@@ -8,6 +8,14 @@
 //! their latency, `end - t_k`, includes the wait; when the queue is full, the call is dropped and
 //! counted (the pool is saturated). The service time, `end - actual start`, is kept apart: it is
 //! what a closed-loop driver would have reported.
+//!
+//! Pacing is a token bucket of depth one: tokens accrue at the planned rate (integrated over
+//! steps of at most a millisecond, so ramps and bursts change it smoothly), and a call is
+//! released when a whole token has accrued. Calls are spread evenly within a burst rather
+//! than released at once, and time the pool spends saturated is never made up afterwards.
+//!
+//! Each call receives a [`Call`]: its number and its intended start, so the service can date
+//! its own measurements from the intended start too (see `Pipeline::begin_at`).
 
 use crate::{Counter, Histogram, HistogramSnapshot, Unit};
 use std::fmt;
@@ -15,6 +23,29 @@ use std::time::{Duration, Instant};
 
 /// Longest stretch over which the dispatcher takes the rate as constant, in seconds.
 const STEP: f64 = 0.001;
+
+/// Longest sleep between two checks of the stop condition.
+const STOP_POLL: Duration = Duration::from_millis(10);
+
+/// One planned call, as the driver hands it to the closure.
+///
+/// ```
+/// use perf_instrument::load::{Call, LoadDriver, Rate};
+/// use std::time::{Duration, Instant};
+/// let r = LoadDriver::new(Rate::Constant { per_second: 100.0 }, Duration::from_millis(50))
+///     .run(|call: Call| {
+///         assert!(call.intended <= Instant::now());
+///         call.index
+///     });
+/// assert!(r.planned >= 4);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The call's number, from 0 in planned order.
+    pub index: u64,
+    /// When the plan wanted it to start; latency is measured from here.
+    pub intended: Instant,
+}
 
 /// How the arrival rate evolves over the run.
 ///
@@ -264,7 +295,8 @@ impl LoadDriver {
     }
 
     /// Runs until `stop()` returns true or the duration ends (checked every millisecond of the
-    /// plan): for runs ended from outside, such as by Ctrl-C.
+    /// plan, and at least every 10 ms while waiting for the next call): for runs ended from
+    /// outside, such as by Ctrl-C.
     ///
     /// ```
     /// # use perf_instrument::load::{LoadDriver, Rate};
@@ -274,28 +306,28 @@ impl LoadDriver {
     /// ```
     pub fn run_until<F, R>(&self, stop: impl Fn() -> bool, call: F) -> LoadResult
     where
-        F: Fn(u64) -> R + Sync,
+        F: Fn(Call) -> R + Sync,
     {
         self.drive(&stop, call)
     }
 
-    /// Runs `call(k)` for every planned call `k` and returns the measurements.
+    /// Runs `call` for every planned [`Call`] and returns the measurements.
     ///
     /// ```
     /// # use perf_instrument::load::{LoadDriver, Rate};
-    /// let r = LoadDriver::new(Rate::Constant { per_second: 100.0 }, std::time::Duration::from_millis(50)).run(|k| k * 2);
+    /// let r = LoadDriver::new(Rate::Constant { per_second: 100.0 }, std::time::Duration::from_millis(50)).run(|call| call.index * 2);
     /// assert!(r.planned >= 4);
     /// ```
     pub fn run<F, R>(&self, call: F) -> LoadResult
     where
-        F: Fn(u64) -> R + Sync,
+        F: Fn(Call) -> R + Sync,
     {
         self.drive(&|| false, call)
     }
 
     fn drive<F, R>(&self, stop: &dyn Fn() -> bool, call: F) -> LoadResult
     where
-        F: Fn(u64) -> R + Sync,
+        F: Fn(Call) -> R + Sync,
     {
         let latency = Histogram::new(Unit::Seconds);
         let service = Histogram::new(Unit::Seconds);
@@ -309,9 +341,9 @@ impl LoadDriver {
                 let (rx, call, latency, service, completed) =
                     (rx.clone(), &call, &latency, &service, &completed);
                 s.spawn(move || {
-                    for (k, intended) in rx.iter() {
+                    for (index, intended) in rx.iter() {
                         let actual = Instant::now();
-                        std::hint::black_box(call(k));
+                        std::hint::black_box(call(Call { index, intended }));
                         let end = Instant::now();
                         latency.record_duration(end.saturating_duration_since(intended));
                         service.record_duration(end.saturating_duration_since(actual));
@@ -326,7 +358,7 @@ impl LoadDriver {
             let mut t = 0.0f64;
             let mut owed = 1.0f64; // calls still to accumulate before the next one is due
             let mut checked = -1.0f64;
-            while t < total {
+            'plan: while t < total {
                 if t - checked >= STEP {
                     if stop() {
                         break;
@@ -350,9 +382,15 @@ impl LoadDriver {
                     break;
                 }
                 let at = started + Duration::from_secs_f64(t);
-                let now = Instant::now();
-                if at > now {
-                    std::thread::sleep(at - now);
+                loop {
+                    let now = Instant::now();
+                    if at <= now {
+                        break;
+                    }
+                    std::thread::sleep((at - now).min(STOP_POLL));
+                    if stop() {
+                        break 'plan;
+                    }
                 }
                 if tx.try_send((planned, at)).is_err() {
                     dropped += 1;

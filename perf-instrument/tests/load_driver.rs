@@ -19,8 +19,8 @@ fn a_stall_shows_in_the_corrected_p99_and_not_in_the_service_time() {
         Duration::from_secs(2),
     )
     .threads(1)
-    .run(|k| {
-        if k == 500 {
+    .run(|call| {
+        if call.index == 500 {
             std::thread::sleep(stall);
         }
     });
@@ -87,4 +87,50 @@ fn rates_plan_the_expected_number_of_calls() {
     });
     assert!(close(burst, 0.3 * 100.0 + 0.1 * 1_000.0), "{burst}");
     assert_eq!(run(Rate::Constant { per_second: 0.0 }), 0.0);
+}
+
+#[test]
+fn a_slow_plan_stops_soon_after_it_is_told() {
+    // One call every 100 s: the first is planned 100 s in, yet a stop after 50 ms ends the run
+    // within the stop poll (10 ms), not at the next planned call.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        LoadDriver::new(
+            Rate::Constant { per_second: 0.01 },
+            Duration::from_secs(3_600),
+        )
+        .run_until(|| stop.load(std::sync::atomic::Ordering::Relaxed), |_| ())
+    });
+    assert_eq!(result.planned, 0);
+    assert!(started.elapsed() < Duration::from_secs(10), "{result}");
+}
+
+#[test]
+fn each_call_knows_its_intended_start_and_the_calls_are_numbered_in_order() {
+    let seen = std::sync::Mutex::new(Vec::new());
+    let result = LoadDriver::new(
+        Rate::Constant { per_second: 200.0 },
+        Duration::from_millis(100),
+    )
+    .threads(1)
+    .run(|call| {
+        assert!(call.intended <= std::time::Instant::now());
+        seen.lock().unwrap().push(call);
+    });
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len() as u64, result.completed);
+    for (k, pair) in seen.windows(2).enumerate() {
+        assert_eq!(pair[0].index, k as u64);
+        // 200 calls/s: intended starts 5 ms apart (a microsecond of float rounding aside).
+        let gap = pair[1].intended - pair[0].intended;
+        assert!(
+            gap.abs_diff(Duration::from_millis(5)) < Duration::from_micros(2),
+            "{gap:?}"
+        );
+    }
 }

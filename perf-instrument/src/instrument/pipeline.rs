@@ -6,7 +6,7 @@ use crate::sync::next_id;
 use crate::{Clock, Counter, Gauge, Histogram, Unit};
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A stage of one [`Pipeline`] (a dense index, resolved once with [`Pipeline::stage`]).
 ///
@@ -358,6 +358,34 @@ impl Pipeline {
         EventToken {
             origin: now,
             mark: now,
+        }
+    }
+
+    /// An event enters the pipeline, dated from `intended` (its intended start, for example a
+    /// load driver's [`Call::intended`](crate::load::Call::intended)) instead of now: the time
+    /// since then counts in its end-to-end latency and in the gap before its first stage, so an
+    /// event that waited to be submitted is not reported as fast. `intended` is read with
+    /// `Instant`; a time in the future counts as now.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// let intended = Instant::now() - Duration::from_millis(30);
+    /// let event = p.begin_at(intended);
+    /// assert!(p.finish(event) >= Duration::from_millis(29)); // end to end, from `intended`
+    /// ```
+    #[inline]
+    pub fn begin_at(&self, intended: Instant) -> EventToken {
+        let now = self.begin();
+        let late = self
+            .inner
+            .clock
+            .ticks(Instant::now().saturating_duration_since(intended));
+        let origin = now.origin.saturating_sub(late);
+        EventToken {
+            origin,
+            mark: origin,
         }
     }
 
