@@ -405,7 +405,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = flusher.join();
     app.replies.sweep();
     app.orders.tracker.sweep();
-    let report = Report::between(&start, &registry.snapshot());
+    let report = Report::between(&start, &registry.snapshot())
+        .with_config("rate", format!("{rate}/s"))
+        .with_config("duration", format!("{seconds}s"))
+        .with_config("submitters", 2);
     drop((watchdog, sweeper, saga_sweeper));
 
     println!();

@@ -122,7 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             state.last_snapshot = state.commit_index;
         });
     });
-    let report = Report::between(&start, &registry.snapshot());
+    let report = Report::between(&start, &registry.snapshot())
+        .with_config("producers", 3)
+        .with_config("duration", format!("{seconds}s"))
+        .with_config("stall", "raft_node held 3s");
     drop(watchdog);
     let _ = std::fs::remove_file(&path);
     println!();

@@ -112,6 +112,52 @@ fn a_growing_queue_is_found_over_a_window_and_a_steady_one_is_not() {
 }
 
 #[test]
+fn a_full_queue_whose_wait_grows_is_found_and_one_with_a_steady_wait_is_not() {
+    // Both queues hold 10 items throughout (depth does not grow): one item in, one out, every
+    // step. Each has its own clock. Before the window a step takes 0.1 ms on both, so items
+    // wait 1 ms; in the window `orders` steps take 1 ms (items wait up to 10 ms) while
+    // `emails` steps still take 0.1 ms.
+    let registry = registry();
+    let queue = |name: &str| {
+        let (clock, hand) = Clock::manual();
+        let probe = QueueProbe::builder(name)
+            .clock(clock)
+            .build(&registry)
+            .unwrap();
+        let queued: Vec<_> = (0..10).map(|_| probe.submit()).collect();
+        (probe, hand, queued)
+    };
+    let (mut orders, mut emails) = (queue("orders"), queue("emails"));
+    let step = |(probe, hand, queued): &mut (QueueProbe, perf_instrument::ManualClock, Vec<_>),
+                micros: u64| {
+        for _ in 0..50 {
+            hand.advance(Duration::from_micros(micros));
+            probe.pickup(queued.remove(0));
+            queued.push(probe.submit());
+        }
+    };
+    step(&mut orders, 100);
+    step(&mut emails, 100);
+    let before = registry.snapshot();
+    step(&mut orders, 1_000);
+    step(&mut emails, 100);
+    let report = Report::between(&before, &registry.snapshot());
+    let growing: Vec<_> = report
+        .findings()
+        .iter()
+        .filter(|f| f.kind == FindingKind::GrowingQueue)
+        .collect();
+    assert_eq!(growing.len(), 1, "{report}");
+    assert_eq!(growing[0].subject, "orders");
+    assert!(
+        growing[0].evidence[0].starts_with("wait p99 "),
+        "{:?}",
+        growing[0].evidence
+    );
+    assert!(growing[0].summary.contains("wait longer"), "{report}");
+}
+
+#[test]
 fn the_most_contended_lock_is_named_with_its_call_sites() {
     let registry = registry();
     let hot = Arc::new(
@@ -311,9 +357,16 @@ fn background_panics_are_reported() {
 }
 
 #[test]
-fn the_json_report_carries_tables_findings_and_machine() {
-    let report = pipeline_report(&["a", "b"], "b", 9);
+fn the_json_report_carries_tables_findings_machine_and_config() {
+    let report = pipeline_report(&["a", "b"], "b", 9).with_config("rate", "400/s");
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["config"]["rate"], "400/s");
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    assert_eq!(json["machine"]["profile"], profile);
     assert_eq!(json["findings"][0]["kind"], "bottleneck_stage");
     assert_eq!(json["findings"][0]["subject"], "orders/b");
     assert_eq!(json["tables"][0]["title"], "stages");

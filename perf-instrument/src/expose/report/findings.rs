@@ -2,6 +2,7 @@
 
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
+use crate::HistogramSnapshot;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -18,7 +19,9 @@ pub enum FindingKind {
     StuckSagas,
     /// Fewer than 95% of finished sagas completed (at least 20 finished).
     LowSagaCompletion,
-    /// A queue's depth grew by at least 10 items and half its starting depth over the window.
+    /// A queue's depth grew by at least 10 items and half its starting depth over the window,
+    /// or its wait grew: the window's p99 wait at least twice, and 1 ms more than, the p99
+    /// before the window (at least 20 waits on each side).
     GrowingQueue,
     /// The pipeline stage (or the wait before it) with the largest share of end-to-end time,
     /// when that share is at least 25%.
@@ -157,39 +160,81 @@ fn saga_completion(w: &Window<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Fewest waits on each side of the window for a wait-growth finding.
+const MIN_WAITS: u64 = 20;
+/// Smallest growth of the p99 wait that counts, in seconds.
+const MIN_WAIT_GROWTH: f64 = 0.001;
+
 fn growing_queues(w: &Window<'_>, out: &mut Vec<Finding>) {
-    let waits: BTreeMap<String, Option<f64>> = w
+    let before: BTreeMap<String, HistogramSnapshot> = w
+        .histograms_before("queue_wait_seconds")
+        .into_iter()
+        .map(|(l, s)| (label(&l, "queue").to_string(), s))
+        .collect();
+    let waits: BTreeMap<String, HistogramSnapshot> = w
         .histograms("queue_wait_seconds")
         .into_iter()
-        .map(|(l, s)| (label(&l, "queue").to_string(), s.quantile(0.99)))
+        .map(|(l, s)| (label(&l, "queue").to_string(), s))
+        .collect();
+    let depths: BTreeMap<String, (f64, Option<f64>)> = w
+        .gauges("queue_depth")
+        .into_iter()
+        .map(|(l, depth, start)| (label(&l, "queue").to_string(), (depth, start)))
         .collect();
     let enqueued = w.counter_by("queue_enqueued", "queue");
     let dequeued = w.counter_by("queue_dequeued", "queue");
-    for (labels, depth, start) in w.gauges("queue_depth") {
-        let Some(start) = start else { continue };
-        let growth = depth - start;
-        if growth < 10.0 || growth < start * 0.5 {
+    let queues: std::collections::BTreeSet<&String> = depths.keys().chain(waits.keys()).collect();
+    for queue in queues {
+        let depth_growth = depths.get(queue).and_then(|&(depth, start)| {
+            let start = start?;
+            let growth = depth - start;
+            (growth >= 10.0 && growth >= start * 0.5).then_some((start, depth, growth))
+        });
+        let p99 = |s: &HistogramSnapshot| s.quantile(0.99).filter(|_| s.count() >= MIN_WAITS);
+        let wait_growth = match (
+            before.get(queue).and_then(p99),
+            waits.get(queue).and_then(p99),
+        ) {
+            (Some(was), Some(now)) if now >= 2.0 * was && now - was >= MIN_WAIT_GROWTH => {
+                Some((was, now))
+            }
+            _ => None,
+        };
+        if depth_growth.is_none() && wait_growth.is_none() {
             continue;
         }
-        let queue = label(&labels, "queue").to_string();
-        let mut evidence = vec![format!(
-            "depth {start} -> {depth} (+{growth}{})",
-            per_second(w, growth)
-        )];
-        if let (Some(i), Some(o)) = (enqueued.get(&queue), dequeued.get(&queue)) {
+        let mut evidence = Vec::new();
+        if let Some((start, depth, growth)) = depth_growth {
+            evidence.push(format!(
+                "depth {start} -> {depth} (+{growth}{})",
+                per_second(w, growth)
+            ));
+        }
+        if let Some((was, now)) = wait_growth {
+            evidence.push(format!(
+                "wait p99 {} before the window -> {} in it",
+                duration(was),
+                duration(now)
+            ));
+        } else if let Some(now) = waits.get(queue).and_then(|s| s.quantile(0.99)) {
+            evidence.push(format!("wait p99 {}", duration(now)));
+        }
+        if let (Some(i), Some(o)) = (enqueued.get(queue), dequeued.get(queue)) {
             evidence.push(format!(
                 "enqueued {i}{}, dequeued {o}{}",
                 per_second(w, *i),
                 per_second(w, *o)
             ));
         }
-        if let Some(Some(p99)) = waits.get(&queue) {
-            evidence.push(format!("wait p99 {}", duration(*p99)));
-        }
+        let summary = if depth_growth.is_some() {
+            format!("queue {queue} is growing: items arrive faster than they leave")
+        } else {
+            format!("queue {queue}: items wait longer and longer")
+        };
         out.push(Finding {
             kind: FindingKind::GrowingQueue,
-            summary: format!("queue {queue} is growing: items arrive faster than they leave"),
-            subject: queue,
+            summary,
+            subject: queue.clone(),
             evidence,
         });
     }

@@ -3,8 +3,8 @@
 use crate::Clock;
 use serde::Serialize;
 
-/// What the numbers were measured on: cores, CPU model, clock source, OS, and the crate's
-/// configuration (lanes).
+/// What the numbers were measured on: cores, CPU model, clock source, OS, the build profile,
+/// and the crate's configuration (lanes).
 ///
 /// ```
 /// let m = perf_instrument::Machine::current();
@@ -22,6 +22,9 @@ pub struct Machine {
     pub os: String,
     /// Single-writer lanes of the recorders.
     pub lanes: usize,
+    /// `release` or `debug` (whether debug assertions were on): a debug build's figures say
+    /// little about production.
+    pub profile: String,
     /// Version of this crate.
     pub version: String,
 }
@@ -49,6 +52,12 @@ impl Machine {
             clock_source: Clock::global().source().name().to_string(),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             lanes: crate::recorder::lanes::count(),
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }

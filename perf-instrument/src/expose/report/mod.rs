@@ -11,6 +11,7 @@ pub use machine::Machine;
 
 use crate::registry::{Registry, RegistrySnapshot};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use window::Window;
 
 /// One line of a report table: a stage, queue, lock, saga outcome, function or batch kind.
@@ -75,8 +76,8 @@ pub struct Table {
 /// Findings, each with its evidence: the stage with the largest share of end-to-end time, a
 /// queue whose depth grows, the most contended lock and its call sites, holds past a
 /// watchdog threshold, stuck sagas and a low completion ratio, orphaned pending entries,
-/// panics in background threads. The machine and configuration come first, as an honest
-/// benchmark report should.
+/// panics in background threads. The machine, the build profile and the run's configuration
+/// ([`with_config`](Report::with_config)) come first, as an honest benchmark report should.
 ///
 /// ```
 /// use perf_instrument::{QueueProbe, Registry, Report};
@@ -94,6 +95,7 @@ pub struct Table {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     machine: Machine,
+    config: BTreeMap<String, String>,
     window_seconds: Option<f64>,
     generated_at_unix: f64,
     tables: Vec<Table>,
@@ -146,6 +148,7 @@ impl Report {
             .map_or(0.0, |d| d.as_secs_f64());
         Self {
             machine: Machine::current(),
+            config: BTreeMap::new(),
             window_seconds: window.seconds,
             generated_at_unix,
             tables: window.tables(),
@@ -162,6 +165,33 @@ impl Report {
     #[must_use]
     pub fn machine(&self) -> &Machine {
         &self.machine
+    }
+
+    /// Adds a line of the run's configuration (rate, threads, payload size, ...): printed under
+    /// the machine, and in the JSON's `config` object. A key given twice keeps the last value.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new())
+    ///     .with_config("rate", "400/s")
+    ///     .with_config("threads", 2);
+    /// assert_eq!(report.config().get("threads").map(String::as_str), Some("2"));
+    /// assert!(report.to_string().contains("config: rate=400/s, threads=2"));
+    /// ```
+    #[must_use]
+    pub fn with_config(mut self, key: impl Into<String>, value: impl std::fmt::Display) -> Self {
+        self.config.insert(key.into(), value.to_string());
+        self
+    }
+
+    /// The run's configuration, as given to [`with_config`](Report::with_config).
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.config().is_empty());
+    /// ```
+    #[must_use]
+    pub fn config(&self) -> &BTreeMap<String, String> {
+        &self.config
     }
 
     /// The window's length, for [`between`](Report::between) reports.

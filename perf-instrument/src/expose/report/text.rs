@@ -42,9 +42,17 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "machine: {} cores, {}, clock {}, {}, {} recorder lanes",
-            m.cores, m.cpu_model, m.clock_source, m.os, m.lanes
+            "machine: {} cores, {}, clock {}, {}, {} recorder lanes, {} build",
+            m.cores, m.cpu_model, m.clock_source, m.os, m.lanes, m.profile
         )?;
+        if !self.config.is_empty() {
+            let config: Vec<String> = self
+                .config
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(f, "config: {}", config.join(", "))?;
+        }
         for table in &self.tables {
             let width = table
                 .rows

@@ -96,6 +96,18 @@ impl<'a> Window<'a> {
             .collect()
     }
 
+    /// Histograms of family `name` as they stood at the start of the window (cumulative up to
+    /// the earlier snapshot), keyed by labels; empty without an earlier snapshot.
+    pub(crate) fn histograms_before(&self, name: &str) -> BTreeMap<Labels, HistogramSnapshot> {
+        self.series(name)
+            .into_iter()
+            .filter_map(|(labels, _, earlier)| match earlier {
+                Some(SeriesValue::Histogram(earlier)) => Some((labels, earlier.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Counter values of family `name` over the window.
     pub(crate) fn counters(&self, name: &str) -> Vec<(Labels, f64)> {
         self.series(name)
