@@ -45,14 +45,20 @@ pub(crate) fn expand(args: &Args, item: TokenStream) -> syn::Result<TokenStream>
     let private = quote!(#krate::__private);
     let shape = shape(&function);
 
-    let site = Ident::new("__PERF_INSTRUMENT_SITE", Span::mixed_site());
+    let site = Ident::new("__perf_instrument_site", Span::mixed_site());
+    let site_static = Ident::new("__PERF_INSTRUMENT_SITE", Span::mixed_site());
     let call = Ident::new("__perf_instrument_call", Span::mixed_site());
     let output = Ident::new("__perf_instrument_output", Span::mixed_site());
     let future = Ident::new("__perf_instrument_future", Span::mixed_site());
 
     let config = site_config(args, &function, &shape, &private);
+    // The static lives in a block of its own: items are not hygienic, and one declared in the
+    // function's scope would shadow an outer item of the same name that the body uses.
     let declare_site = quote! {
-        static #site: #private::Site = #private::Site::new(#config);
+        let #site: &'static #private::Site = {
+            static #site_static: #private::Site = #private::Site::new(#config);
+            &#site_static
+        };
     };
 
     let ret = annotation_type(&sig.output);

@@ -53,7 +53,10 @@ use proc_macro::TokenStream;
 /// drop); one dropped before its first poll never ran and is not counted. For a function
 /// returning a future, the synchronous code that builds the future is not timed. A `Result`
 /// output is recognised by its declared type: a generic `T` that happens to be a `Result` counts
-/// as `ok` (use `error_if`).
+/// as `ok` (use `error_if`). Likewise a future is recognised by the return type as written: one
+/// returned through a type alias (such as `futures::future::BoxFuture<'_, T>`) is timed as a
+/// plain function, which measures only building the future; write the type out
+/// (`Pin<Box<dyn Future<Output = T> + Send + '_>>`) or make the function an `async fn`.
 ///
 /// # Options
 ///
@@ -118,13 +121,17 @@ use proc_macro::TokenStream;
 /// fn parse(input: &str) -> Result<u64, ParseIntError> {
 ///     // One per call site; its handles are resolved on the first call, against
 ///     // `Registry::global()`.
-///     static __PERF_INSTRUMENT_SITE: ::perf_instrument::__private::Site =
-///         ::perf_instrument::__private::Site::new(
-///             ::perf_instrument::__private::SiteConfig::new("parse", ::core::module_path!())
-///                 .fallible(),
-///         );
+///     // (The static sits in a block of its own, so it cannot shadow an item the body uses.)
+///     let site: &'static ::perf_instrument::__private::Site = {
+///         static SITE: ::perf_instrument::__private::Site =
+///             ::perf_instrument::__private::Site::new(
+///                 ::perf_instrument::__private::SiteConfig::new("parse", ::core::module_path!())
+///                     .fallible(),
+///             );
+///         &SITE
+///     };
 ///     // First clock read (and the in-flight increment, with `in_flight`).
-///     let call = __PERF_INSTRUMENT_SITE.enter();
+///     let call = site.enter();
 ///     // The body runs in a closure, so `return` and `?` end the body, not the timing.
 ///     let output = ::perf_instrument::__private::call_once::<Result<u64, ParseIntError>, _>(
 ///         move || { input.trim().parse() },
@@ -140,11 +147,13 @@ use proc_macro::TokenStream;
 ///
 /// ```ignore
 /// async fn fetch(id: u64) -> Result<Order, Error> {
-///     static __PERF_INSTRUMENT_SITE: Site = Site::new(SiteConfig::new("fetch", module_path!())
-///         .asynchronous()
-///         .fallible());
-///     __PERF_INSTRUMENT_SITE
-///         .time_future(typed_future::<Result<Order, Error>, _>(async move { /* body */ }),
+///     let site: &'static Site = {
+///         static SITE: Site = Site::new(SiteConfig::new("fetch", module_path!())
+///             .asynchronous()
+///             .fallible());
+///         &SITE
+///     };
+///     site.time_future(typed_future::<Result<Order, Error>, _>(async move { /* body */ }),
 ///                      |output| /* outcome of `output` */)
 ///         .await
 /// }

@@ -52,6 +52,16 @@ fn hygiene(__perf_instrument_output: u8, __perf_instrument_call: u8) -> u8 {
     __perf_instrument_output + __perf_instrument_call + __PERF_INSTRUMENT_SITE
 }
 
+/// An item outside the function with the name of the expansion's static.
+static __PERF_INSTRUMENT_SITE: u8 = 7;
+
+/// The body sees the outer item, not the expansion's static.
+#[timed]
+#[allow(clippy::used_underscore_binding)]
+fn outer_hygiene(__perf_instrument_site: u8) -> u8 {
+    __PERF_INSTRUMENT_SITE + __perf_instrument_site
+}
+
 /// The rendered process-wide registry.
 fn scrape() -> String {
     String::from_utf8(perf_instrument::render_as(
@@ -81,6 +91,7 @@ pub fn main() {
     assert_eq!(first_word("hello world"), "hello");
     assert_eq!(r#type(4), 4);
     assert_eq!(hygiene(1, 2), 103);
+    assert_eq!(outer_hygiene(1), 8);
 
     let text = scrape();
     assert_eq!(calls(&text, "add", "ok"), 1);
