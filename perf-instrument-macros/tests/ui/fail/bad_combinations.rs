@@ -12,6 +12,9 @@ fn stage_with_family_options() {}
 #[timed(pipeline = "", stage = "enrich")]
 fn empty_pipeline() {}
 
+#[timed(pipeline = "orders", stage = "")]
+fn empty_stage() {}
+
 #[timed(error_if = Option::is_none)]
 fn error_if_without_output() {}
 

@@ -15,6 +15,12 @@ fn in_flight_with_value() {}
 #[timed(crate = "perf_instrument")]
 fn crate_as_string() {}
 
+#[timed(crate)]
+fn crate_without_path() {}
+
+#[timed(buckets)]
+fn buckets_without_values() {}
+
 #[timed(error_if)]
 fn error_if_without_predicate() -> Option<u8> {
     None
