@@ -2,7 +2,9 @@
 # End to end: a real Prometheus (Debian package, native histograms enabled, loopback, temporary
 # data dir) scrapes two instances of examples/native_histograms.rs over protobuf; through its
 # HTTP API, histogram_quantile(0.99, sum(rate(x[1m]))) over the native series must be within the
-# stated relative error (4.33%) of the 0.99 quantile of the two instances' merged buckets.
+# stated relative error (4.33%) of the 0.99 quantile of the two instances' merged buckets. The
+# two instances have different tails, so the merged p99 lies in a bucket neither instance's own
+# p99 is in (checked): a wrong aggregation cannot pass by luck.
 # Usage: scripts/native-histograms.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,25 +62,37 @@ for port in "${ports[@]}"; do buckets+=("$(curl -fsS "http://127.0.0.1:$port/buc
 python3 - "$result" "${buckets[0]}" "${buckets[1]}" <<'PY'
 import math, sys
 prom = float(sys.argv[1])
-merged = {}
-for text in sys.argv[2:]:
+
+def parse(text):
+    out = {}
     for line in text.strip().splitlines():
         key, count = line.split()
-        key = None if key == "zero" else int(key)
-        merged[key] = merged.get(key, 0) + int(count)
-total = sum(merged.values())
-rank = math.ceil(0.99 * total)
-seen = 0
-for key in sorted(merged, key=lambda k: -math.inf if k is None else k):
-    seen += merged[key]
-    if seen >= rank:
-        break
+        out[None if key == "zero" else int(key)] = int(count)
+    return out
+
+def p99_bucket(counts):
+    total = sum(counts.values())
+    rank, seen = math.ceil(0.99 * total), 0
+    for key in sorted(counts, key=lambda k: -math.inf if k is None else k):
+        seen += counts[key]
+        if seen >= rank:
+            return key, total
+
+instances = [parse(text) for text in sys.argv[2:]]
+merged = {}
+for counts in instances:
+    for key, n in counts.items():
+        merged[key] = merged.get(key, 0) + n
+key, total = p99_bucket(merged)
+own = [p99_bucket(counts)[0] for counts in instances]
 lower, upper = 2 ** ((key - 1) / 8), 2 ** (key / 8)
 ours = 2 * lower * upper / (lower + upper)
 error = abs(prom - ours) / prom
 print(f"merged snapshots: {total} observations, p99 in native bucket {key} "
-      f"({lower:.6f}, {upper:.6f}] s, reported {ours:.6f} s; prometheus {prom:.6f} s; "
-      f"relative difference {error:.4%}")
+      f"({lower:.6f}, {upper:.6f}] s, reported {ours:.6f} s; each instance's own p99 in "
+      f"buckets {own}; prometheus {prom:.6f} s; relative difference {error:.4%}")
+# The check can tell a correct aggregation from one that lost or mis-summed an instance.
+assert key not in own, "the workload no longer separates the merged p99 from each instance's"
 assert lower <= prom <= upper, "prometheus placed p99 in another bucket"
 assert error <= 0.0433, f"relative difference {error} exceeds 4.33%"
 print("ok")

@@ -2,11 +2,16 @@
 //!
 //! `cargo run --example native_histograms --features protobuf -- --listen 127.0.0.1:9471 --seed 1`
 //!
-//! Every 100 ms it records a fixed pattern of 1,000 latencies (which depends on `--seed`): most
-//! between 1 and 30 ms, the slowest 5% in a narrow band around 200 ms, so the 99th percentile of
-//! any window of whole ticks lies in one bucket. Besides `/metrics` (text, OpenMetrics or
-//! protobuf with native histograms, as asked) it serves `/buckets`: the histogram's native
-//! buckets as `index count` lines (`zero count` first), so a test can merge instances itself.
+//! Every 100 ms it records a fixed pattern of 1,000 latencies: most between 1 and 30 ms, and a
+//! tail that depends on `--seed`. Odd seeds put 15 of each 1,000 in a narrow band around 400 ms
+//! (their own p99 lies there); even seeds put 9 around 100 ms (their own p99 stays under 30 ms).
+//! Merged, one of each, the 21st slowest of 2,000 — the p99 — lies in the 100 ms band, where
+//! neither instance's own p99 is: a query that lost or mis-summed an instance lands elsewhere.
+//! Each band lies inside one schema-3 bucket, and the pattern is the same every tick, so the
+//! quantiles of any window of whole ticks are those of the pattern. Besides `/metrics` (text,
+//! OpenMetrics or protobuf with native histograms, as asked) it serves `/buckets`: the
+//! histogram's native buckets as `index count` lines (`zero count` first), so a test can merge
+//! instances itself.
 
 use perf_instrument::{Opts, Registry, Route, Server, Unit};
 use std::time::{Duration, Instant};
@@ -27,13 +32,18 @@ fn pattern(seed: u64) -> Vec<u64> {
         x ^= x << 17;
         x
     };
+    // Odd seeds: 15 at 399.5–400.5 ms; even seeds: 9 at 99.5–100.5 ms (one schema-3 bucket each).
+    let (tail, centre) = if seed % 2 == 1 {
+        (15, 400_000_000)
+    } else {
+        (9, 100_000_000)
+    };
     (0..1_000)
         .map(|i| {
-            if i < 950 {
+            if i < 1_000 - tail {
                 1_000_000 + next() % 29_000_000
             } else {
-                // 199.5–200.5 ms: one schema-3 bucket.
-                199_500_000 + next() % 1_000_000
+                centre - 500_000 + next() % 1_000_000
             }
         })
         .collect()
