@@ -257,17 +257,22 @@ fn registration_refuses_what_would_render_badly() {
         err(registry.histogram("latency", "x", Unit::Seconds).map(drop)),
         RegistryError::MissingUnitSuffix { .. }
     ));
-    // A histogram `rpc` exposes `rpc_count`; a gauge of that name would collide.
+    // A histogram `rpc` exposes `rpc_count`; a histogram of that name would collide.
     registry.histogram("rpc", "x", Unit::Count).unwrap();
     assert!(matches!(
-        err(registry.gauge("rpc_count", "x").map(drop)),
+        err(registry.histogram("rpc_count", "x", Unit::Count).map(drop)),
         RegistryError::NameCollision { .. }
     ));
-    // A counter `jobs` exposes `jobs_total`.
+    // A gauge may not end with a histogram's sample suffix at all.
+    assert!(matches!(
+        err(registry.gauge("rpc_count", "x").map(drop)),
+        RegistryError::ReservedSuffix { .. }
+    ));
+    // Nor with a counter's: `_total` is for counters only.
     registry.counter("jobs", "x").unwrap();
     assert!(matches!(
         err(registry.gauge("jobs_total", "x").map(drop)),
-        RegistryError::NameCollision { .. }
+        RegistryError::ReservedSuffix { .. }
     ));
     // `jobs_total` as a counter is `jobs` again: the same family.
     registry.counter("jobs_total", "x").unwrap().inc();
@@ -297,6 +302,107 @@ fn registration_refuses_what_would_render_badly() {
     // Nothing that was refused shows up.
     for (_, parsed) in both(&registry) {
         assert!(!parsed.contains_key("2fast") && !parsed.contains_key("g"));
+    }
+}
+
+#[test]
+fn names_ending_with_another_types_sample_suffix_are_refused() {
+    let registry = bare();
+    let refused = |r: Result<(), RegistryError>, name: &str| match r {
+        Err(e @ RegistryError::ReservedSuffix { .. }) => {
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        other => panic!("{name}: {other:?}"),
+    };
+    refused(registry.gauge("queue_total", "x").map(drop), "queue_total");
+    refused(
+        registry
+            .register_fn_gauge(Opts::new("queue_total", "x"))
+            .map(drop),
+        "queue_total",
+    );
+    refused(
+        registry.histogram("wait_total", "x", Unit::Count).map(drop),
+        "wait_total",
+    );
+    for suffix in ["_bucket", "_count", "_sum", "_created"] {
+        let name = format!("rpc{suffix}");
+        refused(registry.gauge(&name, "x").map(drop), &name);
+        refused(registry.counter(&name, "x").map(drop), &name);
+    }
+    refused(
+        registry
+            .histogram("batch_created", "x", Unit::Count)
+            .map(drop),
+        "batch_created",
+    );
+    // Counters keep their `_total`, histograms may end like their own samples.
+    registry.counter("requests_total", "x").unwrap().inc();
+    registry.histogram("rows_count", "x", Unit::Count).unwrap();
+    for (_, parsed) in both(&registry) {
+        assert_eq!(parsed.len(), 2, "{:?}", parsed.keys());
+    }
+    // Collectors' descriptors go through the same validation.
+    assert!(matches!(
+        perf_instrument::Descriptor::new(
+            perf_instrument::MetricKind::Gauge,
+            Opts::new("open_total", "x")
+        ),
+        Err(RegistryError::ReservedSuffix { .. })
+    ));
+}
+
+#[test]
+fn a_family_label_may_not_repeat_a_constant_label() {
+    use perf_instrument::{Collector, Descriptor, FamilySnapshot, MetricKind};
+    use std::sync::Arc;
+    // The self metrics label overflows by `family`: a constant label of that name is refused.
+    let clash = Registry::builder().const_label("family", "orders").build();
+    assert!(
+        matches!(clash, Err(RegistryError::InvalidLabelName { ref label, .. }) if label == "family"),
+        "{clash:?}"
+    );
+    let registry = Registry::builder()
+        .const_label("queue", "eu")
+        .process_metrics(false)
+        .build()
+        .unwrap();
+    let refused = registry.register_gauge(Opts::new("depth", "x").labels(["name", "queue"]));
+    assert!(
+        matches!(refused, Err(RegistryError::InvalidLabelName { ref label, .. }) if label == "queue"),
+        "{refused:?}"
+    );
+    struct Queues(Arc<Descriptor>);
+    impl Collector for Queues {
+        fn describe(&self) -> Vec<Arc<Descriptor>> {
+            vec![self.0.clone()]
+        }
+        fn collect(&self, _: &mut Vec<FamilySnapshot>) {}
+    }
+    let desc = Descriptor::new(
+        MetricKind::Gauge,
+        Opts::new("queue_age_seconds", "x")
+            .unit(Unit::Seconds)
+            .labels(["queue"]),
+    )
+    .unwrap();
+    assert!(matches!(
+        registry.register_collector(Arc::new(Queues(Arc::new(desc)))),
+        Err(RegistryError::InvalidLabelName { .. })
+    ));
+    // Other labels are fine, and every series carries `queue` once (the parser refuses twice).
+    let depth = registry
+        .register_gauge(Opts::new("depth", "x").labels(["name"]))
+        .unwrap();
+    depth.with_label_values(&["ingest"]).set(3);
+    let overflowed = registry
+        .register_counter(Opts::new("drops", "x").labels(["k"]).max_series(1))
+        .unwrap();
+    overflowed.with_label_values(&["a"]).inc();
+    overflowed.with_label_values(&["b"]).inc();
+    for (_, parsed) in both(&registry) {
+        assert!(parsed.contains_key("depth"));
+        assert!(!parsed.contains_key("queue_age_seconds"));
     }
 }
 
