@@ -407,6 +407,82 @@ fn a_family_label_may_not_repeat_a_constant_label() {
 }
 
 #[test]
+fn a_lookup_never_produces_a_second_series_with_the_same_labels() {
+    let registry = Registry::builder().process_metrics(false).build().unwrap();
+    // Wrong number of values on a family without labels: recorded, counted, not exported.
+    let jobs = registry
+        .register_counter(Opts::new("jobs", "Jobs."))
+        .unwrap();
+    jobs.with_label_values(&[]).inc();
+    jobs.with_label_values(&["stray"]).inc_by(5);
+    assert_eq!(jobs.overflow_count(), 1);
+    // The overflow series' own label set, asked for by hand: it is the overflow series.
+    let users = registry
+        .register_counter(
+            Opts::new("logins", "Logins.")
+                .labels(["user"])
+                .max_series(1),
+        )
+        .unwrap();
+    users.with_label_values(&[OVERFLOW_LABEL_VALUE]).inc(); // below the cap
+    assert_eq!(users.series_count(), 0);
+    users.with_label_values(&["ada"]).inc();
+    users.with_label_values(&["grace"]).inc(); // past the cap
+    users.with_label_values(&[OVERFLOW_LABEL_VALUE]).inc();
+    users.with_label_values(&["ada", "extra"]).inc(); // detached
+    assert_eq!(users.series_count(), 1);
+    assert_eq!(users.overflow_count(), 4);
+    let pairs = registry
+        .register_gauge(Opts::new("pairs", "x").labels(["a", "b"]).max_series(1))
+        .unwrap();
+    pairs.with_label_values(&["x", "y"]).set(1);
+    pairs.with_label_values(&["x", "z"]).set(2); // past the cap
+    pairs
+        .with_label_values(&[OVERFLOW_LABEL_VALUE, OVERFLOW_LABEL_VALUE])
+        .add(1);
+    for (dialect, parsed) in both(&registry) {
+        let (jobs_family, logins_family) = match dialect {
+            Dialect::Prometheus => ("jobs_total", "logins_total"),
+            Dialect::OpenMetrics => ("jobs", "logins"),
+        };
+        let totals: Vec<f64> = parsed[jobs_family]
+            .samples
+            .iter()
+            .filter(|s| s.name == "jobs_total")
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(totals, [1.0]);
+        let logins: Vec<(Option<&str>, f64)> = parsed[logins_family]
+            .samples
+            .iter()
+            .filter(|s| s.name == "logins_total")
+            .map(|s| (s.label("user"), s.value))
+            .collect();
+        assert_eq!(
+            logins,
+            [(Some("ada"), 1.0), (Some(OVERFLOW_LABEL_VALUE), 3.0)]
+        );
+        let overflow_pairs = parsed["pairs"]
+            .samples
+            .iter()
+            .find(|s| s.label("a") == Some(OVERFLOW_LABEL_VALUE))
+            .unwrap();
+        assert_eq!(overflow_pairs.value, 3.0);
+    }
+}
+
+#[test]
+fn the_strict_parser_refuses_a_series_twice() {
+    let text = "# HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total 1\njobs_total 2\n";
+    let err = parse(text, Dialect::Prometheus).unwrap_err();
+    assert!(err.contains("duplicate series"), "{err}");
+    let text = "# TYPE q gauge\nq{a=\"1\",b=\"2\"} 1\nq{b=\"2\",a=\"1\"} 2\n";
+    assert!(parse(text, Dialect::Prometheus).is_err());
+    let text = "# TYPE q gauge\nq{a=\"1\"} 1\nq{a=\"2\"} 2\n";
+    assert!(parse(text, Dialect::Prometheus).is_ok());
+}
+
+#[test]
 fn a_64_kib_label_value_and_help_round_trip() {
     let big: String = "ab\"\\\n}#😀".repeat(64 * 1024 / 14 + 1);
     let registry = bare();
