@@ -9,7 +9,7 @@ use perf_instrument::{
     render_as, Buckets, Format, Opts, Registry, RegistryError, Unit, OVERFLOW_LABEL_VALUE,
 };
 use proptest::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 fn bare() -> Registry {
     Registry::builder()
@@ -566,23 +566,39 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
         .unwrap();
     let writers = 8usize;
     let per_writer = 200_000u64;
+    let scraper_threads = 4usize;
     let done = AtomicBool::new(false);
-    let scrapes = std::thread::scope(|s| {
+    // Writers that finished, and scrapers that finished their first scrape: writers wait half-way
+    // until every scraper has scraped, so each scraper's first scrape overlaps the writing.
+    let writers_done = AtomicUsize::new(0);
+    let scraped_once = AtomicUsize::new(0);
+    let per_scraper = std::thread::scope(|s| {
         for w in 0..writers {
             let (ops, latency) = (&ops, &latency);
+            let (writers_done, scraped_once) = (&writers_done, &scraped_once);
             s.spawn(move || {
                 let label = w.to_string();
                 let c = ops.with_label_values(&[&label]);
                 let h = latency.with_label_values(&[&label]);
                 for i in 0..per_writer {
+                    if i == per_writer / 2 {
+                        let patience = std::time::Instant::now();
+                        while scraped_once.load(Ordering::Acquire) < scraper_threads
+                            && patience.elapsed() < std::time::Duration::from_secs(120)
+                        {
+                            std::thread::yield_now();
+                        }
+                    }
                     c.inc();
                     h.record(1_000 + (i * 7_919) % 50_000_000);
                 }
+                writers_done.fetch_add(1, Ordering::AcqRel);
             });
         }
-        let scrapers: Vec<_> = (0..4)
+        let scrapers: Vec<_> = (0..scraper_threads)
             .map(|k| {
                 let (registry, done) = (&registry, &done);
+                let (writers_done, scraped_once) = (&writers_done, &scraped_once);
                 s.spawn(move || {
                     let format = if k % 2 == 0 {
                         Format::OpenMetrics
@@ -597,6 +613,8 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
                     let name = if k % 2 == 0 { "ops" } else { "ops_total" };
                     let mut previous: std::collections::BTreeMap<String, f64> = Default::default();
                     let mut n = 0;
+                    // Scrapes that ended while a writer was still writing.
+                    let mut during_writes = 0;
                     // Bounded: until the writers finish, and at most 2,000 scrapes.
                     while !done.load(Ordering::Acquire) && n < 2_000 {
                         let text = String::from_utf8(render_as(registry, format)).unwrap();
@@ -615,8 +633,14 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
                             assert!(sample.value >= before, "a counter went backwards");
                         }
                         n += 1;
+                        if writers_done.load(Ordering::Acquire) < writers {
+                            during_writes += 1;
+                        }
+                        if n == 1 {
+                            scraped_once.fetch_add(1, Ordering::AcqRel);
+                        }
                     }
-                    n
+                    during_writes
                 })
             })
             .collect();
@@ -633,9 +657,12 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
         scrapers
             .into_iter()
             .map(|h| h.join().unwrap())
-            .sum::<usize>()
+            .collect::<Vec<usize>>()
     });
-    assert!(scrapes >= 4, "every scraper ran");
+    assert!(
+        per_scraper.iter().all(|&n| n >= 1),
+        "every scraper completes a scrape while the writers run: {per_scraper:?}"
+    );
     for (dialect, parsed) in both(&registry) {
         let name = if dialect == Dialect::Prometheus {
             "ops_total"
