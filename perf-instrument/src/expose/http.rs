@@ -279,8 +279,8 @@ impl ServerBuilder {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = Arc::new(Config {
             settings: self,
-            scrapes: AtomicUsize::new(0),
-            connections: AtomicUsize::new(0),
+            scrapes: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::new(AtomicUsize::new(0)),
         });
         let thread = std::thread::Builder::new()
             .name("perf-instrument-http".into())
@@ -396,22 +396,23 @@ pub fn serve(addr: SocketAddr) -> Result<Server, ServerError> {
 /// What the server thread shares between connections: the settings and two counters.
 struct Config {
     settings: ServerBuilder,
-    scrapes: AtomicUsize,
-    connections: AtomicUsize,
+    /// Renders running (each holds a [`Slot`] until its render ends).
+    scrapes: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
 }
 
-/// Decrements a counter when dropped.
-struct Slot<'a>(&'a AtomicUsize);
+/// Decrements a counter when dropped; owns its counter so it can move into a render.
+struct Slot(Arc<AtomicUsize>);
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-fn take_slot(counter: &AtomicUsize, max: usize) -> Option<Slot<'_>> {
+fn take_slot(counter: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
     let before = counter.fetch_add(1, Ordering::AcqRel);
-    let slot = Slot(counter);
+    let slot = Slot(counter.clone());
     (before < max).then_some(slot)
 }
 
@@ -513,7 +514,10 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
         .as_deref()
         .is_some_and(accepts_gzip);
     let registry = config.settings.registry.clone();
+    // The slot moves into the render: if the client goes away, hyper drops this future but the
+    // blocking render runs on, and it must go on counting against the cap until it ends.
     let rendered = tokio::task::spawn_blocking(move || {
+        let _scrape = scrape;
         let (content_type, body) = match handler {
             None => {
                 let (content_type, body) = render(&registry, accept.as_deref());
@@ -527,7 +531,6 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
         }
     })
     .await;
-    drop(scrape);
     let Ok((content_type, body, gzipped)) = rendered else {
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n");
     };
