@@ -281,6 +281,53 @@ fn clients_that_hang_up_cannot_push_renders_past_the_cap() {
 }
 
 #[test]
+fn a_client_that_never_reads_is_cut_off_at_the_connection_timeout() {
+    const BODY: usize = 32 << 20; // far more than the socket buffers hold
+    let s = Server::builder(registry())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .connection_timeout(Duration::from_millis(300))
+        .max_connections(1)
+        .route(Route::new("/big", || {
+            ("text/plain".into(), vec![b'x'; BODY])
+        }))
+        .start()
+        .unwrap();
+    let addr = s.local_addr();
+    let mut stuck = TcpStream::connect(addr).unwrap();
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stuck
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The only connection is held by a client that does not read; once the deadline (and the
+    // grace for the response in flight) passes, it is closed and others get in again.
+    let patience = std::time::Instant::now();
+    let served = loop {
+        if let Some(reply) = try_request(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n",
+            Duration::from_secs(10),
+        ) {
+            break reply;
+        }
+        assert!(
+            patience.elapsed() < Duration::from_secs(15),
+            "the non-reading client kept its connection"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(served.status, 200);
+    // What the stuck client can still read is a cut-off response, then the end of the stream.
+    let mut got = Vec::new();
+    match stuck.read_to_end(&mut got) {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    assert!(got.len() < BODY, "the whole body arrived: {}", got.len());
+}
+
+#[test]
 fn a_slow_header_client_is_cut_off_while_scrapes_go_on() {
     let s = Server::builder(registry())
         .bind("127.0.0.1:0".parse().unwrap())

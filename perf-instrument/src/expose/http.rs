@@ -136,9 +136,9 @@ impl fmt::Debug for Route {
     }
 }
 
-/// Configures the endpoint. Defaults: `127.0.0.1:9464`, 5 s to send request headers, 8 KiB of
-/// request headers, 4 concurrent scrapes (the next one gets `503` at once), 64 connections,
-/// gzip when asked, no authentication.
+/// Configures the endpoint. Defaults: `127.0.0.1:9464`, 5 s to send request headers, 30 s per
+/// connection, 8 KiB of request headers, 4 concurrent scrapes (the next one gets `503` at once),
+/// 64 connections, gzip when asked, no authentication.
 ///
 /// ```no_run
 /// use perf_instrument::{BasicAuth, Registry, Server};
@@ -146,6 +146,7 @@ impl fmt::Debug for Route {
 /// let server = Server::builder(Registry::global().clone())
 ///     .bind("0.0.0.0:9464".parse().unwrap())
 ///     .header_read_timeout(Duration::from_secs(2))
+///     .connection_timeout(Duration::from_secs(20))
 ///     .max_concurrent_scrapes(2)
 ///     .basic_auth(BasicAuth::new("prometheus", "s3cret"))
 ///     .start()
@@ -157,6 +158,7 @@ pub struct ServerBuilder {
     registry: Registry,
     addr: SocketAddr,
     header_read_timeout: Duration,
+    connection_timeout: Duration,
     max_request_bytes: usize,
     max_concurrent_scrapes: usize,
     max_connections: usize,
@@ -188,6 +190,23 @@ impl ServerBuilder {
     #[must_use]
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long one connection may stay open (default 30 s), so that a client that sends a
+    /// request and never reads the response cannot hold a connection and its body forever.
+    /// Past it the connection takes no new request (an idle one closes at once); a response
+    /// still being sent gets as long again, then the connection is closed. No connection
+    /// lasts more than twice this; scrapers reconnect as they would after any close.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = perf_instrument::Server::builder(perf_instrument::Registry::new())
+    ///     .connection_timeout(Duration::from_secs(10));
+    /// ```
+    #[must_use]
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
         self
     }
 
@@ -323,6 +342,7 @@ impl Server {
                 .parse()
                 .unwrap_or_else(|_| ([127, 0, 0, 1], 9464).into()),
             header_read_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(30),
             max_request_bytes: 8 * 1024,
             max_concurrent_scrapes: 4,
             max_connections: 64,
@@ -447,13 +467,23 @@ async fn accept_loop(
                 let config = config.clone();
                 async move { Ok::<_, std::convert::Infallible>(respond(&config, request).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(config.settings.header_read_timeout)
                 .max_buf_size(config.settings.max_request_bytes.max(8192))
                 .max_header_size(config.settings.max_request_bytes)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            let deadline = config.settings.connection_timeout;
+            if tokio::time::timeout(deadline, connection.as_mut())
+                .await
+                .is_err()
+            {
+                // Past the deadline: no further request; a response being written (to a client
+                // that may never read it) gets as long again, then the connection is dropped.
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(deadline, connection).await;
+            }
         });
     }
 }
