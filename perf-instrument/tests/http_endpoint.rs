@@ -427,6 +427,12 @@ fn basic_auth_when_configured() {
         "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic cHJvbWV0aGV1czpzM2NyZXQ=\r\n",
     );
     assert_eq!(ok.status, 200);
+    // The scheme name is case-insensitive (RFC 7617).
+    let lower = request(
+        s.local_addr(),
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: basic cHJvbWV0aGV1czpzM2NyZXQ=\r\n",
+    );
+    assert_eq!(lower.status, 200);
 }
 
 #[test]
