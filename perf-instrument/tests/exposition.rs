@@ -9,7 +9,7 @@ use perf_instrument::{
     render_as, Buckets, Format, Opts, Registry, RegistryError, Unit, OVERFLOW_LABEL_VALUE,
 };
 use proptest::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 fn bare() -> Registry {
     Registry::builder()
@@ -257,17 +257,22 @@ fn registration_refuses_what_would_render_badly() {
         err(registry.histogram("latency", "x", Unit::Seconds).map(drop)),
         RegistryError::MissingUnitSuffix { .. }
     ));
-    // A histogram `rpc` exposes `rpc_count`; a gauge of that name would collide.
+    // A histogram `rpc` exposes `rpc_count`; a histogram of that name would collide.
     registry.histogram("rpc", "x", Unit::Count).unwrap();
     assert!(matches!(
-        err(registry.gauge("rpc_count", "x").map(drop)),
+        err(registry.histogram("rpc_count", "x", Unit::Count).map(drop)),
         RegistryError::NameCollision { .. }
     ));
-    // A counter `jobs` exposes `jobs_total`.
+    // A gauge may not end with a histogram's sample suffix at all.
+    assert!(matches!(
+        err(registry.gauge("rpc_count", "x").map(drop)),
+        RegistryError::ReservedSuffix { .. }
+    ));
+    // Nor with a counter's: `_total` is for counters only.
     registry.counter("jobs", "x").unwrap();
     assert!(matches!(
         err(registry.gauge("jobs_total", "x").map(drop)),
-        RegistryError::NameCollision { .. }
+        RegistryError::ReservedSuffix { .. }
     ));
     // `jobs_total` as a counter is `jobs` again: the same family.
     registry.counter("jobs_total", "x").unwrap().inc();
@@ -298,6 +303,183 @@ fn registration_refuses_what_would_render_badly() {
     for (_, parsed) in both(&registry) {
         assert!(!parsed.contains_key("2fast") && !parsed.contains_key("g"));
     }
+}
+
+#[test]
+fn names_ending_with_another_types_sample_suffix_are_refused() {
+    let registry = bare();
+    let refused = |r: Result<(), RegistryError>, name: &str| match r {
+        Err(e @ RegistryError::ReservedSuffix { .. }) => {
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        other => panic!("{name}: {other:?}"),
+    };
+    refused(registry.gauge("queue_total", "x").map(drop), "queue_total");
+    refused(
+        registry
+            .register_fn_gauge(Opts::new("queue_total", "x"))
+            .map(drop),
+        "queue_total",
+    );
+    refused(
+        registry.histogram("wait_total", "x", Unit::Count).map(drop),
+        "wait_total",
+    );
+    for suffix in ["_bucket", "_count", "_sum", "_created"] {
+        let name = format!("rpc{suffix}");
+        refused(registry.gauge(&name, "x").map(drop), &name);
+        refused(registry.counter(&name, "x").map(drop), &name);
+    }
+    refused(
+        registry
+            .histogram("batch_created", "x", Unit::Count)
+            .map(drop),
+        "batch_created",
+    );
+    // Counters keep their `_total`, histograms may end like their own samples.
+    registry.counter("requests_total", "x").unwrap().inc();
+    registry.histogram("rows_count", "x", Unit::Count).unwrap();
+    for (_, parsed) in both(&registry) {
+        assert_eq!(parsed.len(), 2, "{:?}", parsed.keys());
+    }
+    // Collectors' descriptors go through the same validation.
+    assert!(matches!(
+        perf_instrument::Descriptor::new(
+            perf_instrument::MetricKind::Gauge,
+            Opts::new("open_total", "x")
+        ),
+        Err(RegistryError::ReservedSuffix { .. })
+    ));
+}
+
+#[test]
+fn a_family_label_may_not_repeat_a_constant_label() {
+    use perf_instrument::{Collector, Descriptor, FamilySnapshot, MetricKind};
+    use std::sync::Arc;
+    // The self metrics label overflows by `family`: a constant label of that name is refused.
+    let clash = Registry::builder().const_label("family", "orders").build();
+    assert!(
+        matches!(clash, Err(RegistryError::InvalidLabelName { ref label, .. }) if label == "family"),
+        "{clash:?}"
+    );
+    let registry = Registry::builder()
+        .const_label("queue", "eu")
+        .process_metrics(false)
+        .build()
+        .unwrap();
+    let refused = registry.register_gauge(Opts::new("depth", "x").labels(["name", "queue"]));
+    assert!(
+        matches!(refused, Err(RegistryError::InvalidLabelName { ref label, .. }) if label == "queue"),
+        "{refused:?}"
+    );
+    struct Queues(Arc<Descriptor>);
+    impl Collector for Queues {
+        fn describe(&self) -> Vec<Arc<Descriptor>> {
+            vec![self.0.clone()]
+        }
+        fn collect(&self, _: &mut Vec<FamilySnapshot>) {}
+    }
+    let desc = Descriptor::new(
+        MetricKind::Gauge,
+        Opts::new("queue_age_seconds", "x")
+            .unit(Unit::Seconds)
+            .labels(["queue"]),
+    )
+    .unwrap();
+    assert!(matches!(
+        registry.register_collector(Arc::new(Queues(Arc::new(desc)))),
+        Err(RegistryError::InvalidLabelName { .. })
+    ));
+    // Other labels are fine, and every series carries `queue` once (the parser refuses twice).
+    let depth = registry
+        .register_gauge(Opts::new("depth", "x").labels(["name"]))
+        .unwrap();
+    depth.with_label_values(&["ingest"]).set(3);
+    let overflowed = registry
+        .register_counter(Opts::new("drops", "x").labels(["k"]).max_series(1))
+        .unwrap();
+    overflowed.with_label_values(&["a"]).inc();
+    overflowed.with_label_values(&["b"]).inc();
+    for (_, parsed) in both(&registry) {
+        assert!(parsed.contains_key("depth"));
+        assert!(!parsed.contains_key("queue_age_seconds"));
+    }
+}
+
+#[test]
+fn a_lookup_never_produces_a_second_series_with_the_same_labels() {
+    let registry = Registry::builder().process_metrics(false).build().unwrap();
+    // Wrong number of values on a family without labels: recorded, counted, not exported.
+    let jobs = registry
+        .register_counter(Opts::new("jobs", "Jobs."))
+        .unwrap();
+    jobs.with_label_values(&[]).inc();
+    jobs.with_label_values(&["stray"]).inc_by(5);
+    assert_eq!(jobs.overflow_count(), 1);
+    // The overflow series' own label set, asked for by hand: it is the overflow series.
+    let users = registry
+        .register_counter(
+            Opts::new("logins", "Logins.")
+                .labels(["user"])
+                .max_series(1),
+        )
+        .unwrap();
+    users.with_label_values(&[OVERFLOW_LABEL_VALUE]).inc(); // below the cap
+    assert_eq!(users.series_count(), 0);
+    users.with_label_values(&["ada"]).inc();
+    users.with_label_values(&["grace"]).inc(); // past the cap
+    users.with_label_values(&[OVERFLOW_LABEL_VALUE]).inc();
+    users.with_label_values(&["ada", "extra"]).inc(); // detached
+    assert_eq!(users.series_count(), 1);
+    assert_eq!(users.overflow_count(), 4);
+    let pairs = registry
+        .register_gauge(Opts::new("pairs", "x").labels(["a", "b"]).max_series(1))
+        .unwrap();
+    pairs.with_label_values(&["x", "y"]).set(1);
+    pairs.with_label_values(&["x", "z"]).set(2); // past the cap
+    pairs
+        .with_label_values(&[OVERFLOW_LABEL_VALUE, OVERFLOW_LABEL_VALUE])
+        .add(1);
+    for (dialect, parsed) in both(&registry) {
+        let (jobs_family, logins_family) = match dialect {
+            Dialect::Prometheus => ("jobs_total", "logins_total"),
+            Dialect::OpenMetrics => ("jobs", "logins"),
+        };
+        let totals: Vec<f64> = parsed[jobs_family]
+            .samples
+            .iter()
+            .filter(|s| s.name == "jobs_total")
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(totals, [1.0]);
+        let logins: Vec<(Option<&str>, f64)> = parsed[logins_family]
+            .samples
+            .iter()
+            .filter(|s| s.name == "logins_total")
+            .map(|s| (s.label("user"), s.value))
+            .collect();
+        assert_eq!(
+            logins,
+            [(Some("ada"), 1.0), (Some(OVERFLOW_LABEL_VALUE), 3.0)]
+        );
+        let overflow_pairs = parsed["pairs"]
+            .samples
+            .iter()
+            .find(|s| s.label("a") == Some(OVERFLOW_LABEL_VALUE))
+            .unwrap();
+        assert_eq!(overflow_pairs.value, 3.0);
+    }
+}
+
+#[test]
+fn the_strict_parser_refuses_a_series_twice() {
+    let text = "# HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total 1\njobs_total 2\n";
+    let err = parse(text, Dialect::Prometheus).unwrap_err();
+    assert!(err.contains("duplicate series"), "{err}");
+    let text = "# TYPE q gauge\nq{a=\"1\",b=\"2\"} 1\nq{b=\"2\",a=\"1\"} 2\n";
+    assert!(parse(text, Dialect::Prometheus).is_err());
+    let text = "# TYPE q gauge\nq{a=\"1\"} 1\nq{a=\"2\"} 2\n";
+    assert!(parse(text, Dialect::Prometheus).is_ok());
 }
 
 #[test]
@@ -384,23 +566,39 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
         .unwrap();
     let writers = 8usize;
     let per_writer = 200_000u64;
+    let scraper_threads = 4usize;
     let done = AtomicBool::new(false);
-    let scrapes = std::thread::scope(|s| {
+    // Writers that finished, and scrapers that finished their first scrape: writers wait half-way
+    // until every scraper has scraped, so each scraper's first scrape overlaps the writing.
+    let writers_done = AtomicUsize::new(0);
+    let scraped_once = AtomicUsize::new(0);
+    let per_scraper = std::thread::scope(|s| {
         for w in 0..writers {
             let (ops, latency) = (&ops, &latency);
+            let (writers_done, scraped_once) = (&writers_done, &scraped_once);
             s.spawn(move || {
                 let label = w.to_string();
                 let c = ops.with_label_values(&[&label]);
                 let h = latency.with_label_values(&[&label]);
                 for i in 0..per_writer {
+                    if i == per_writer / 2 {
+                        let patience = std::time::Instant::now();
+                        while scraped_once.load(Ordering::Acquire) < scraper_threads
+                            && patience.elapsed() < std::time::Duration::from_secs(120)
+                        {
+                            std::thread::yield_now();
+                        }
+                    }
                     c.inc();
                     h.record(1_000 + (i * 7_919) % 50_000_000);
                 }
+                writers_done.fetch_add(1, Ordering::AcqRel);
             });
         }
-        let scrapers: Vec<_> = (0..4)
+        let scrapers: Vec<_> = (0..scraper_threads)
             .map(|k| {
                 let (registry, done) = (&registry, &done);
+                let (writers_done, scraped_once) = (&writers_done, &scraped_once);
                 s.spawn(move || {
                     let format = if k % 2 == 0 {
                         Format::OpenMetrics
@@ -415,6 +613,8 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
                     let name = if k % 2 == 0 { "ops" } else { "ops_total" };
                     let mut previous: std::collections::BTreeMap<String, f64> = Default::default();
                     let mut n = 0;
+                    // Scrapes that ended while a writer was still writing.
+                    let mut during_writes = 0;
                     // Bounded: until the writers finish, and at most 2,000 scrapes.
                     while !done.load(Ordering::Acquire) && n < 2_000 {
                         let text = String::from_utf8(render_as(registry, format)).unwrap();
@@ -433,8 +633,14 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
                             assert!(sample.value >= before, "a counter went backwards");
                         }
                         n += 1;
+                        if writers_done.load(Ordering::Acquire) < writers {
+                            during_writes += 1;
+                        }
+                        if n == 1 {
+                            scraped_once.fetch_add(1, Ordering::AcqRel);
+                        }
                     }
-                    n
+                    during_writes
                 })
             })
             .collect();
@@ -451,9 +657,12 @@ fn scrapes_during_heavy_recording_are_consistent_and_lose_nothing() {
         scrapers
             .into_iter()
             .map(|h| h.join().unwrap())
-            .sum::<usize>()
+            .collect::<Vec<usize>>()
     });
-    assert!(scrapes >= 4, "every scraper ran");
+    assert!(
+        per_scraper.iter().all(|&n| n >= 1),
+        "every scraper completes a scrape while the writers run: {per_scraper:?}"
+    );
     for (dialect, parsed) in both(&registry) {
         let name = if dialect == Dialect::Prometheus {
             "ops_total"

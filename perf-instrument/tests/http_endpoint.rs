@@ -34,6 +34,21 @@ fn request(addr: SocketAddr, head: &str) -> Reply {
     parse_reply(&raw)
 }
 
+/// Like [`request`], but `None` when the server closes without a reply (past
+/// `max_connections`), and a panic if no reply comes within `patience`.
+fn try_request(addr: SocketAddr, head: &str, patience: Duration) -> Option<Reply> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(patience)).unwrap();
+    write!(stream, "{head}Connection: close\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw) {
+        Ok(_) if raw.is_empty() => None,
+        Ok(_) => Some(parse_reply(&raw)),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+        Err(e) => panic!("no reply within {patience:?}: {e}"),
+    }
+}
+
 fn parse_reply(raw: &[u8]) -> Reply {
     let split = raw
         .windows(4)
@@ -185,6 +200,134 @@ fn scrapes_past_the_cap_get_a_fast_503() {
 }
 
 #[test]
+fn clients_that_hang_up_cannot_push_renders_past_the_cap() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    let entered = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let (renders, open) = (entered.clone(), gate.clone());
+    let s = Server::builder(registry())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .max_concurrent_scrapes(2)
+        .route(Route::new("/slow", move || {
+            renders.fetch_add(1, Ordering::SeqCst);
+            let (lock, cvar) = &*open;
+            let guard = lock.lock().unwrap();
+            let _ = cvar
+                .wait_timeout_while(guard, Duration::from_secs(30), |open| !*open)
+                .unwrap();
+            ("text/plain".into(), b"slow".to_vec())
+        }))
+        .start()
+        .unwrap();
+    let addr = s.local_addr();
+    let hang_up = || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        stream
+    };
+    // Fill the cap, then hang up: the renders go on, and so must their slots.
+    let callers: Vec<TcpStream> = (0..2).map(|_| hang_up()).collect();
+    let patience = std::time::Instant::now();
+    while entered.load(Ordering::SeqCst) < 2 {
+        assert!(
+            patience.elapsed() < Duration::from_secs(30),
+            "renders did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(callers);
+    // Give the server time to see the hang-ups and drop those requests.
+    std::thread::sleep(Duration::from_millis(500));
+    // More callers that hang up at once start no render either.
+    for _ in 0..2 {
+        drop(hang_up());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // Both renders still run: a normal scrape is refused at once, not queued behind them.
+    let refused = try_request(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(5),
+    )
+    .expect("a reply");
+    assert_eq!(refused.status, 503);
+    {
+        let (lock, cvar) = &*gate;
+        *lock.lock().unwrap() = true;
+        cvar.notify_all();
+    }
+    // Once the renders end their slots are free again.
+    let patience = std::time::Instant::now();
+    loop {
+        let reply = request(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n");
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 503);
+        assert!(
+            patience.elapsed() < Duration::from_secs(30),
+            "slots never freed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        entered.load(Ordering::SeqCst),
+        2,
+        "more renders than the cap"
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_is_cut_off_at_the_connection_timeout() {
+    const BODY: usize = 32 << 20; // far more than the socket buffers hold
+    let s = Server::builder(registry())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .connection_timeout(Duration::from_millis(300))
+        .max_connections(1)
+        .route(Route::new("/big", || {
+            ("text/plain".into(), vec![b'x'; BODY])
+        }))
+        .start()
+        .unwrap();
+    let addr = s.local_addr();
+    let mut stuck = TcpStream::connect(addr).unwrap();
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stuck
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The only connection is held by a client that does not read; once the deadline (and the
+    // grace for the response in flight) passes, it is closed and others get in again.
+    let patience = std::time::Instant::now();
+    let served = loop {
+        if let Some(reply) = try_request(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n",
+            Duration::from_secs(10),
+        ) {
+            break reply;
+        }
+        assert!(
+            patience.elapsed() < Duration::from_secs(15),
+            "the non-reading client kept its connection"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(served.status, 200);
+    // What the stuck client can still read is a cut-off response, then the end of the stream.
+    let mut got = Vec::new();
+    match stuck.read_to_end(&mut got) {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    assert!(got.len() < BODY, "the whole body arrived: {}", got.len());
+}
+
+#[test]
 fn a_slow_header_client_is_cut_off_while_scrapes_go_on() {
     let s = Server::builder(registry())
         .bind("127.0.0.1:0".parse().unwrap())
@@ -284,6 +427,12 @@ fn basic_auth_when_configured() {
         "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic cHJvbWV0aGV1czpzM2NyZXQ=\r\n",
     );
     assert_eq!(ok.status, 200);
+    // The scheme name is case-insensitive (RFC 7617).
+    let lower = request(
+        s.local_addr(),
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: basic cHJvbWV0aGV1czpzM2NyZXQ=\r\n",
+    );
+    assert_eq!(lower.status, 200);
 }
 
 #[test]

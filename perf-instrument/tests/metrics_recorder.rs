@@ -279,6 +279,50 @@ fn names_are_sanitised_and_kind_clashes_are_counted() {
 }
 
 #[test]
+fn names_with_another_types_sample_suffix_are_refused_and_counted() {
+    let registry = registry();
+    let recorder = MetricsRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        gauge!("queue_total").set(3.0);
+        gauge!("queue_total").increment(1.0);
+        gauge!("rpc_count").set(1.0);
+        histogram!("batch_created").record(2.0);
+        counter!("jobs_total").increment(2);
+        histogram!("rows_count").record(4.0);
+    });
+    for format in [Format::PrometheusText, Format::OpenMetrics] {
+        let (text, parsed) = scrape(&registry, format);
+        // Each refused name is counted once, records into a detached recorder, and is not shown.
+        assert_eq!(
+            error_count_in(&parsed, format, "registration"),
+            3.0,
+            "{text}"
+        );
+        for refused in ["queue_total", "rpc_count", "batch_created"] {
+            assert!(!parsed.contains_key(refused), "{text}");
+        }
+        // A counter's `_total` and a histogram ending like its own samples are fine.
+        assert!(parsed.contains_key("rows_count"), "{text}");
+        assert!(text.contains("jobs_total 2"), "{text}");
+    }
+}
+
+fn error_count_in(parsed: &Parsed, format: Format, reason: &str) -> f64 {
+    let family = if format == Format::OpenMetrics {
+        "perf_instrument_integration_errors"
+    } else {
+        "perf_instrument_integration_errors_total"
+    };
+    value(
+        parsed,
+        family,
+        "perf_instrument_integration_errors_total",
+        &[("integration", "metrics"), ("reason", reason)],
+    )
+    .unwrap_or(0.0)
+}
+
+#[test]
 fn counters_take_absolute_values_and_handles_can_be_kept() {
     let registry = registry();
     let recorder = MetricsRecorder::new(&registry);

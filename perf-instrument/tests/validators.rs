@@ -9,6 +9,22 @@ use perf_instrument::{render_as, Buckets, Format, Opts, Registry, Unit};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+/// Label values the validators must see, each in a series of its own.
+const HOSTILE: [&str; 12] = [
+    "",
+    "plain",
+    "quote\"d",
+    "back\\slash",
+    "new\nline",
+    "carriage\rreturn",
+    "tab\tbed",
+    "brace}",
+    "#hash",
+    "nul\0byte",
+    "emoji 😀",
+    "\\n literal",
+];
+
 /// Every metric type, labels, constant labels, hostile label values and help, histograms of
 /// every unit, empty series, the overflow series, self and process metrics.
 fn fixture() -> Registry {
@@ -16,20 +32,6 @@ fn fixture() -> Registry {
         .const_label("service", "orders \"eu\" \\ west\n")
         .build()
         .unwrap();
-    let hostile = [
-        "",
-        "plain",
-        "quote\"d",
-        "back\\slash",
-        "new\nline",
-        "carriage\rreturn",
-        "tab\tbed",
-        "brace}",
-        "#hash",
-        "nul\0byte",
-        "emoji 😀",
-        "\\n literal",
-    ];
     let requests = registry
         .register_counter(
             Opts::new(
@@ -37,12 +39,16 @@ fn fixture() -> Registry {
                 "Requests \"served\"\\ by route,\nper method.",
             )
             .labels(["route", "method"])
-            .max_series(8),
+            // Room for every hostile value (so none folds into the overflow series unseen)...
+            .max_series(HOSTILE.len() + 1),
         )
         .unwrap();
-    for (i, value) in hostile.iter().enumerate() {
+    for (i, value) in HOSTILE.iter().enumerate() {
         requests.with_label_values(&[value, "GET"]).inc_by(i as u64);
     }
+    // ...and then one more label set past the cap, so the overflow series is there too.
+    requests.with_label_values(&["extra", "GET"]).inc();
+    requests.with_label_values(&["past the cap", "GET"]).inc();
     registry
         .gauge("queue_depth", "Items waiting.")
         .unwrap()
@@ -89,6 +95,34 @@ fn fixture() -> Registry {
     registry
 }
 
+/// Asserts that every hostile value is in `body` as its own series, escaped as both text formats
+/// escape label values (`\\`, `\"`, `\n`), and that the overflow series is there too.
+fn assert_every_hostile_value_is_exposed(body: &[u8]) {
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    for value in HOSTILE {
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let series = format!("route=\"{escaped}\",method=\"GET\"");
+        assert!(
+            text.contains(&series),
+            "{value:?} is not exposed as {series:?}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("route=\"__overflow__\",method=\"__overflow__\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_fixture_exposes_every_hostile_value_to_the_validators() {
+    for format in [Format::PrometheusText, Format::OpenMetrics] {
+        assert_every_hostile_value_is_exposed(&render_as(&fixture(), format));
+    }
+}
+
 fn run(program: &str, args: &[&str], input: &[u8]) -> (bool, String) {
     let mut child = Command::new(program)
         .args(args)
@@ -118,6 +152,7 @@ fn tool(var: &str) -> String {
 #[ignore = "needs promtool: run scripts/check-exposition.sh"]
 fn promtool_finds_nothing_in_the_text_format() {
     let body = render_as(&fixture(), Format::PrometheusText);
+    assert_every_hostile_value_is_exposed(&body);
     let (ok, output) = run(&tool("PROMTOOL"), &["check", "metrics"], &body);
     assert!(
         ok,
@@ -131,6 +166,7 @@ fn promtool_finds_nothing_in_the_text_format() {
 #[ignore = "needs Python prometheus_client: run scripts/check-exposition.sh"]
 fn prometheus_client_parses_the_openmetrics_format() {
     let body = render_as(&fixture(), Format::OpenMetrics);
+    assert_every_hostile_value_is_exposed(&body);
     let script = "import sys\n\
         from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\
         families = list(parse(sys.stdin.buffer.read().decode('utf-8')))\n\

@@ -63,11 +63,13 @@ pub enum ServerError {
 /// ```
 #[derive(Clone)]
 pub struct BasicAuth {
-    expected: Vec<u8>,
+    /// `base64(user:password)`, what follows the scheme.
+    credentials: Vec<u8>,
 }
 
 impl BasicAuth {
-    /// Requests must carry `Authorization: Basic base64(user:password)`.
+    /// Requests must carry `Authorization: Basic base64(user:password)`; the scheme name is
+    /// matched without regard to case (`basic`, `BASIC`), as RFC 7617 requires.
     ///
     /// ```
     /// let _ = perf_instrument::BasicAuth::new("user", "pass");
@@ -76,17 +78,25 @@ impl BasicAuth {
     pub fn new(user: &str, password: &str) -> Self {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         Self {
-            expected: format!("Basic {token}").into_bytes(),
+            credentials: token.into_bytes(),
         }
     }
 
     fn allows(&self, header: Option<&HeaderValue>) -> bool {
         let given = header.map_or(&[][..], HeaderValue::as_bytes);
-        // Compare in time independent of where the first difference is.
-        given.len() == self.expected.len()
-            && given
+        // `credentials = auth-scheme 1*SP token68`; the scheme is case-insensitive.
+        let Some(space) = given.iter().position(|&b| b == b' ') else {
+            return false;
+        };
+        let (scheme, rest) = given.split_at(space);
+        let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+        let credentials = &rest[start..];
+        // Compare the credentials in time independent of where the first difference is.
+        scheme.eq_ignore_ascii_case(b"Basic")
+            && credentials.len() == self.credentials.len()
+            && credentials
                 .iter()
-                .zip(&self.expected)
+                .zip(&self.credentials)
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0
     }
@@ -136,9 +146,9 @@ impl fmt::Debug for Route {
     }
 }
 
-/// Configures the endpoint. Defaults: `127.0.0.1:9464`, 5 s to send request headers, 8 KiB of
-/// request headers, 4 concurrent scrapes (the next one gets `503` at once), 64 connections,
-/// gzip when asked, no authentication.
+/// Configures the endpoint. Defaults: `127.0.0.1:9464`, 5 s to send request headers, 30 s per
+/// connection, 8 KiB of request headers, 4 concurrent scrapes (the next one gets `503` at once),
+/// 64 connections, gzip when asked, no authentication.
 ///
 /// ```no_run
 /// use perf_instrument::{BasicAuth, Registry, Server};
@@ -146,6 +156,7 @@ impl fmt::Debug for Route {
 /// let server = Server::builder(Registry::global().clone())
 ///     .bind("0.0.0.0:9464".parse().unwrap())
 ///     .header_read_timeout(Duration::from_secs(2))
+///     .connection_timeout(Duration::from_secs(20))
 ///     .max_concurrent_scrapes(2)
 ///     .basic_auth(BasicAuth::new("prometheus", "s3cret"))
 ///     .start()
@@ -157,6 +168,7 @@ pub struct ServerBuilder {
     registry: Registry,
     addr: SocketAddr,
     header_read_timeout: Duration,
+    connection_timeout: Duration,
     max_request_bytes: usize,
     max_concurrent_scrapes: usize,
     max_connections: usize,
@@ -188,6 +200,23 @@ impl ServerBuilder {
     #[must_use]
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long one connection may stay open (default 30 s), so that a client that sends a
+    /// request and never reads the response cannot hold a connection and its body forever.
+    /// Past it the connection takes no new request (an idle one closes at once); a response
+    /// still being sent gets as long again, then the connection is closed. No connection
+    /// lasts more than twice this; scrapers reconnect as they would after any close.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = perf_instrument::Server::builder(perf_instrument::Registry::new())
+    ///     .connection_timeout(Duration::from_secs(10));
+    /// ```
+    #[must_use]
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
         self
     }
 
@@ -279,8 +308,8 @@ impl ServerBuilder {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = Arc::new(Config {
             settings: self,
-            scrapes: AtomicUsize::new(0),
-            connections: AtomicUsize::new(0),
+            scrapes: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::new(AtomicUsize::new(0)),
         });
         let thread = std::thread::Builder::new()
             .name("perf-instrument-http".into())
@@ -323,6 +352,7 @@ impl Server {
                 .parse()
                 .unwrap_or_else(|_| ([127, 0, 0, 1], 9464).into()),
             header_read_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(30),
             max_request_bytes: 8 * 1024,
             max_concurrent_scrapes: 4,
             max_connections: 64,
@@ -396,22 +426,23 @@ pub fn serve(addr: SocketAddr) -> Result<Server, ServerError> {
 /// What the server thread shares between connections: the settings and two counters.
 struct Config {
     settings: ServerBuilder,
-    scrapes: AtomicUsize,
-    connections: AtomicUsize,
+    /// Renders running (each holds a [`Slot`] until its render ends).
+    scrapes: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
 }
 
-/// Decrements a counter when dropped.
-struct Slot<'a>(&'a AtomicUsize);
+/// Decrements a counter when dropped; owns its counter so it can move into a render.
+struct Slot(Arc<AtomicUsize>);
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-fn take_slot(counter: &AtomicUsize, max: usize) -> Option<Slot<'_>> {
+fn take_slot(counter: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
     let before = counter.fetch_add(1, Ordering::AcqRel);
-    let slot = Slot(counter);
+    let slot = Slot(counter.clone());
     (before < max).then_some(slot)
 }
 
@@ -446,13 +477,23 @@ async fn accept_loop(
                 let config = config.clone();
                 async move { Ok::<_, std::convert::Infallible>(respond(&config, request).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(config.settings.header_read_timeout)
                 .max_buf_size(config.settings.max_request_bytes.max(8192))
                 .max_header_size(config.settings.max_request_bytes)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            let deadline = config.settings.connection_timeout;
+            if tokio::time::timeout(deadline, connection.as_mut())
+                .await
+                .is_err()
+            {
+                // Past the deadline: no further request; a response being written (to a client
+                // that may never read it) gets as long again, then the connection is dropped.
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(deadline, connection).await;
+            }
         });
     }
 }
@@ -513,7 +554,10 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
         .as_deref()
         .is_some_and(accepts_gzip);
     let registry = config.settings.registry.clone();
+    // The slot moves into the render: if the client goes away, hyper drops this future but the
+    // blocking render runs on, and it must go on counting against the cap until it ends.
     let rendered = tokio::task::spawn_blocking(move || {
+        let _scrape = scrape;
         let (content_type, body) = match handler {
             None => {
                 let (content_type, body) = render(&registry, accept.as_deref());
@@ -527,7 +571,6 @@ async fn respond(config: &Config, request: Request<Incoming>) -> Response<Full<B
         }
     })
     .await;
-    drop(scrape);
     let Ok((content_type, body, gzipped)) = rendered else {
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n");
     };
@@ -605,5 +648,25 @@ mod tests {
         assert!(!auth.allows(Some(&HeaderValue::from_static("Basic dXNlcjpwYXNy"))));
         assert!(!auth.allows(Some(&HeaderValue::from_static("Basic dXNlcjpwYXN"))));
         assert!(!auth.allows(None));
+        assert!(!auth.allows(Some(&HeaderValue::from_static("dXNlcjpwYXNz"))));
+        assert!(!auth.allows(Some(&HeaderValue::from_static("Bearer dXNlcjpwYXNz"))));
+    }
+
+    #[test]
+    fn basic_auth_scheme_is_case_insensitive() {
+        let auth = BasicAuth::new("user", "pass");
+        for header in [
+            "basic dXNlcjpwYXNz",
+            "BASIC dXNlcjpwYXNz",
+            "bAsIc dXNlcjpwYXNz",
+            "Basic  dXNlcjpwYXNz",
+        ] {
+            assert!(
+                auth.allows(Some(&HeaderValue::from_static(header))),
+                "{header}"
+            );
+        }
+        // The credentials themselves are case-sensitive (base64).
+        assert!(!auth.allows(Some(&HeaderValue::from_static("basic DXNLCJPWYXNZ"))));
     }
 }

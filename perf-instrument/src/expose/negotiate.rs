@@ -100,7 +100,11 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
     // `proto=` and `encoding=` of the protobuf media type.
     let mut message_type: (Option<String>, Option<String>) = (None, None);
     for param in parts {
-        let (key, value) = param.split_once('=')?;
+        // An empty parameter (a trailing or doubled `;`) or one without a value says nothing:
+        // skip it rather than discard the whole media range.
+        let Some((key, value)) = param.split_once('=') else {
+            continue;
+        };
         let value = value.trim().trim_matches('"');
         match key.trim().to_ascii_lowercase().as_str() {
             "q" => {
@@ -150,6 +154,29 @@ mod tests {
         ] {
             assert_eq!(Format::from_accept(Some(accept)), Format::OpenMetrics, "{accept}");
         }
+    }
+
+    #[test]
+    fn empty_and_bare_parameters_are_skipped() {
+        for accept in [
+            "application/openmetrics-text;version=1.0.0;",
+            "application/openmetrics-text;",
+            "application/openmetrics-text; ;version=1.0.0",
+            "application/openmetrics-text;;q=0.9,text/plain;q=0.5",
+            "application/openmetrics-text;charset;version=1.0.0",
+            "text/plain;version=0.0.4;q=0.5,application/openmetrics-text;version=1.0.0;",
+        ] {
+            assert_eq!(
+                Format::from_accept(Some(accept)),
+                Format::OpenMetrics,
+                "{accept}"
+            );
+        }
+        // A parameter with a bad value still makes the range unusable.
+        assert_eq!(
+            Format::from_accept(Some("application/openmetrics-text;q=;")),
+            Format::PrometheusText
+        );
     }
 
     #[cfg(feature = "protobuf")]

@@ -107,7 +107,12 @@ mod tests {
 
     #[test]
     fn floats_match_prometheus_client_canonical_form() {
-        // Expected strings are prometheus_client.utils.floatToGoString's output.
+        // Expected strings: the shortest round-trip digits laid out as Python's `repr` does
+        // (`1.0`, `0.0001`, `6.103515625e-05`, `1e+16`), except that positive values with seven
+        // to sixteen integer digits take Go's exponent form, as `strconv.FormatFloat(v, 'g', -1,
+        // 64)` writes it (`1e+06`, `1.2345675e+06`, `1e+15`). prometheus_client's floatToGoString
+        // gives the same strings except from 1e10 to below 1e16, where it writes three exponent
+        // digits (`1e+015`); Go's two-digit form is the one used here.
         let cases: [(f64, &str); 28] = [
             (0.0, "0.0"),
             (-0.0, "-0.0"),

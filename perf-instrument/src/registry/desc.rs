@@ -1,7 +1,7 @@
 //! What a metric family is: `Opts` as the user writes them, `Descriptor` once validated, and
 //! the classic `Buckets` a histogram family exports.
 
-use super::name::{check_label_names, check_metric_name};
+use super::name::{check_label_names, check_metric_name, check_reserved_suffix};
 use super::RegistryError;
 use crate::recorder::layout;
 use crate::{Unit, TIME_UNITS_PER_SECOND};
@@ -157,7 +157,9 @@ pub(crate) fn to_base(unit: Unit, stored: u64) -> f64 {
 /// buckets and a cap on series.
 ///
 /// The name carries the unit (`_seconds`, `_bytes`), as Prometheus names do; a counter's name is
-/// given without `_total` (a trailing `_total` is dropped), which exposition adds.
+/// given without `_total` (a trailing `_total` is dropped), which exposition adds. Names ending
+/// with another type's sample suffix are refused: `_total` except on counters, `_bucket`,
+/// `_count` and `_sum` except on histograms, `_created` on anything.
 ///
 /// ```
 /// use perf_instrument::{Buckets, Opts, Registry, Unit};
@@ -311,7 +313,9 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    /// Validates `opts` for a family of `kind`: name and label rules, unit suffix.
+    /// Validates `opts` for a family of `kind`: name and label rules, unit suffix, and no suffix
+    /// of another type's samples (a gauge `queue_total`, a counter or gauge `rpc_count`, any
+    /// `…_created`).
     ///
     /// # Errors
     ///
@@ -320,6 +324,8 @@ impl Descriptor {
     /// ```
     /// use perf_instrument::{Descriptor, MetricKind, Opts};
     /// assert!(Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.").labels(["le"])).is_err());
+    /// assert!(Descriptor::new(MetricKind::Gauge, Opts::new("depth_total", "D.")).is_err());
+    /// assert!(Descriptor::new(MetricKind::Counter, Opts::new("jobs_total", "J.")).is_ok());
     /// ```
     pub fn new(kind: MetricKind, opts: Opts) -> Result<Self, RegistryError> {
         let mut name = opts.name;
@@ -329,6 +335,7 @@ impl Descriptor {
             }
         }
         check_metric_name(&name)?;
+        check_reserved_suffix(&name, kind)?;
         if let Some(suffix) = opts.unit.suffix() {
             if !name.ends_with(&format!("_{suffix}")) {
                 return Err(RegistryError::MissingUnitSuffix { name, suffix });

@@ -41,6 +41,22 @@ pub enum RegistryError {
         /// The suffix it must end with.
         suffix: &'static str,
     },
+    /// The name ends with a suffix that exposition gives the samples of another type: `_total`
+    /// on a gauge or histogram, `_bucket`, `_count` or `_sum` on a counter or gauge, `_created`
+    /// on any family (a counter's name is checked without its `_total`).
+    #[error(
+        "metric {name:?} is a {kind} but its name ends with {suffix:?}, a suffix exposition \
+         reserves for the samples of counters (`_total`, `_created`) and histograms (`_bucket`, \
+         `_count`, `_sum`, `_created`); rename it"
+    )]
+    ReservedSuffix {
+        /// The metric name (for a counter, without `_total`).
+        name: String,
+        /// The type it was registered as.
+        kind: &'static str,
+        /// The reserved suffix it ends with.
+        suffix: &'static str,
+    },
     /// A family of this name exists with a different type, unit, label names or buckets.
     #[error(
         "metric {name:?} is already registered as {existing}; cannot register it again as \

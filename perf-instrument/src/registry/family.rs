@@ -12,6 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Label value every label of the overflow series carries.
 ///
+/// It is reserved: a lookup whose values are all `"__overflow__"` returns the overflow series
+/// itself (and counts as an overflow lookup), so no user series can render with the same labels.
+///
 /// ```
 /// use perf_instrument::{render, Opts, Registry, OVERFLOW_LABEL_VALUE};
 /// let registry = Registry::new();
@@ -182,7 +185,12 @@ struct Table<M> {
 /// under a lock, at setup) and record through it afterwards (no lookup, no lock). A family holds
 /// at most its `max_series` series; further label sets share one overflow series whose every
 /// label value is `"__overflow__"`, and each such lookup is counted in
-/// `perf_instrument_series_overflow_total{family="<name>"}`. Cloning shares the family.
+/// `perf_instrument_series_overflow_total{family="<name>"}`. Asking for the label set of all
+/// `"__overflow__"` values returns that overflow series too (counted the same way), below the
+/// cap as well. A lookup with the wrong number of label values from
+/// [`with_label_values`](Family::with_label_values) gets a detached handle that records but is
+/// never exported (no series could carry those values), also counted as an overflow lookup.
+/// Cloning shares the family.
 ///
 /// ```
 /// use perf_instrument::{Opts, Registry};
@@ -204,6 +212,8 @@ struct Inner<M> {
     desc: Arc<Descriptor>,
     table: RwLock<Table<M>>,
     overflow: OnceLock<Entry<M>>,
+    /// What lookups with the wrong number of label values record into: never exported.
+    detached: OnceLock<M>,
     /// Where overflow lookups are counted: the registry's
     /// `perf_instrument_series_overflow_total` family, whose series for this family is created
     /// on the first overflow (so families that never overflow add no series).
@@ -235,6 +245,7 @@ impl<M: Series> Family<M> {
                     entries: Vec::new(),
                 }),
                 overflow: OnceLock::new(),
+                detached: OnceLock::new(),
                 overflow_counters,
                 overflow_lookups: OnceLock::new(),
             }),
@@ -255,9 +266,10 @@ impl<M: Series> Family<M> {
 
     /// The series for `values` (one per label name, in order), created on first use.
     ///
-    /// Past the cap, or with the wrong number of values, this returns the overflow series and
-    /// counts the lookup (see the type docs); use [`get`](Family::get) to be told of a wrong
-    /// count instead.
+    /// Past the cap this returns the overflow series and counts the lookup (see the type docs).
+    /// With the wrong number of values it returns a detached handle, which records but is never
+    /// exported, and counts the lookup as an overflow; use [`get`](Family::get) to be told of a
+    /// wrong count instead.
     ///
     /// ```
     /// use perf_instrument::{Opts, Registry};
@@ -268,7 +280,7 @@ impl<M: Series> Family<M> {
     /// ```
     #[must_use]
     pub fn with_label_values(&self, values: &[&str]) -> M {
-        self.get(values).unwrap_or_else(|_| self.overflow())
+        self.get(values).unwrap_or_else(|_| self.detached())
     }
 
     /// The series for `values`, or an error if the number of values is wrong.
@@ -292,6 +304,10 @@ impl<M: Series> Family<M> {
                 expected: desc.label_names().len(),
                 given: values.len(),
             });
+        }
+        if !values.is_empty() && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE) {
+            // The overflow series' own label set: one series, never a second with these labels.
+            return Ok(self.overflow());
         }
         {
             let table = self.read();
@@ -378,7 +394,8 @@ impl<M: Series> Family<M> {
         self.read().entries.len()
     }
 
-    /// Lookups that were folded into the overflow series.
+    /// Lookups that were folded into the overflow series, or given the wrong number of label
+    /// values (see the type docs).
     ///
     /// ```
     /// let registry = perf_instrument::Registry::new();
@@ -390,7 +407,8 @@ impl<M: Series> Family<M> {
         self.inner.overflow_lookups.get().map_or(0, Counter::get)
     }
 
-    fn overflow(&self) -> M {
+    /// Counts one lookup that did not get a series of its own.
+    fn count_overflow(&self) {
         self.inner
             .overflow_lookups
             .get_or_init(|| match &self.inner.overflow_counters {
@@ -398,6 +416,17 @@ impl<M: Series> Family<M> {
                 None => Counter::new(),
             })
             .inc();
+    }
+
+    /// The handle for lookups with the wrong number of label values: counted, never exported.
+    fn detached(&self) -> M {
+        self.count_overflow();
+        let unit = self.inner.desc.unit();
+        self.inner.detached.get_or_init(|| M::create(unit)).clone()
+    }
+
+    fn overflow(&self) -> M {
+        self.count_overflow();
         let desc = &self.inner.desc;
         self.inner
             .overflow

@@ -168,10 +168,16 @@ impl RegistryBuilder {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::InvalidLabelName`] for an invalid or repeated constant label name.
+    /// [`RegistryError::InvalidLabelName`] for an invalid or repeated constant label name, or
+    /// one that a built-in family uses as its own label: `family`
+    /// (`perf_instrument_series_overflow_total{family}`) while self metrics are on.
     ///
     /// ```
-    /// assert!(perf_instrument::Registry::builder().const_label("le", "x").build().is_err());
+    /// use perf_instrument::Registry;
+    /// assert!(Registry::builder().const_label("le", "x").build().is_err());
+    /// assert!(Registry::builder().const_label("family", "x").build().is_err());
+    /// let quiet = Registry::builder().const_label("family", "x").self_metrics(false);
+    /// assert!(quiet.build().is_ok());
     /// ```
     pub fn build(self) -> Result<Registry, RegistryError> {
         name::check_label_names(
@@ -259,8 +265,9 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// See [`RegistryError`]: invalid names, a unit without its suffix, another family of this
-    /// name with another shape, or a sample-name collision.
+    /// See [`RegistryError`]: invalid names, a name ending with another type's sample suffix, a
+    /// unit without its suffix, a label name that is also a constant label, another family of
+    /// this name with another shape, or a sample-name collision.
     ///
     /// ```
     /// use perf_instrument::{Opts, Registry};
@@ -388,7 +395,8 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// A name collision with a family already registered (see [`Collector`]).
+    /// A name collision with a family already registered (see [`Collector`]), or a described
+    /// label name that is also a constant label.
     ///
     /// ```
     /// # use perf_instrument::*; use std::sync::Arc;
@@ -404,6 +412,7 @@ impl Registry {
         let mut state = self.write();
         let mut names = HashMap::new();
         for desc in &descs {
+            self.check_const_labels(desc)?;
             Self::check_free(&state, desc)?;
             for sample in desc.sample_names() {
                 if let Some(existing) = names.insert(sample.clone(), desc.name().to_string()) {
@@ -511,6 +520,7 @@ impl Registry {
     }
 
     fn register_family<M: Series>(&self, desc: Descriptor) -> Result<Family<M>, RegistryError> {
+        self.check_const_labels(&desc)?;
         let mut state = self.write();
         if let Some(&i) = state.by_name.get(desc.name()) {
             return match &state.sources[i] {
@@ -550,6 +560,16 @@ impl Registry {
             family: Arc::new(family.clone()),
         });
         Ok(family)
+    }
+
+    /// Errors if one of `desc`'s label names is also a constant label: its series would carry
+    /// the label twice.
+    fn check_const_labels(&self, desc: &Descriptor) -> Result<(), RegistryError> {
+        name::check_against_const_labels(
+            desc.name(),
+            desc.label_names().iter().map(String::as_str),
+            &self.inner.const_labels,
+        )
     }
 
     /// Errors if `desc`'s name or any of its sample names is taken.

@@ -1,6 +1,6 @@
 //! Validation of metric and label names (Prometheus data model rules, checked at registration).
 
-use super::RegistryError;
+use super::{MetricKind, RegistryError};
 
 /// Label names no family may use: `le` (histogram buckets) and `quantile` (summaries).
 const RESERVED_LABELS: [&str; 2] = ["le", "quantile"];
@@ -22,6 +22,46 @@ pub(crate) fn check_metric_name(name: &str) -> Result<(), RegistryError> {
         return Err(invalid(
             "use ASCII letters, digits and `_` only, not starting with a digit",
         ));
+    }
+    Ok(())
+}
+
+/// Checks that a family name does not end with a suffix that exposition gives other samples:
+/// `_total` (counters' samples) on anything but a counter, `_bucket`, `_count` and `_sum`
+/// (histograms' samples) on anything but a histogram, and `_created` on anything. These are the
+/// names `promtool check metrics` flags and OpenMetrics asks exposers to avoid. `name` is the
+/// family name as stored (for a counter, without its `_total`).
+pub(crate) fn check_reserved_suffix(name: &str, kind: MetricKind) -> Result<(), RegistryError> {
+    let reserved: &[&'static str] = match kind {
+        MetricKind::Counter => &["_bucket", "_count", "_sum", "_created"],
+        MetricKind::Gauge => &["_total", "_bucket", "_count", "_sum", "_created"],
+        MetricKind::Histogram => &["_total", "_created"],
+    };
+    match reserved.iter().find(|suffix| name.ends_with(**suffix)) {
+        Some(&suffix) => Err(RegistryError::ReservedSuffix {
+            name: name.to_string(),
+            kind: kind.name(),
+            suffix,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that none of a family's label names is also a constant label of the registry (the
+/// series would carry the label twice, which Prometheus refuses).
+pub(crate) fn check_against_const_labels<'a>(
+    metric: &str,
+    labels: impl IntoIterator<Item = &'a str>,
+    const_labels: &[(String, String)],
+) -> Result<(), RegistryError> {
+    for label in labels {
+        if const_labels.iter().any(|(name, _)| name == label) {
+            return Err(RegistryError::InvalidLabelName {
+                metric: metric.to_string(),
+                label: label.to_string(),
+                reason: "it is also a constant label of the registry; rename one of them",
+            });
+        }
     }
     Ok(())
 }
@@ -104,5 +144,45 @@ mod tests {
         }
         assert!(check_label_names("m", ["a", "a"], &[]).is_err());
         assert!(check_label_names("m", ["service"], &["service"]).is_err());
+    }
+
+    #[test]
+    fn suffixes_of_other_types_samples_are_refused() {
+        use MetricKind::{Counter, Gauge, Histogram};
+        for (name, kind) in [
+            ("queue_total", Gauge),
+            ("latency_total", Histogram),
+            ("rpc_count", Gauge),
+            ("rpc_sum", Gauge),
+            ("rpc_bucket", Gauge),
+            ("rpc_count", Counter),
+            ("jobs_created", Counter),
+            ("jobs_created", Gauge),
+            ("jobs_created", Histogram),
+        ] {
+            let err = check_reserved_suffix(name, kind).unwrap_err();
+            assert!(
+                matches!(err, RegistryError::ReservedSuffix { .. }),
+                "{name} {kind:?}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        for (name, kind) in [
+            ("jobs", Counter),
+            ("depth", Gauge),
+            ("rpc_count", Histogram),
+            ("batch_sum", Histogram),
+            ("totals", Gauge),
+            ("created_at", Gauge),
+        ] {
+            assert!(check_reserved_suffix(name, kind).is_ok(), "{name} {kind:?}");
+        }
+    }
+
+    #[test]
+    fn family_labels_must_differ_from_constant_labels() {
+        let consts = [("family".to_string(), "x".to_string())];
+        assert!(check_against_const_labels("m", ["queue"], &consts).is_ok());
+        assert!(check_against_const_labels("m", ["queue", "family"], &consts).is_err());
     }
 }

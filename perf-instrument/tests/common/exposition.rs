@@ -1,10 +1,10 @@
 //! A strict parser of both text formats, for tests: it refuses anything the formats do not
 //! allow (unknown escapes, unterminated quotes, bad names, samples of undeclared families,
-//! missing or misplaced `# EOF`), and returns what it read so tests can compare it with what
-//! was recorded.
+//! missing or misplaced `# EOF`, the same series twice), and returns what it read so tests can
+//! compare it with what was recorded.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
@@ -152,6 +152,8 @@ pub fn parse(text: &str, dialect: Dialect) -> Result<Parsed, String> {
     let mut parsed = Parsed::new();
     let mut eof = false;
     let mut current: Option<String> = None;
+    // Every (sample name, label set) seen: Prometheus refuses a series exposed twice.
+    let mut series: HashSet<(String, Labels)> = HashSet::new();
     for (n, line) in text.split('\n').enumerate() {
         let at = |e: String| format!("line {}: {e}: {line:?}", n + 1);
         if eof {
@@ -250,6 +252,11 @@ pub fn parse(text: &str, dialect: Dialect) -> Result<Parsed, String> {
             .to_string();
         if current.as_deref() != Some(family.as_str()) {
             return Err(at("family's samples are not contiguous".into()));
+        }
+        let mut label_set = labels.clone();
+        label_set.sort();
+        if !series.insert((name.to_string(), label_set)) {
+            return Err(at("duplicate series (same name and label set twice)".into()));
         }
         parsed.get_mut(&family).unwrap().samples.push(Sample {
             name: name.to_string(),
