@@ -27,13 +27,16 @@ pub(crate) fn check_metric_name(name: &str) -> Result<(), RegistryError> {
 }
 
 /// Checks that a family name does not end with a suffix that exposition gives other samples:
-/// `_total` (counters' samples) on anything but a counter, `_bucket`, `_count` and `_sum`
-/// (histograms' samples) on anything but a histogram, and `_created` on anything. These are the
-/// names `promtool check metrics` flags and OpenMetrics asks exposers to avoid. `name` is the
-/// family name as stored (for a counter, without its `_total`).
+/// `_total` (counters' samples) on a gauge or histogram, `_bucket`, `_count` and `_sum`
+/// (histograms' samples) on a gauge, and `_created` on either. These are the names
+/// `promtool check metrics` flags and OpenMetrics asks exposers to avoid. Counters are exempt:
+/// their samples are exported as `<name>_total`, so `requests_count` or `orders_created` is
+/// exported as `requests_count_total` or `orders_created_total`, which no other type's sample
+/// can be (clashes between families are refused separately). `name` is the family name as
+/// stored (for a counter, without its `_total`).
 pub(crate) fn check_reserved_suffix(name: &str, kind: MetricKind) -> Result<(), RegistryError> {
     let reserved: &[&'static str] = match kind {
-        MetricKind::Counter => &["_bucket", "_count", "_sum", "_created"],
+        MetricKind::Counter => &[],
         MetricKind::Gauge => &["_total", "_bucket", "_count", "_sum", "_created"],
         MetricKind::Histogram => &["_total", "_created"],
     };
@@ -155,8 +158,6 @@ mod tests {
             ("rpc_count", Gauge),
             ("rpc_sum", Gauge),
             ("rpc_bucket", Gauge),
-            ("rpc_count", Counter),
-            ("jobs_created", Counter),
             ("jobs_created", Gauge),
             ("jobs_created", Histogram),
         ] {
@@ -169,6 +170,8 @@ mod tests {
         }
         for (name, kind) in [
             ("jobs", Counter),
+            ("requests_count", Counter),
+            ("orders_created", Counter),
             ("depth", Gauge),
             ("rpc_count", Histogram),
             ("batch_sum", Histogram),
