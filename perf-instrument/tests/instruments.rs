@@ -917,6 +917,159 @@ fn rwlock_tracks_writers_exactly_and_read_stretches() {
     assert_eq!(meta.into_inner(), 5);
 }
 
+#[test]
+fn a_writer_waiting_for_readers_blames_a_reader_site_with_or_without_a_watchdog() {
+    for watchdog in [false, true] {
+        let registry = registry();
+        let mut builder = LockBuilder::new("blamed_rw");
+        if watchdog {
+            builder = builder.watchdog(Duration::from_secs(60));
+        }
+        let lock = Arc::new(builder.rwlock(0u32, &registry).unwrap());
+        *lock.write() = 1; // an earlier writer, gone: not the one to blame
+        let reading = lock.read();
+        let reader_line = line!() - 1;
+        let writer = {
+            let lock = lock.clone();
+            std::thread::spawn(move || *lock.write() += 1)
+        };
+        let contended = || {
+            value(
+                &scrape(&registry),
+                "lock_contended_total",
+                "lock_contended_total",
+                &[("lock", "blamed_rw")],
+            )
+            .unwrap_or(0.0)
+        };
+        for _ in 0..4_000 {
+            if contended() > 0.0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(reading);
+        writer.join().unwrap();
+        assert_eq!(*lock.read(), 2);
+        let parsed = scrape(&registry);
+        let holder = parsed["lock_contended_by_site_total"]
+            .samples
+            .iter()
+            .find(|s| s.label("role") == Some("holder") && s.value == 1.0)
+            .and_then(|s| s.label("site"))
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            holder,
+            format!("perf-instrument/tests/instruments.rs:{reader_line}"),
+            "watchdog: {watchdog}"
+        );
+    }
+}
+
+#[test]
+fn try_lock_try_read_and_try_write_are_tracked_like_the_waiting_kinds() {
+    let registry = registry();
+    let (clock, hand) = Clock::manual();
+    let rw = LockBuilder::new("try_rw")
+        .hold_timing(true)
+        .watchdog(Duration::from_secs(1))
+        .clock(clock.clone())
+        .rwlock(0u32, &registry)
+        .unwrap();
+    let m = LockBuilder::new("try_m")
+        .hold_timing(true)
+        .watchdog(Duration::from_secs(1))
+        .clock(clock)
+        .mutex(0u32, &registry)
+        .unwrap();
+    let longest = |lock: &str| {
+        value(
+            &scrape(&registry),
+            "lock_current_longest_hold_seconds",
+            "lock_current_longest_hold_seconds",
+            &[("lock", lock)],
+        )
+    };
+    let reading = rw.try_read().unwrap();
+    assert!(rw.try_write().is_none());
+    hand.advance(Duration::from_secs(2));
+    assert_eq!(longest("try_rw"), Some(2.0), "a try_read hold is seen");
+    drop(reading);
+    let mut writing = rw.try_write().unwrap();
+    *writing += 1;
+    assert!(rw.try_read().is_none());
+    hand.advance(Duration::from_secs(3));
+    assert_eq!(longest("try_rw"), Some(3.0), "a try_write hold is seen");
+    drop(writing);
+    assert_eq!(longest("try_rw"), Some(0.0));
+    let locked = m.try_lock().unwrap();
+    hand.advance(Duration::from_secs(4));
+    assert_eq!(longest("try_m"), Some(4.0));
+    drop(locked);
+    let parsed = scrape(&registry);
+    let count = |lock: &str, family: &str| {
+        value(
+            &parsed,
+            family,
+            &format!("{family}_count"),
+            &[("lock", lock)],
+        )
+    };
+    assert_eq!(count("try_rw", "lock_hold_seconds"), Some(2.0));
+    assert_eq!(count("try_m", "lock_hold_seconds"), Some(1.0));
+    assert_eq!(
+        count("try_rw", "lock_wait_seconds"),
+        Some(0.0),
+        "a failed try waits for nothing"
+    );
+    let (mut rw, mut m) = (rw, m);
+    *rw.get_mut() += 1;
+    *m.get_mut() += 1;
+    assert_eq!((rw.into_inner(), m.into_inner()), (2, 1));
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn a_cancelled_async_lock_records_its_wait() {
+    let registry = registry();
+    let (clock, hand) = Clock::manual();
+    let session = LockBuilder::new("async_cancelled")
+        .clock(clock)
+        .async_mutex(0u32, &registry)
+        .unwrap();
+    let wait = |suffix: &str| {
+        value(
+            &scrape(&registry),
+            "lock_wait_seconds",
+            &format!("lock_wait_seconds_{suffix}"),
+            &[("lock", "async_cancelled")],
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let held = runtime.block_on(session.lock());
+    // A waiting lock() given up after 2 s (a timeout would drop it the same way).
+    let mut waiting = Box::pin(session.lock());
+    let waker = std::task::Waker::noop();
+    assert!(waiting
+        .as_mut()
+        .poll(&mut Context::from_waker(waker))
+        .is_pending());
+    hand.advance(Duration::from_secs(2));
+    drop(waiting);
+    assert_eq!(wait("count"), Some(1.0), "the wait is recorded on cancel");
+    assert!((wait("sum").unwrap() - 2.0).abs() < 1e-6);
+    drop(held);
+    assert_eq!(*runtime.block_on(session.lock()), 0, "still usable");
+    assert_eq!(
+        wait("count"),
+        Some(1.0),
+        "an uncontended lock waits for nothing"
+    );
+}
+
 #[cfg(feature = "tokio")]
 #[test]
 fn an_async_guard_held_across_await_is_reported_like_any_holder() {

@@ -10,7 +10,7 @@ mod common;
 use common::loom_model::model;
 
 use loom::thread;
-use perf_instrument::__loom::HeldRecord;
+use perf_instrument::__loom::{HeldRecord, ReadStretch};
 use perf_instrument::{Clock, Gauge, PendingTracker, Registry};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,5 +118,44 @@ fn the_watchdog_reads_whole_holds_only() {
         holder.join().unwrap();
         watchdog.join().unwrap();
         assert_eq!(record.read(), None, "released");
+    });
+}
+
+#[test]
+fn the_watchdog_never_pairs_readers_with_an_earlier_stretch_start() {
+    model(|| {
+        let stretch = Arc::new(ReadStretch::default());
+        // A stretch long over: started at 1 at site 1. A watchdog reading it while new readers
+        // arrive would report a hold since 1 that no reader has now.
+        stretch.enter(1, 1);
+        stretch.leave();
+        // Two readers (since = 10·k at site k), overlapping or not.
+        let readers: Vec<_> = [2u64, 3]
+            .into_iter()
+            .map(|k| {
+                let s = stretch.clone();
+                thread::spawn(move || {
+                    s.enter(10 * k, k as usize);
+                    s.leave();
+                })
+            })
+            .collect();
+        let watchdog = {
+            let s = stretch.clone();
+            thread::spawn(move || {
+                if let Some(read) = s.read() {
+                    assert!(
+                        read.since == 20 || read.since == 30,
+                        "a start no current stretch had: {read:?}"
+                    );
+                    assert_eq!(read.site as u64, read.since / 10, "torn: {read:?}");
+                }
+            })
+        };
+        for r in readers {
+            r.join().unwrap();
+        }
+        watchdog.join().unwrap();
+        assert_eq!(stretch.read(), None, "every reader left");
     });
 }
