@@ -242,7 +242,7 @@ fn pending_tracker_is_bounded_and_orphans_on_capacity_and_drop() {
     for id in 0..10_000u64 {
         tracker.register(id);
     }
-    assert!(tracker.len() <= 64 + 16, "{}", tracker.len());
+    assert_eq!(tracker.len(), 64, "at most max_pending, across shards");
     let kept = tracker.len() as f64;
     drop(tracker);
     let parsed = scrape(&registry);
@@ -266,6 +266,89 @@ fn pending_tracker_is_bounded_and_orphans_on_capacity_and_drop() {
         None,
         "dropped tracker leaves the gauge"
     );
+}
+
+#[test]
+fn pending_tracker_bounds_the_total_and_evicts_only_when_full_the_oldest_of_all() {
+    let registry = registry();
+    let (clock, hand) = Clock::manual();
+    // Five entries over several shards: the bound is on the total, not per shard.
+    let tracker = PendingTracker::<u64>::builder("global_max")
+        .max_pending(5)
+        .clock(clock)
+        .build(&registry)
+        .unwrap();
+    let orphaned = || {
+        value(
+            &scrape(&registry),
+            "pending_orphaned_total",
+            "pending_orphaned_total",
+            &[("tracker", "global_max"), ("reason", "capacity")],
+        )
+        .unwrap()
+    };
+    for id in 0..5u64 {
+        assert!(tracker.register(id));
+        hand.advance(Duration::from_millis(1));
+    }
+    assert_eq!(tracker.len(), 5);
+    assert_eq!(orphaned(), 0.0, "nothing evicted below the maximum");
+    // Full: each new id orphans the oldest pending one, whatever shard either is in.
+    for id in 5..8u64 {
+        assert!(tracker.register(id));
+        hand.advance(Duration::from_millis(1));
+        assert_eq!(tracker.len(), 5);
+    }
+    assert_eq!(orphaned(), 3.0);
+    for gone in 0..3u64 {
+        assert_eq!(
+            tracker.complete(&gone),
+            None,
+            "{gone} was the oldest, evicted"
+        );
+    }
+    for kept in 3..8u64 {
+        assert!(tracker.complete(&kept).is_some(), "{kept} is kept");
+    }
+    assert!(tracker.is_empty());
+    // Freed slots are reused without evicting.
+    for id in 10..15u64 {
+        assert!(tracker.register(id));
+    }
+    assert!(!tracker.register(10), "a duplicate takes no slot");
+    assert_eq!((tracker.len(), orphaned()), (5, 3.0));
+    hand.advance(Duration::from_secs(60));
+    assert_eq!(tracker.sweep(), 5);
+    assert!(tracker.is_empty());
+    for id in 20..25u64 {
+        assert!(tracker.register(id));
+    }
+    assert_eq!(
+        (tracker.len(), orphaned()),
+        (5, 3.0),
+        "swept slots are free"
+    );
+
+    // Many threads registering into a full tracker never take it past its maximum.
+    let crowded = PendingTracker::<u64>::builder("global_max_threads")
+        .max_pending(7)
+        .build(&registry)
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let crowded = &crowded;
+            s.spawn(move || {
+                for i in 0..5_000 {
+                    crowded.register(t * 1_000_000 + i);
+                    assert!(crowded.len() <= 7, "{}", crowded.len());
+                    if i % 3 == 0 {
+                        crowded.complete(&(t * 1_000_000 + i));
+                    }
+                }
+            });
+        }
+    });
+    assert!(crowded.len() <= 7);
 }
 
 #[test]
