@@ -643,6 +643,67 @@ fn pipeline_tokens_cross_processes_and_skew_is_clamped_and_counted() {
     );
 }
 
+#[test]
+fn pipeline_in_flight_never_goes_negative_when_a_token_ends_twice() {
+    let registry = registry();
+    let p = Pipeline::builder("twice").build(&registry).unwrap();
+    let in_flight = || {
+        value(
+            &scrape(&registry),
+            "pipeline_events_in_flight",
+            "pipeline_events_in_flight",
+            &[("pipeline", "twice")],
+        )
+    };
+    let first = p.begin();
+    let second = p.begin();
+    p.finish(first);
+    p.finish(second);
+    // Copies of ended tokens ended again, once by finish and once by abandon.
+    p.finish(first);
+    p.abandon(second);
+    assert_eq!(p.in_flight(), 0);
+    assert_eq!(in_flight(), Some(0.0));
+    let parsed = scrape(&registry);
+    let l = [("pipeline", "twice")];
+    assert_eq!(
+        value(
+            &parsed,
+            "pipeline_events_rejected_total",
+            "pipeline_events_rejected_total",
+            &[("pipeline", "twice"), ("reason", "unmatched_end")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &parsed,
+            "pipeline_end_to_end_duration_seconds",
+            "pipeline_end_to_end_duration_seconds_count",
+            &l
+        ),
+        Some(2.0),
+        "a refused end records no latency"
+    );
+    assert_eq!(
+        value(
+            &parsed,
+            "pipeline_events_abandoned_total",
+            "pipeline_events_abandoned_total",
+            &l
+        ),
+        Some(0.0),
+        "nor an abandonment"
+    );
+    // Back to normal accounting afterwards.
+    let third = p.begin();
+    assert_eq!(in_flight(), Some(1.0));
+    p.abandon(third);
+    assert_eq!(in_flight(), Some(0.0));
+    drop(p);
+    assert_eq!(in_flight(), None, "the series leaves with the pipeline");
+}
+
 // ---------------------------------------------------------------- queues
 
 #[test]
@@ -684,6 +745,60 @@ fn queue_probe_measures_wait_and_depth() {
     assert_eq!(
         value(&parsed, "queue_dequeued_total", "queue_dequeued_total", &q),
         Some(2.0)
+    );
+}
+
+#[test]
+fn a_dropped_probe_leaves_no_frozen_depth() {
+    let registry = registry();
+    let depth = || {
+        value(
+            &scrape(&registry),
+            "queue_depth",
+            "queue_depth",
+            &[("queue", "short_lived")],
+        )
+    };
+    let probe = QueueProbe::new(&registry, "short_lived").unwrap();
+    let (tx, rx) = channel::unbounded::<u8>(probe.clone());
+    drop(probe);
+    tx.send(1).unwrap();
+    assert_eq!(depth(), Some(1.0), "the channel keeps the probe alive");
+    drop((tx, rx));
+    assert_eq!(depth(), None, "the series leaves with the last probe");
+}
+
+#[test]
+fn instrumented_channel_iterates_by_reference_and_by_value() {
+    let registry = registry();
+    let probe = QueueProbe::new(&registry, "iterated").unwrap();
+    let (tx, rx) = channel::bounded::<u32>(4, probe.clone());
+    for i in 1..=3 {
+        tx.send(i).unwrap();
+    }
+    assert_eq!(rx.try_iter().next(), Some(1));
+    tx.send(4).unwrap();
+    drop(tx);
+    let mut by_ref = Vec::new();
+    for i in &rx {
+        by_ref.push(i);
+        if i == 3 {
+            break;
+        }
+    }
+    assert_eq!(by_ref, [2, 3]);
+    assert_eq!(rx.into_iter().collect::<Vec<_>>(), [4]);
+    assert_eq!(probe.depth(), 0);
+    let parsed = scrape(&registry);
+    assert_eq!(
+        value(
+            &parsed,
+            "queue_wait_seconds",
+            "queue_wait_seconds_count",
+            &[("queue", "iterated")]
+        ),
+        Some(4.0),
+        "every item taken through an iterator is a pickup"
     );
 }
 
