@@ -118,6 +118,6 @@ pub mod __private {
 #[cfg(perf_instrument_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use super::instrument::{Held, HeldRecord};
+    pub use super::instrument::{Held, HeldRecord, ReadHeld, ReadStretch};
     pub use super::recorder::{LaneTable, WideSum};
 }

@@ -2,7 +2,8 @@
 //! kept, and items still in the channel when the last receiver drops are counted as dropped.
 //!
 //! The API follows crossbeam's (`bounded`, `unbounded`, `send`, `try_send`, `send_timeout`,
-//! `recv`, `try_recv`, `recv_timeout`, `iter`, `try_iter`, `len`, ...); errors are crossbeam's.
+//! `recv`, `try_recv`, `recv_timeout`, `iter`, `try_iter`, `for x in &rx`, `for x in rx`,
+//! `len`, ...); errors are crossbeam's.
 //!
 //! ```
 //! use perf_instrument::{channel, QueueProbe, Registry};
@@ -294,8 +295,8 @@ impl<T> Receiver<T> {
     /// drop(tx);
     /// assert_eq!(rx.iter().count(), 1);
     /// ```
-    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
-        std::iter::from_fn(move || self.recv().ok())
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
     }
 
     /// An iterator over the items there now.
@@ -307,8 +308,8 @@ impl<T> Receiver<T> {
     /// tx.send(2).unwrap();
     /// assert_eq!(rx.try_iter().sum::<i32>(), 3);
     /// ```
-    pub fn try_iter(&self) -> impl Iterator<Item = T> + '_ {
-        std::iter::from_fn(move || self.try_recv().ok())
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
     }
 
     /// Items in the channel.
@@ -338,6 +339,108 @@ impl<T> Receiver<T> {
     fn picked(&self, (stamp, value): (Stamp, T)) -> T {
         self.probe.pickup(stamp);
         value
+    }
+}
+
+/// A blocking iterator over a [`Receiver`]'s items, ending when the channel is empty and
+/// disconnected ([`Receiver::iter`], or `for x in &rx`).
+///
+/// ```
+/// # let r = perf_instrument::Registry::new();
+/// let (tx, rx) = perf_instrument::channel::unbounded(perf_instrument::QueueProbe::new(&r, "q").unwrap());
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// drop(tx);
+/// let mut sum = 0;
+/// for x in &rx {
+///     sum += x;
+/// }
+/// assert_eq!(sum, 3);
+/// ```
+#[must_use = "iterators are lazy"]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+/// An iterator over the items in a [`Receiver`] now ([`Receiver::try_iter`]).
+///
+/// ```
+/// # let r = perf_instrument::Registry::new();
+/// let (tx, rx) = perf_instrument::channel::unbounded(perf_instrument::QueueProbe::new(&r, "q").unwrap());
+/// tx.send(4).unwrap();
+/// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [4]);
+/// ```
+#[must_use = "iterators are lazy"]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").finish_non_exhaustive()
+    }
+}
+
+/// A blocking iterator that owns its [`Receiver`] (`for x in rx`).
+///
+/// ```
+/// # let r = perf_instrument::Registry::new();
+/// let (tx, rx) = perf_instrument::channel::unbounded(perf_instrument::QueueProbe::new(&r, "q").unwrap());
+/// tx.send(7).unwrap();
+/// drop(tx);
+/// assert_eq!(rx.into_iter().collect::<Vec<_>>(), [7]);
+/// ```
+#[must_use = "iterators are lazy"]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
     }
 }
 

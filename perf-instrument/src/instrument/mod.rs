@@ -21,7 +21,7 @@ pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
 #[cfg(feature = "tokio")]
 pub use lock::{AsyncMutex, AsyncMutexGuard};
 #[cfg(perf_instrument_loom)]
-pub use lock::{Held, HeldRecord};
+pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
 pub use lock::{
     LockBuilder, LockStall, LockWatchdog, Mutex, MutexGuard, RwLock, RwLockReadGuard,
     RwLockWriteGuard, OTHER_SITE,

@@ -2,10 +2,10 @@
 //! of an event pipeline, within a process and across processes.
 
 use crate::registry::{Opts, Registry, RegistryError};
-use crate::sync::next_id;
-use crate::{Clock, Counter, Gauge, Histogram, Unit};
+use crate::sync::{next_id, AtomicU64, Ordering};
+use crate::{Clock, Counter, Histogram, Unit};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A stage of one [`Pipeline`] (a dense index, resolved once with [`Pipeline::stage`]).
@@ -107,8 +107,10 @@ struct Inner {
     clock: Clock,
     stages: Vec<StageMetrics>,
     end_to_end: Histogram,
-    in_flight: Gauge,
+    /// Events begun and not yet ended; never below 0 (an end that finds 0 is refused).
+    in_flight: AtomicU64,
     abandoned: Counter,
+    unmatched_end: Counter,
     skew_negative: Counter,
     skew_absurd: Counter,
     wrong_stage: Counter,
@@ -124,10 +126,15 @@ struct Inner {
 /// `pipeline_end_to_end_duration_seconds`, `pipeline_events_in_flight`,
 /// `pipeline_events_abandoned_total`, `pipeline_remote_clock_skew_total{reason}` (remote origins
 /// in the future, `negative`, or older than the maximum age, `absurd`; both clamped) and
-/// `pipeline_events_rejected_total{reason="wrong_stage"}` (a stage handle of another pipeline).
+/// `pipeline_events_rejected_total{reason}`: `wrong_stage` (a stage handle of another
+/// pipeline) and `unmatched_end` (a `finish` or `abandon` with no event in flight).
 ///
-/// Every begun event must end with [`finish`](Pipeline::finish) or
-/// [`abandon`](Pipeline::abandon): the token is `Copy`, so it cannot end itself.
+/// Every begun event must end exactly once, with [`finish`](Pipeline::finish) or
+/// [`abandon`](Pipeline::abandon): the token is `Copy`, so it cannot end itself, and a copy
+/// cannot be told from the original. `pipeline_events_in_flight` never goes below 0: an end
+/// that finds no event in flight is refused (no end-to-end time or abandonment recorded) and
+/// counted as `unmatched_end`. An extra end while other events are in flight cannot be told
+/// from theirs: it lowers the gauge early, and the end it took the place of is the one counted.
 ///
 /// ```
 /// use perf_instrument::{Clock, Pipeline, Registry};
@@ -257,12 +264,21 @@ impl PipelineBuilder {
         let rejected = registry.register_counter(
             Opts::new(
                 "pipeline_events_rejected",
-                "Pipeline calls refused, by reason.",
+                "Pipeline calls refused, by reason: wrong_stage, unmatched_end.",
             )
             .labels(["pipeline", "reason"]),
         )?;
         let clock = self.clock.unwrap_or_else(|| Clock::global().clone());
-        Ok(Pipeline {
+        let in_flight = registry
+            .register_fn_gauge(
+                Opts::new(
+                    "pipeline_events_in_flight",
+                    "Events begun and not finished.",
+                )
+                .labels(["pipeline"]),
+            )?
+            .with_label_values(&[p]);
+        let pipeline = Pipeline {
             inner: Arc::new(Inner {
                 // Identifies the pipeline, so a stage handle of one is refused by another.
                 id: next_id(),
@@ -275,15 +291,7 @@ impl PipelineBuilder {
                         &["pipeline"],
                     ))?
                     .with_label_values(&[p]),
-                in_flight: registry
-                    .register_gauge(
-                        Opts::new(
-                            "pipeline_events_in_flight",
-                            "Events begun and not finished.",
-                        )
-                        .labels(["pipeline"]),
-                    )?
-                    .with_label_values(&[p]),
+                in_flight: AtomicU64::new(0),
                 abandoned: registry
                     .register_counter(
                         Opts::new(
@@ -296,10 +304,15 @@ impl PipelineBuilder {
                 skew_negative: skew.with_label_values(&[p, "negative"]),
                 skew_absurd: skew.with_label_values(&[p, "absurd"]),
                 wrong_stage: rejected.with_label_values(&[p, "wrong_stage"]),
+                unmatched_end: rejected.with_label_values(&[p, "unmatched_end"]),
                 max_remote_age: self.max_remote_age,
                 clock,
             }),
-        })
+        };
+        // Read at scrape; the series leaves with the pipeline.
+        let weak: Weak<Inner> = Arc::downgrade(&pipeline.inner);
+        in_flight.set_fn(move || Some(weak.upgrade()?.in_flight.load(Ordering::Relaxed) as f64));
+        Ok(pipeline)
     }
 }
 
@@ -353,7 +366,7 @@ impl Pipeline {
     /// ```
     #[inline]
     pub fn begin(&self) -> EventToken {
-        self.inner.in_flight.inc();
+        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
         let now = self.inner.clock.raw();
         EventToken {
             origin: now,
@@ -452,13 +465,18 @@ impl Pipeline {
         out
     }
 
-    /// The event leaves the pipeline: records and returns its end-to-end time.
+    /// The event leaves the pipeline: records and returns its end-to-end time. A token must
+    /// end once: an end with no event in flight records nothing and is counted as
+    /// `pipeline_events_rejected_total{reason="unmatched_end"}` (see [`Pipeline`]).
     ///
     /// ```
     /// # let r = perf_instrument::Registry::new();
     /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
-    /// let took = p.finish(p.begin());
+    /// let event = p.begin();
+    /// let took = p.finish(event);
     /// assert!(took.as_secs() < 60);
+    /// assert_eq!(p.in_flight(), 0);
+    /// p.finish(event); // a copy ended again: refused and counted, the gauge stays at 0
     /// assert_eq!(p.in_flight(), 0);
     /// ```
     #[inline]
@@ -467,8 +485,9 @@ impl Pipeline {
             .inner
             .clock
             .delta_nanos(token.origin, self.inner.clock.raw());
-        self.inner.end_to_end.record(nanos);
-        self.inner.in_flight.dec();
+        if self.end() {
+            self.inner.end_to_end.record(nanos);
+        }
         Duration::from_nanos(nanos)
     }
 
@@ -483,8 +502,24 @@ impl Pipeline {
     /// ```
     pub fn abandon(&self, token: EventToken) {
         let _ = token;
-        self.inner.abandoned.inc();
-        self.inner.in_flight.dec();
+        if self.end() {
+            self.inner.abandoned.inc();
+        }
+    }
+
+    /// Takes one event out of the in-flight count, unless none is in flight (then counts an
+    /// unmatched end and returns `false`).
+    #[inline]
+    fn end(&self) -> bool {
+        let ended = self
+            .inner
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if !ended {
+            self.inner.unmatched_end.inc();
+        }
+        ended
     }
 
     /// Events begun and not finished or abandoned.
@@ -496,7 +531,7 @@ impl Pipeline {
     /// ```
     #[must_use]
     pub fn in_flight(&self) -> i64 {
-        self.inner.in_flight.get()
+        i64::try_from(self.inner.in_flight.load(Ordering::Relaxed)).unwrap_or(i64::MAX)
     }
 
     /// The event's origin on the wall clock, to embed in a record for another process.

@@ -3,6 +3,7 @@
 use crate::registry::{Opts, Registry, RegistryError};
 use crate::{Clock, Counter, Histogram, Unit};
 use std::fmt;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// When an item was submitted (a raw reading of the probe's clock). `Copy` and `Send`: it
@@ -25,6 +26,8 @@ pub struct Stamp(u64);
 /// submitted and neither picked up nor discarded), `queue_enqueued_total`,
 /// `queue_dequeued_total`, and for items dropped unreceived `queue_dropped_total` with their
 /// wait until then in `queue_dropped_wait_seconds` — counted, not lost. Cloning shares the probe.
+/// `queue_depth` is computed at scrape while a clone of the probe (or a channel using it) is
+/// alive; once the last is dropped the series is left out.
 ///
 /// ```
 /// use perf_instrument::{Clock, QueueProbe, Registry};
@@ -41,6 +44,10 @@ pub struct Stamp(u64);
 /// ```
 #[derive(Clone)]
 pub struct QueueProbe {
+    inner: Arc<ProbeInner>,
+}
+
+struct ProbeInner {
     clock: Clock,
     wait: Histogram,
     enqueued: Counter,
@@ -88,7 +95,7 @@ impl QueueProbeBuilder {
         let q = [self.queue.as_str()];
         let opts = |name: &str, help: &str| Opts::new(name, help).labels(["queue"]);
         let seconds = |name: &str, help: &str| opts(name, help).unit(Unit::Seconds);
-        let probe = QueueProbe {
+        let probe = ProbeInner {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             wait: registry
                 .register_histogram(seconds(
@@ -115,16 +122,19 @@ impl QueueProbeBuilder {
                 ))?
                 .with_label_values(&q),
         };
+        let probe = QueueProbe {
+            inner: Arc::new(probe),
+        };
         // The depth is computed at scrape from the (sharded) counters, so submit and pickup
-        // do not contend on one shared gauge.
-        let counts = probe.clone();
+        // do not contend on one shared gauge; a `Weak`, so a dropped probe's series leaves.
+        let weak: Weak<ProbeInner> = Arc::downgrade(&probe.inner);
         registry
             .register_fn_gauge(opts(
                 "queue_depth",
                 "Items submitted and not yet picked up or dropped.",
             ))?
             .with_label_values(&q)
-            .set_fn(move || Some(counts.depth() as f64));
+            .set_fn(move || Some(weak.upgrade()?.depth() as f64));
         Ok(probe)
     }
 }
@@ -169,8 +179,8 @@ impl QueueProbe {
     /// ```
     #[inline]
     pub fn submit(&self) -> Stamp {
-        self.enqueued.inc();
-        Stamp(self.clock.raw())
+        self.inner.enqueued.inc();
+        Stamp(self.inner.clock.raw())
     }
 
     /// The item stamped `stamp` leaves the queue; records and returns its wait.
@@ -183,9 +193,12 @@ impl QueueProbe {
     /// ```
     #[inline]
     pub fn pickup(&self, stamp: Stamp) -> Duration {
-        let nanos = self.clock.delta_nanos(stamp.0, self.clock.raw());
-        self.wait.record(nanos);
-        self.dequeued.inc();
+        let nanos = self
+            .inner
+            .clock
+            .delta_nanos(stamp.0, self.inner.clock.raw());
+        self.inner.wait.record(nanos);
+        self.inner.dequeued.inc();
         Duration::from_nanos(nanos)
     }
 
@@ -199,9 +212,12 @@ impl QueueProbe {
     /// assert_eq!(probe.depth(), 0);
     /// ```
     pub fn discard(&self, stamp: Stamp) {
-        let nanos = self.clock.delta_nanos(stamp.0, self.clock.raw());
-        self.dropped_wait.record(nanos);
-        self.dropped.inc();
+        let nanos = self
+            .inner
+            .clock
+            .delta_nanos(stamp.0, self.inner.clock.raw());
+        self.inner.dropped_wait.record(nanos);
+        self.inner.dropped.inc();
     }
 
     /// Items in the queue now.
@@ -213,22 +229,28 @@ impl QueueProbe {
     /// ```
     #[must_use]
     pub fn depth(&self) -> i64 {
+        self.inner.depth()
+    }
+
+    /// A stamp without counting a submit (a send that may still fail).
+    pub(crate) fn stamp(&self) -> Stamp {
+        Stamp(self.inner.clock.raw())
+    }
+
+    /// Counts a submit stamped earlier with [`stamp`](Self::stamp), once the send succeeded.
+    pub(crate) fn submitted(&self) {
+        self.inner.enqueued.inc();
+    }
+}
+
+impl ProbeInner {
+    fn depth(&self) -> i64 {
         // Read the leaving counts first: they can only trail the submits they follow. (A channel
         // counts a send once it succeeded, possibly just after its receiver picked the item up,
         // hence the saturation.)
         let gone = self.dequeued.get().wrapping_add(self.dropped.get());
         let submitted = self.enqueued.get();
         i64::try_from(submitted.saturating_sub(gone)).unwrap_or(i64::MAX)
-    }
-
-    /// A stamp without counting a submit (a send that may still fail).
-    pub(crate) fn stamp(&self) -> Stamp {
-        Stamp(self.clock.raw())
-    }
-
-    /// Counts a submit stamped earlier with [`stamp`](Self::stamp), once the send succeeded.
-    pub(crate) fn submitted(&self) {
-        self.enqueued.inc();
     }
 }
 

@@ -40,7 +40,9 @@ impl<T> AsyncMutex<T> {
 
 impl<T: ?Sized> AsyncMutex<T> {
     /// The future that locks; the wait (if contended) and the hold are attributed to the
-    /// caller of `lock()`.
+    /// caller of `lock()`. A contended wait is recorded also when the future is dropped before
+    /// it got the lock (cancelled, e.g. by a timeout): `lock_contended_total` and
+    /// `lock_wait_seconds` count the same waits.
     ///
     /// ```
     /// # let registry = perf_instrument::Registry::new();
@@ -56,6 +58,8 @@ impl<T: ?Sized> AsyncMutex<T> {
             let guard = match self.lock.try_lock() {
                 Ok(guard) => guard,
                 Err(_) => {
+                    // Ends (records the wait) when the lock is taken, or when this future is
+                    // dropped while waiting.
                     let contention =
                         core.contention(site, core.holder_site.load(Ordering::Relaxed));
                     let guard = self.lock.lock().await;

@@ -13,12 +13,14 @@ pub(crate) const MAX_SITES: usize = 32;
 
 /// The `site` label of call sites beyond the 32 kept per lock.
 ///
-/// Kept sites are labelled `file:line:column`; this value cannot be mistaken for one.
+/// Kept sites are labelled `file:line` (the column is left out, so the label stays the same
+/// when code on the line moves); this value cannot be mistaken for one.
 ///
 /// ```
 /// use perf_instrument::OTHER_SITE;
-/// let site = std::panic::Location::caller().to_string();
-/// assert_eq!(site.matches(':').count(), 2);
+/// let here = std::panic::Location::caller();
+/// let site = format!("{}:{}", here.file(), here.line()); // how a kept site is labelled
+/// assert_eq!(site.matches(':').count(), 1);
 /// assert!(!OTHER_SITE.contains(':'));
 /// ```
 pub const OTHER_SITE: &str = "__other__";
@@ -164,6 +166,130 @@ impl HeldRecord {
     }
 }
 
+/// The current stretch of overlapping read holds of an `RwLock`: how many readers hold it, and
+/// the start and call site of the stretch — written by the readers, read by the watchdog and
+/// scrapes.
+///
+/// One word packs the reader count (low 32 bits), the stretch's generation (bits 32..63) and a
+/// *starting* flag (bit 63). The reader that takes the count from 0 starts a new stretch: it
+/// sets the flag and the next generation in the same compare-exchange, fences, writes `since`
+/// and `site`, and clears the flag. Other readers join by a compare-exchange that only succeeds
+/// on a non-zero count, so a count of 0 becomes 1 only through a start. A reader of the record
+/// therefore never pairs a count with the start of an earlier stretch: it skips a stretch
+/// still starting, and keeps `since` and `site` only if the generation did not change while it
+/// read them.
+#[derive(Debug)]
+pub struct ReadStretch {
+    word: AtomicU64,
+    since: AtomicU64,
+    site: AtomicUsize,
+}
+
+const STARTING: u64 = 1 << 63;
+const COUNT_MASK: u64 = (1 << 32) - 1;
+const GENERATION_ONE: u64 = 1 << 32;
+const GENERATION_MASK: u64 = !COUNT_MASK & !STARTING;
+
+/// One observed stretch of read holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadHeld {
+    /// Different for every stretch (until the 31-bit generation wraps).
+    pub stretch: u64,
+    /// Raw clock reading at the stretch's start.
+    pub since: u64,
+    /// Site index of the reader that began it.
+    pub site: usize,
+}
+
+impl Default for ReadStretch {
+    fn default() -> Self {
+        Self {
+            word: AtomicU64::new(0),
+            since: AtomicU64::new(0),
+            site: AtomicUsize::new(MAX_SITES),
+        }
+    }
+}
+
+impl ReadStretch {
+    /// A reader takes the lock at `since` (raw clock), at call site `site`.
+    #[inline]
+    pub fn enter(&self, since: u64, site: usize) {
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if word & COUNT_MASK == 0 {
+                // Start a new stretch: flag it, next generation, one reader. Acquire: the
+                // previous stretch's `since` and `site` stores then precede ours, so a reader
+                // that sees this stretch cannot read theirs as the latest.
+                let started = STARTING | (word.wrapping_add(GENERATION_ONE) & GENERATION_MASK) | 1;
+                match self.word.compare_exchange_weak(
+                    word,
+                    started,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        crate::sync::fence_release();
+                        self.since.store(since, Ordering::Relaxed);
+                        self.site.store(site, Ordering::Relaxed);
+                        self.word.fetch_and(!STARTING, Ordering::Release);
+                        return;
+                    }
+                    Err(now) => word = now,
+                }
+            } else {
+                match self.word.compare_exchange_weak(
+                    word,
+                    word + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => word = now,
+                }
+            }
+        }
+    }
+
+    /// A reader that [entered](Self::enter) leaves.
+    #[inline]
+    pub fn leave(&self) {
+        self.word.fetch_sub(1, Ordering::Release);
+    }
+
+    /// The site index of the reader that began the current stretch (`MAX_SITES` if unknown).
+    #[inline]
+    pub(crate) fn site(&self) -> usize {
+        self.site.load(Ordering::Relaxed)
+    }
+
+    /// The current stretch, if readers hold the lock and its start is published: read
+    /// consistently (retried while a stretch is starting or the generation moves).
+    pub fn read(&self) -> Option<ReadHeld> {
+        for step in 0..READ_ATTEMPTS {
+            let before = self.word.load(Ordering::Acquire);
+            if before & COUNT_MASK == 0 {
+                return None;
+            }
+            if before & STARTING == 0 {
+                let since = self.since.load(Ordering::Relaxed);
+                let site = self.site.load(Ordering::Relaxed);
+                crate::sync::fence_acquire();
+                let after = self.word.load(Ordering::Relaxed);
+                if after & !COUNT_MASK == before & !COUNT_MASK {
+                    return (after & COUNT_MASK != 0).then_some(ReadHeld {
+                        stretch: (before & GENERATION_MASK) >> 32,
+                        since,
+                        site,
+                    });
+                }
+            }
+            crate::sync::spin_wait(step);
+        }
+        None
+    }
+}
+
 /// Configuration shared by the lock builders.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -193,11 +319,12 @@ pub(crate) struct Core {
     /// the holder a contended waiter waited for).
     pub(crate) holder_site: AtomicUsize,
     pub(crate) held: HeldRecord,
-    /// Readers holding an `RwLock` now; the start and first site of the current stretch of
-    /// overlapping read holds (approximate: set by the reader that took the count from 0).
-    pub(crate) readers: AtomicU64,
-    pub(crate) read_since: AtomicU64,
-    pub(crate) read_site: AtomicUsize,
+    /// With a watchdog: the readers holding an `RwLock` now and the stretch of overlapping
+    /// read holds they belong to.
+    pub(crate) reading: ReadStretch,
+    /// Without a watchdog: the site index of the latest read acquisition (stored only when it
+    /// changes), to name the holder a contended writer waited for.
+    pub(crate) last_read_site: AtomicUsize,
     /// The last hold episode the watchdog reported.
     pub(crate) reported: AtomicU64,
 }
@@ -257,9 +384,8 @@ impl Core {
             sites: Sites::new(),
             holder_site: AtomicUsize::new(MAX_SITES),
             held: HeldRecord::default(),
-            readers: AtomicU64::new(0),
-            read_since: AtomicU64::new(0),
-            read_site: AtomicUsize::new(MAX_SITES),
+            reading: ReadStretch::default(),
+            last_read_site: AtomicUsize::new(MAX_SITES),
             reported: AtomicU64::new(0),
             name: config.name,
         });
@@ -293,16 +419,12 @@ impl Core {
         self.watchdog_nanos?;
         let now = self.clock.raw();
         let exclusive = self.held.read().map(|h| (h.episode, h.since, h.site));
-        let shared = (self.readers.load(Ordering::Acquire) > 0).then(|| {
-            let since = self.read_since.load(Ordering::Relaxed);
-            // Shared stretches are told apart by their start (the high bit keeps them apart
-            // from exclusive episodes).
-            (
-                since | 1 << 63,
-                since,
-                self.read_site.load(Ordering::Relaxed),
-            )
-        });
+        // Read stretches are told apart by their generation (the high bit keeps them apart
+        // from exclusive episodes).
+        let shared = self
+            .reading
+            .read()
+            .map(|r| (r.stretch | 1 << 63, r.since, r.site));
         [exclusive, shared]
             .into_iter()
             .flatten()
@@ -383,14 +505,16 @@ impl<'a> Hold<'a> {
     pub(crate) fn shared(core: &'a Core, site: usize) -> Self {
         let acquired = if core.timestamps() {
             let now = core.clock.raw();
-            if core.watchdog_nanos.is_some() && core.readers.fetch_add(1, Ordering::AcqRel) == 0 {
-                core.read_since.store(now, Ordering::Relaxed);
-                core.read_site.store(site, Ordering::Relaxed);
+            if core.watchdog_nanos.is_some() {
+                core.reading.enter(now, site);
             }
             now
         } else {
             0
         };
+        if core.watchdog_nanos.is_none() && core.last_read_site.load(Ordering::Relaxed) != site {
+            core.last_read_site.store(site, Ordering::Relaxed);
+        }
         Self {
             core,
             acquired,
@@ -408,7 +532,7 @@ impl Drop for Hold<'_> {
         }
         if core.watchdog_nanos.is_some() {
             if self.shared {
-                core.readers.fetch_sub(1, Ordering::AcqRel);
+                core.reading.leave();
             } else {
                 core.held.release();
             }
@@ -427,7 +551,8 @@ pub(crate) struct SiteCounters {
     waited: Counter,
 }
 
-/// A contended acquisition being waited for.
+/// A contended acquisition being waited for. Its wait is recorded when it ends — when the lock
+/// is taken, or when the wait is given up (a cancelled `AsyncMutex::lock` future drops it).
 pub(crate) struct Contention<'a> {
     core: &'a Core,
     sites: [&'a SiteCounters; 2],
@@ -436,7 +561,14 @@ pub(crate) struct Contention<'a> {
 
 impl Contention<'_> {
     /// The lock was taken: records the wait, by lock and by the waiter's and holder's sites.
+    #[inline]
     pub(crate) fn end(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Contention<'_> {
+    fn drop(&mut self) {
         let clock = &self.core.clock;
         let end = clock.raw();
         self.core.wait.record_elapsed(clock, self.start, end);
@@ -487,5 +619,28 @@ mod tests {
         record.acquire(200, 4);
         assert_ne!(record.read().unwrap().episode, held.episode);
         assert_eq!(record.read().unwrap().since, 200);
+    }
+
+    #[test]
+    fn a_read_stretch_lasts_while_readers_overlap_and_starts_afresh() {
+        let stretch = ReadStretch::default();
+        assert_eq!(stretch.read(), None);
+        stretch.enter(100, 1);
+        stretch.enter(150, 2);
+        stretch.leave();
+        let first = stretch.read().unwrap();
+        assert_eq!(
+            (first.since, first.site),
+            (100, 1),
+            "from the start, by its starter"
+        );
+        stretch.leave();
+        assert_eq!(stretch.read(), None);
+        stretch.enter(300, 3);
+        let second = stretch.read().unwrap();
+        assert_eq!((second.since, second.site), (300, 3));
+        assert_ne!(second.stretch, first.stretch);
+        stretch.leave();
+        assert_eq!(stretch.read(), None);
     }
 }

@@ -17,7 +17,7 @@ mod watchdog;
 pub use async_mutex::{AsyncMutex, AsyncMutexGuard};
 pub use core::OTHER_SITE;
 #[cfg(perf_instrument_loom)]
-pub use core::{Held, HeldRecord};
+pub use core::{Held, HeldRecord, ReadHeld, ReadStretch};
 pub use mutex::{Mutex, MutexGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use watchdog::{LockStall, LockWatchdog};

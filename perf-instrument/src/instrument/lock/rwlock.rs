@@ -12,8 +12,15 @@ use std::sync::Arc;
 /// An instrumented reader-writer lock (see [`LockBuilder`] for what it measures).
 ///
 /// Writers are tracked exactly like [`Mutex`](crate::Mutex) holders. Readers are timed each on
-/// its own; the watchdog and `lock_current_longest_hold_seconds` see the current stretch of
-/// overlapping read holds, from its start, attributed to the reader that began it.
+/// its own. With a watchdog, the watchdog and `lock_current_longest_hold_seconds` see the
+/// current *stretch of overlapping read holds*: from the moment the reader count went from 0
+/// to 1 until it is back at 0, however many readers came and went in between, attributed to the
+/// reader that began it. A stretch is published only once its start is, so a reader arriving
+/// never makes the watchdog see an earlier stretch's start (no false long hold).
+///
+/// A writer that has to wait while readers hold the lock is attributed (`role="holder"`) to the
+/// site of the reader that began the current stretch with a watchdog, and to the site of the
+/// latest read acquisition without one (readers are not counted then, to keep reads cheap).
 ///
 /// ```
 /// use perf_instrument::{Registry, RwLock};
@@ -106,12 +113,7 @@ impl<T: ?Sized> RwLock<T> {
             Some(guard) => guard,
             None => {
                 let core = &*self.core;
-                let holder = if core.readers.load(Ordering::Relaxed) > 0 {
-                    core.read_site.load(Ordering::Relaxed)
-                } else {
-                    core.holder_site.load(Ordering::Relaxed)
-                };
-                let contention = core.contention(site, holder);
+                let contention = core.contention(site, self.holder_site());
                 let guard = self.lock.write();
                 contention.end();
                 guard
@@ -123,6 +125,66 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// Shared access if no writer holds the lock now (no wait, so no contention is counted;
+    /// the hold is tracked like [`read`](Self::read)'s).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let l = perf_instrument::RwLock::new("l", 1, &r).unwrap();
+    /// let reading = l.try_read().unwrap();
+    /// assert_eq!(*reading, 1);
+    /// assert!(l.try_write().is_none());
+    /// drop(reading);
+    /// let writing = l.write();
+    /// assert!(l.try_read().is_none());
+    /// # drop(writing);
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        let site = self.core.sites.index(Location::caller());
+        let guard = self.lock.try_read()?;
+        Some(RwLockReadGuard {
+            _hold: Hold::shared(&self.core, site),
+            guard,
+        })
+    }
+
+    /// Exclusive access if nobody holds the lock now (no wait, so no contention is counted;
+    /// the hold is tracked like [`write`](Self::write)'s).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let l = perf_instrument::RwLock::new("l", 1, &r).unwrap();
+    /// *l.try_write().unwrap() += 1;
+    /// let reading = l.read();
+    /// assert!(l.try_write().is_none());
+    /// drop(reading);
+    /// assert_eq!(*l.try_write().unwrap(), 2);
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        let site = self.core.sites.index(Location::caller());
+        let guard = self.lock.try_write()?;
+        Some(RwLockWriteGuard {
+            _hold: Hold::exclusive(&self.core, site),
+            guard,
+        })
+    }
+
+    /// The value, through `&mut` (no locking needed, nothing recorded).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let mut l = perf_instrument::RwLock::new("l", 0, &r).unwrap();
+    /// *l.get_mut() = 5;
+    /// assert_eq!(*l.read(), 5);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        self.lock.get_mut()
+    }
+
     /// The lock's name.
     ///
     /// ```
@@ -132,6 +194,19 @@ impl<T: ?Sized> RwLock<T> {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.core.name
+    }
+
+    /// The site a contended writer waits for: the writer's if one holds the lock, else the
+    /// readers' (see the type's docs).
+    fn holder_site(&self) -> usize {
+        let core = &*self.core;
+        if self.lock.is_locked_exclusive() {
+            core.holder_site.load(Ordering::Relaxed)
+        } else if core.watchdog_nanos.is_some() {
+            core.reading.site()
+        } else {
+            core.last_read_site.load(Ordering::Relaxed)
+        }
     }
 }
 
