@@ -9,11 +9,11 @@
 
 mod common;
 
-use common::loom_model::model;
+use common::loom_model::{bare_registry, model};
 
 use loom::thread;
 use perf_instrument::__loom::{HeldRecord, ReadStretch};
-use perf_instrument::{Clock, Gauge, PendingTracker, Registry};
+use perf_instrument::{Clock, Gauge, PendingTracker};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,11 +76,7 @@ fn an_in_flight_guard_dropped_on_another_thread_keeps_the_gauge_right() {
 #[test]
 fn a_pending_id_registered_while_completed_and_swept_ends_once() {
     model(|| {
-        let registry = Registry::builder()
-            .self_metrics(false)
-            .process_metrics(false)
-            .build()
-            .unwrap();
+        let registry = bare_registry();
         let (clock, hand) = Clock::manual();
         let tracker = PendingTracker::<u64>::builder("register_race")
             .timeout(Duration::from_secs(1))
@@ -123,11 +119,7 @@ fn a_pending_id_registered_while_completed_and_swept_ends_once() {
 #[test]
 fn racing_registrations_never_take_the_tracker_past_its_maximum() {
     model(|| {
-        let registry = Registry::builder()
-            .self_metrics(false)
-            .process_metrics(false)
-            .build()
-            .unwrap();
+        let registry = bare_registry();
         let tracker = PendingTracker::<u64>::builder("bound_race")
             .max_pending(1)
             .clock(Clock::manual().0)
@@ -158,11 +150,7 @@ fn racing_registrations_never_take_the_tracker_past_its_maximum() {
 #[test]
 fn a_pending_id_ends_in_exactly_one_outcome() {
     model(|| {
-        let registry = Registry::builder()
-            .self_metrics(false)
-            .process_metrics(false)
-            .build()
-            .unwrap();
+        let registry = bare_registry();
         let (clock, hand) = Clock::manual();
         let tracker = PendingTracker::<u64>::builder("race")
             .timeout(Duration::from_secs(1))

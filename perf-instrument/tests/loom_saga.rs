@@ -10,23 +10,19 @@
 
 mod common;
 
-use common::loom_model::model;
+use common::loom_model::{bare_registry, model};
 
 use loom::thread;
 use perf_instrument::{
-    Clock, Gauge, ManualClock, Opts, Registry, SagaFailureReason, SagaOutcome, SagaRejectReason,
-    SagaTracker, SagaVerdict,
+    Clock, Gauge, ManualClock, Opts, SagaFailureReason, SagaOutcome, SagaRejectReason, SagaTracker,
+    SagaVerdict,
 };
 use std::time::Duration;
 
 /// A tracker with a 1 s deadline on a manual clock, its `saga_active` gauge, and the clock's
 /// hand.
 fn tracker(max_active: usize) -> (SagaTracker, Gauge, ManualClock) {
-    let registry = Registry::builder()
-        .self_metrics(false)
-        .process_metrics(false)
-        .build()
-        .unwrap();
+    let registry = bare_registry();
     let (clock, hand) = Clock::manual();
     let tracker = SagaTracker::builder("order")
         .steps(["a"])

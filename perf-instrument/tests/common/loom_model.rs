@@ -9,3 +9,12 @@ pub fn model(f: impl Fn() + Sync + Send + 'static) {
     }
     builder.check(f);
 }
+
+/// A registry without self or process metrics: only what the model registers.
+pub fn bare_registry() -> perf_instrument::Registry {
+    perf_instrument::Registry::builder()
+        .self_metrics(false)
+        .process_metrics(false)
+        .build()
+        .unwrap()
+}
