@@ -5,7 +5,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use perf_instrument::{channel, LockBuilder, PendingTracker, QueueProbe, Registry};
+use perf_instrument::{channel, LockBuilder, PendingTracker, Pipeline, QueueProbe, Registry};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -126,12 +126,55 @@ fn in_flight_and_pending(c: &mut Criterion) {
     group.finish();
 }
 
+/// An event's begin and finish (two clock reads, the in-flight count, an end-to-end record), on
+/// one thread and on two threads sharing one pipeline; pending register + complete on two
+/// threads sharing one tracker.
+fn shared_across_threads(c: &mut Criterion) {
+    let registry = registry();
+    let pipeline = Pipeline::builder("bench").build(&registry).unwrap();
+    let mut group = c.benchmark_group("pipeline_begin_finish");
+    group.bench_function("1_thread", |b| {
+        b.iter(|| black_box(pipeline.finish(black_box(&pipeline).begin())))
+    });
+    group.bench_function("2_threads", |b| {
+        b.iter_custom(|iters| {
+            common::on_two_threads(iters, |_, n| {
+                common::timed(|| {
+                    for _ in 0..n {
+                        black_box(pipeline.finish(black_box(&pipeline).begin()));
+                    }
+                })
+            })
+        })
+    });
+    group.finish();
+
+    let tracker = PendingTracker::<u64>::builder("bench_shared")
+        .build(&registry)
+        .unwrap();
+    let mut group = c.benchmark_group("pending_register_complete");
+    group.bench_function("2_threads", |b| {
+        b.iter_custom(|iters| {
+            common::on_two_threads(iters, |thread, n| {
+                let base = (thread as u64) << 40;
+                common::timed(|| {
+                    for id in base..base + n {
+                        tracker.register(id);
+                        black_box(tracker.complete(&id));
+                    }
+                })
+            })
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = mutex, channel_send_recv, in_flight_and_pending
+    targets = mutex, channel_send_recv, in_flight_and_pending, shared_across_threads
 }
 criterion_main!(benches);

@@ -234,15 +234,16 @@ fn pending_tracker_completes_orphans_and_counts_every_anomaly_once() {
 fn pending_tracker_is_bounded_and_orphans_on_capacity_and_drop() {
     let registry = registry();
     let (clock, _hand) = Clock::manual();
+    // 1,024 entries: several shards (of at least 64 each), whose shares add up to the maximum.
     let tracker = PendingTracker::<u64>::builder("bounded")
-        .max_pending(64)
+        .max_pending(1_024)
         .clock(clock)
         .build(&registry)
         .unwrap();
     for id in 0..10_000u64 {
         tracker.register(id);
     }
-    assert_eq!(tracker.len(), 64, "at most max_pending, across shards");
+    assert_eq!(tracker.len(), 1_024, "at most max_pending, across shards");
     let kept = tracker.len() as f64;
     drop(tracker);
     let parsed = scrape(&registry);
@@ -272,7 +273,7 @@ fn pending_tracker_is_bounded_and_orphans_on_capacity_and_drop() {
 fn pending_tracker_bounds_the_total_and_evicts_only_when_full_the_oldest_of_all() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
-    // Five entries over several shards: the bound is on the total, not per shard.
+    // A small tracker has one shard: it evicts exactly at its maximum, the oldest of all.
     let tracker = PendingTracker::<u64>::builder("global_max")
         .max_pending(5)
         .clock(clock)
@@ -293,7 +294,7 @@ fn pending_tracker_bounds_the_total_and_evicts_only_when_full_the_oldest_of_all(
     }
     assert_eq!(tracker.len(), 5);
     assert_eq!(orphaned(), 0.0, "nothing evicted below the maximum");
-    // Full: each new id orphans the oldest pending one, whatever shard either is in.
+    // Full: each new id orphans the oldest pending one.
     for id in 5..8u64 {
         assert!(tracker.register(id));
         hand.advance(Duration::from_millis(1));

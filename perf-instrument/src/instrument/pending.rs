@@ -3,7 +3,7 @@
 
 use super::background::{Background, BackgroundThread};
 use crate::registry::{Opts, Registry, RegistryError};
-use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, Mutex};
 use crate::{Clock, Counter, Histogram, Unit};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -11,7 +11,13 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+/// Fewest entries a shard is given: smaller trackers have one shard (and evict exactly the
+/// oldest entry of all).
+const MIN_SHARE: usize = 64;
+
 struct Shard<K> {
+    /// This shard's share of `max_pending`; the shares add up to it exactly.
+    share: usize,
     /// Key -> (registered at, sequence).
     by_key: HashMap<K, (u64, u64)>,
     /// (registered at, sequence) -> key: oldest first.
@@ -49,11 +55,6 @@ struct Inner<K> {
     name: String,
     clock: Clock,
     timeout_nanos: u64,
-    max_pending: usize,
-    /// Entries across shards, counting slots reserved for an insert about to happen and slots
-    /// of entries just removed and about to be released: never above `max_pending`, and
-    /// never below the entries in the shards.
-    pending: AtomicUsize,
     hasher: RandomState,
     shards: Box<[Mutex<Shard<K>>]>,
     metrics: Metrics,
@@ -67,9 +68,12 @@ struct Inner<K> {
 ///   or [`cancel`](PendingTracker::cancel) it.
 /// * [`sweep`](PendingTracker::sweep) (or a [background sweeper](PendingTracker::spawn_sweeper))
 ///   orphans entries older than the timeout: `reason="timeout"`.
-/// * At most `max_pending` entries are kept, across all shards: registering while that many
-///   are pending orphans the oldest pending entry (`reason="capacity"`) — the one least likely
-///   still to be answered — and keeps the new one.
+/// * At most `max_pending` entries are kept. The maximum is divided exactly among the shards
+///   (an id's shard follows from its hash); registering into a shard that holds its share
+///   orphans that shard's oldest entry (`reason="capacity"`) — the one least likely still to be
+///   answered — and keeps the new one. With ids spread evenly a shard fills only when the
+///   tracker is close to its maximum; a tracker of fewer than 128 entries has a single shard,
+///   so it evicts exactly at its maximum and exactly the oldest entry of all.
 /// * Entries left when the tracker is dropped are orphaned with `reason="dropped"`.
 /// * A completion for an id that is unknown, already completed or already orphaned is counted
 ///   as late (`pending_late_total`), never a panic; registering an id that is pending already
@@ -216,19 +220,25 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
             orphaned_dropped: orphaned.with_label_values(&[t, "dropped"]),
             orphaned_capacity: orphaned.with_label_values(&[t, "capacity"]),
         };
+        // A power of two (the hash picks a shard with a mask), each with a share of at least
+        // MIN_SHARE entries.
+        let most = (self.max_pending / MIN_SHARE).max(1);
         let shard_count = (4 * std::thread::available_parallelism().map_or(1, |n| n.get()))
             .next_power_of_two()
-            .min(self.max_pending.next_power_of_two());
+            .min(1 << most.ilog2());
+        let (base, extra) = (
+            self.max_pending / shard_count,
+            self.max_pending % shard_count,
+        );
         let inner = Arc::new(Inner {
             name: self.name.clone(),
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             timeout_nanos: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
-            max_pending: self.max_pending,
-            pending: AtomicUsize::new(0),
             hasher: RandomState::new(),
             shards: (0..shard_count)
-                .map(|_| {
+                .map(|i| {
                     Mutex::new(Shard {
+                        share: base + usize::from(i < extra),
                         by_key: HashMap::new(),
                         by_age: BTreeMap::new(),
                         next_seq: 0,
@@ -294,31 +304,21 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
     pub fn register(&self, key: K) -> bool {
         let inner = &*self.inner;
         let now = inner.clock.raw();
-        let home = inner.shard(&key);
-        let mut shard = lock(home);
+        let mut shard = lock(inner.shard(&key));
         if shard.by_key.contains_key(&key) {
             drop(shard);
             inner.metrics.duplicate.inc();
             return false;
         }
-        if !inner.reserve() {
-            // Full: make room by orphaning the oldest entry of all, whose slot this key takes
-            // over. That takes other shards' locks, one at a time, so not with this one held.
-            drop(shard);
-            inner.evict_oldest();
-            shard = lock(home);
-            if shard.by_key.contains_key(&key) {
-                drop(shard);
-                inner.release(1);
-                inner.metrics.duplicate.inc();
-                return false;
-            }
-        }
+        let evicted = shard.by_key.len() >= shard.share && shard.pop_oldest().is_some();
         let seq = shard.next_seq;
         shard.next_seq += 1;
         shard.by_key.insert(key.clone(), (now, seq));
         shard.by_age.insert((now, seq), key);
         drop(shard);
+        if evicted {
+            inner.metrics.orphaned_capacity.inc();
+        }
         inner.metrics.registered.inc();
         true
     }
@@ -338,7 +338,6 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
         let start = lock(inner.shard(key)).remove(key);
         match start {
             Some(start) => {
-                inner.release(1);
                 let nanos = inner.clock.delta_nanos(start, inner.clock.raw());
                 inner.metrics.latency.record(nanos);
                 inner.metrics.completed.inc();
@@ -364,7 +363,6 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
         let inner = &*self.inner;
         let removed = lock(inner.shard(key)).remove(key).is_some();
         if removed {
-            inner.release(1);
             inner.metrics.cancelled.inc();
         }
         removed
@@ -405,8 +403,8 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
             })
     }
 
-    /// Entries pending now (never more than `max_pending`; while registrations race, it may
-    /// count one whose insert is under way).
+    /// Entries pending now (never more than `max_pending`; the shards are counted one after
+    /// another, so while others register and complete it is a close figure, not an instant's).
     ///
     /// ```
     /// # let r = perf_instrument::Registry::new();
@@ -450,55 +448,8 @@ impl<K: Hash + Eq + Clone> Inner<K> {
         &self.shards[(hash as usize) & (self.shards.len() - 1)]
     }
 
-    /// One consistent figure, unlike a sum over shards locked one after another (which could
-    /// count an evicted entry and the one that replaced it).
     fn len(&self) -> usize {
-        self.pending.load(Ordering::Acquire)
-    }
-
-    /// Takes a slot for a new entry, if fewer than `max_pending` are taken.
-    fn reserve(&self) -> bool {
-        let max = self.max_pending;
-        self.pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    /// Gives back the slots of `n` entries removed from their shards.
-    fn release(&self, n: usize) {
-        if n > 0 {
-            self.pending.fetch_sub(n, Ordering::AcqRel);
-        }
-    }
-
-    /// Returns with a slot for a new entry: a free one, or that of the oldest pending entry,
-    /// orphaned (`reason="capacity"`). Waits only while every slot is reserved by registrations
-    /// whose inserts are under way (so none is in a shard to evict yet).
-    fn evict_oldest(&self) {
-        let mut step = 0;
-        loop {
-            if self.reserve() {
-                return;
-            }
-            // The shard whose oldest entry is the oldest; each shard locked on its own.
-            let oldest = self
-                .shards
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| lock(s).by_age.first_key_value().map(|(age, _)| (*age, i)))
-                .min();
-            if let Some((_, i)) = oldest {
-                // Whatever is oldest there now (it may have changed since): its slot is ours.
-                if lock(&self.shards[i]).pop_oldest().is_some() {
-                    self.metrics.orphaned_capacity.inc();
-                    return;
-                }
-            }
-            crate::sync::spin_wait(step);
-            step = step.wrapping_add(1);
-        }
+        self.shards.iter().map(|s| lock(s).by_key.len()).sum()
     }
 
     fn oldest_age(&self) -> Option<Duration> {
@@ -515,19 +466,13 @@ impl<K: Hash + Eq + Clone> Inner<K> {
         let mut orphaned = 0;
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
-            let mut here = 0;
             while let Some((&(start, _), _)) = shard.by_age.first_key_value() {
                 if self.clock.delta_nanos(start, now) <= self.timeout_nanos {
                     break;
                 }
                 shard.pop_oldest();
-                here += 1;
+                orphaned += 1;
             }
-            drop(shard);
-            // Released shard by shard, so a full tracker does not evict for want of slots
-            // this sweep already freed.
-            self.release(here);
-            orphaned += here;
         }
         self.metrics.orphaned_timeout.inc_by(orphaned as u64);
         orphaned

@@ -2,7 +2,7 @@
 //! of an event pipeline, within a process and across processes.
 
 use crate::registry::{Opts, Registry, RegistryError};
-use crate::sync::{next_id, AtomicU64, Ordering};
+use crate::sync::{next_id, AtomicI64, Ordering};
 use crate::{Clock, Counter, Histogram, Unit};
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -107,8 +107,9 @@ struct Inner {
     clock: Clock,
     stages: Vec<StageMetrics>,
     end_to_end: Histogram,
-    /// Events begun and not yet ended; never below 0 (an end that finds 0 is refused).
-    in_flight: AtomicU64,
+    /// Events begun and not yet ended. An end that finds none is refused and put back, so it
+    /// is below 0 only for that instant (and read as 0).
+    in_flight: AtomicI64,
     abandoned: Counter,
     unmatched_end: Counter,
     skew_negative: Counter,
@@ -291,7 +292,7 @@ impl PipelineBuilder {
                         &["pipeline"],
                     ))?
                     .with_label_values(&[p]),
-                in_flight: AtomicU64::new(0),
+                in_flight: AtomicI64::new(0),
                 abandoned: registry
                     .register_counter(
                         Opts::new(
@@ -311,7 +312,8 @@ impl PipelineBuilder {
         };
         // Read at scrape; the series leaves with the pipeline.
         let weak: Weak<Inner> = Arc::downgrade(&pipeline.inner);
-        in_flight.set_fn(move || Some(weak.upgrade()?.in_flight.load(Ordering::Relaxed) as f64));
+        in_flight
+            .set_fn(move || Some(weak.upgrade()?.in_flight.load(Ordering::Relaxed).max(0) as f64));
         Ok(pipeline)
     }
 }
@@ -507,19 +509,23 @@ impl Pipeline {
         }
     }
 
-    /// Takes one event out of the in-flight count, unless none is in flight (then counts an
-    /// unmatched end and returns `false`).
+    /// Takes one event out of the in-flight count, unless none is in flight (then puts it back,
+    /// counts an unmatched end and returns `false`). One atomic subtraction, not a compare-and-swap
+    /// loop: the count is shared by the threads that begin and end events.
     #[inline]
     fn end(&self) -> bool {
-        let ended = self
-            .inner
-            .in_flight
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        if !ended {
-            self.inner.unmatched_end.inc();
+        if self.inner.in_flight.fetch_sub(1, Ordering::Relaxed) > 0 {
+            return true;
         }
-        ended
+        self.unmatched_end();
+        false
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unmatched_end(&self) {
+        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.inner.unmatched_end.inc();
     }
 
     /// Events begun and not finished or abandoned.
@@ -531,7 +537,7 @@ impl Pipeline {
     /// ```
     #[must_use]
     pub fn in_flight(&self) -> i64 {
-        i64::try_from(self.inner.in_flight.load(Ordering::Relaxed)).unwrap_or(i64::MAX)
+        self.inner.in_flight.load(Ordering::Relaxed).max(0)
     }
 
     /// The event's origin on the wall clock, to embed in a record for another process.
