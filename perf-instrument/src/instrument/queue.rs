@@ -193,10 +193,7 @@ impl QueueProbe {
     /// ```
     #[inline]
     pub fn pickup(&self, stamp: Stamp) -> Duration {
-        let nanos = self
-            .inner
-            .clock
-            .delta_nanos(stamp.0, self.inner.clock.raw());
+        let nanos = self.inner.waited(stamp);
         self.inner.wait.record(nanos);
         self.inner.dequeued.inc();
         Duration::from_nanos(nanos)
@@ -212,10 +209,7 @@ impl QueueProbe {
     /// assert_eq!(probe.depth(), 0);
     /// ```
     pub fn discard(&self, stamp: Stamp) {
-        let nanos = self
-            .inner
-            .clock
-            .delta_nanos(stamp.0, self.inner.clock.raw());
+        let nanos = self.inner.waited(stamp);
         self.inner.dropped_wait.record(nanos);
         self.inner.dropped.inc();
     }
@@ -244,6 +238,12 @@ impl QueueProbe {
 }
 
 impl ProbeInner {
+    /// Nanoseconds since `stamp`.
+    #[inline]
+    fn waited(&self, stamp: Stamp) -> u64 {
+        self.clock.delta_nanos(stamp.0, self.clock.raw())
+    }
+
     fn depth(&self) -> i64 {
         // Read the leaving counts first: they can only trail the submits they follow. (A channel
         // counts a send once it succeeded, possibly just after its receiver picked the item up,
