@@ -157,9 +157,10 @@ pub(crate) fn to_base(unit: Unit, stored: u64) -> f64 {
 /// buckets and a cap on series.
 ///
 /// The name carries the unit (`_seconds`, `_bytes`), as Prometheus names do; a counter's name is
-/// given without `_total` (a trailing `_total` is dropped), which exposition adds. Names ending
-/// with another type's sample suffix are refused: `_total` except on counters, `_bucket`,
-/// `_count` and `_sum` except on histograms, `_created` on anything.
+/// given without `_total` (a trailing `_total` is dropped), which exposition adds. Gauges and
+/// histograms may not end with another type's sample suffix: `_total` on either, `_bucket`,
+/// `_count`, `_sum` and `_created` on a gauge, `_created` on a histogram. Counters are exempt,
+/// since every counter sample is exported as `<name>_total`.
 ///
 /// ```
 /// use perf_instrument::{Buckets, Opts, Registry, Unit};
@@ -314,8 +315,8 @@ pub struct Descriptor {
 
 impl Descriptor {
     /// Validates `opts` for a family of `kind`: name and label rules, unit suffix, and no suffix
-    /// of another type's samples (a gauge `queue_total`, a counter or gauge `rpc_count`, any
-    /// `…_created`).
+    /// of another type's samples on a gauge or histogram (a gauge `queue_total` or `rpc_count`,
+    /// a histogram `…_created`).
     ///
     /// # Errors
     ///
