@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the criterion benches (all, or the one named) and prints the medians.
+# Runs the criterion benches (all, or the one named) and prints the medians. Benches of the core
+# crate live in benches/; the side-by-side comparisons with peer crates in bench-peers/benches/.
 # Usage: scripts/bench.sh [bench-name] [criterion args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -gt 0 ]; then
   bench="$1"; shift
-  cargo bench -p perf-instrument --bench "$bench" -- "$@"
+  if [ -f "bench-peers/benches/$bench.rs" ]; then pkg=bench-peers; else pkg=perf-instrument; fi
+  cargo bench -p "$pkg" --bench "$bench" -- "$@"
 else
-  cargo bench -p perf-instrument
+  cargo bench -p perf-instrument -p bench-peers
 fi

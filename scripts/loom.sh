@@ -9,7 +9,7 @@ export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 # normal build's artifacts.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
 tests=()
-for f in perf-instrument/tests/loom_*.rs; do
+for f in tests/loom_*.rs; do
   tests+=(--test "$(basename "$f" .rs)")
 done
 cargo test --release -p perf-instrument "${tests[@]}" -- "$@"

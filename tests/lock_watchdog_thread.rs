@@ -46,7 +46,7 @@ fn scans_name_the_holder_and_the_thread_reports_within_threshold_plus_a_scan_per
     assert_eq!(stalls[0].lock, "wal_wd_thread");
     assert_eq!(
         stalls[0].site,
-        format!("perf-instrument/tests/lock_watchdog_thread.rs:{line}")
+        format!("tests/lock_watchdog_thread.rs:{line}")
     );
     assert_eq!(stalls[0].held_for, Duration::from_millis(1_001));
     assert!(LockWatchdog::scan().is_empty(), "reported once per hold");

@@ -209,8 +209,8 @@ fn the_most_contended_lock_is_named_with_its_call_sites() {
             .unwrap_or_else(|| panic!("no {prefix:?} in {:?}", f.evidence))
             .clone()
     };
-    let waiter = line("most waiting done at perf-instrument/tests/report.rs:");
-    let holder = line("most waiting caused by the holder at perf-instrument/tests/report.rs:");
+    let waiter = line("most waiting done at tests/report.rs:");
+    let holder = line("most waiting caused by the holder at tests/report.rs:");
     assert!(waiter.ends_with("over 12 waits"), "{waiter}");
     assert!(holder.ends_with("over 12 waits"), "{holder}");
 

@@ -2,8 +2,9 @@
 //!
 //! Every group records the same values (a fixed table of lognormal latencies, cycled) into each
 //! library, so the ratios within a group come from one run on one machine. Run with
-//! `scripts/bench.sh recorders` (or `cargo bench --bench recorders`).
+//! `scripts/bench.sh recorders` (or `cargo bench -p bench-peers --bench recorders`).
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};

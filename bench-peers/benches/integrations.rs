@@ -3,8 +3,7 @@
 //! against `metrics::histogram!` through `metrics-exporter-prometheus`; and `metrics::histogram!`
 //! through our `MetricsRecorder` against the same macro through `metrics-exporter-prometheus`.
 //!
-//! Run with `cargo bench -p perf-instrument --bench integrations --features metrics` (without
-//! the feature, the groups through our recorder are left out).
+//! Run with `scripts/bench.sh integrations` (`cargo bench -p bench-peers --bench integrations`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use perf_instrument::timed;
@@ -112,7 +111,6 @@ fn metrics_histogram_macro(c: &mut Criterion) {
         began.elapsed()
     };
 
-    #[cfg(feature = "metrics")]
     {
         let registry = perf_instrument::Registry::new();
         let ours = perf_instrument::MetricsRecorder::new(&registry);

@@ -604,7 +604,7 @@ mod tests {
         assert_eq!(sites.label(MAX_SITES), OTHER_SITE);
         assert!(sites
             .label(0)
-            .starts_with("perf-instrument/src/instrument/lock/core.rs:"));
+            .starts_with("src/instrument/lock/core.rs:"));
     }
 
     #[test]

@@ -945,10 +945,10 @@ fn contention_is_counted_and_attributed_to_waiter_and_holder_sites() {
             .to_string()
     };
     assert!(
-        site_of("waiter").starts_with("perf-instrument/tests/instruments.rs:"),
+        site_of("waiter").starts_with("tests/instruments.rs:"),
         "{sites:?}"
     );
-    assert!(site_of("holder").starts_with("perf-instrument/tests/instruments.rs:"));
+    assert!(site_of("holder").starts_with("tests/instruments.rs:"));
     assert_ne!(site_of("waiter"), site_of("holder"));
 }
 
@@ -989,7 +989,7 @@ fn watchdog_reports_a_long_hold_after_the_threshold_and_not_before() {
     {
         assert!(stall
             .site
-            .starts_with("perf-instrument/tests/instruments.rs:"));
+            .starts_with("tests/instruments.rs:"));
         assert!(stall.held_for >= Duration::from_millis(2_001));
     }
     assert_eq!(held_too_long(&registry, "raft_node_wd"), 1.0);
@@ -1160,7 +1160,7 @@ fn a_writer_waiting_for_readers_blames_a_reader_site_with_or_without_a_watchdog(
             .to_string();
         assert_eq!(
             holder,
-            format!("perf-instrument/tests/instruments.rs:{reader_line}"),
+            format!("tests/instruments.rs:{reader_line}"),
             "watchdog: {watchdog}"
         );
     }
