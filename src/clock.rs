@@ -10,7 +10,6 @@
 //!
 //! [`Clock::manual`] gives a clock that only moves when the test says so.
 
-use super::recorder::layout::nanos_to_units;
 use super::sync::lazy_global;
 use std::fmt;
 use std::sync::Arc;
@@ -322,4 +321,69 @@ fn counter_is_invariant() -> bool {
 )))]
 fn counter_is_invariant() -> bool {
     false
+}
+
+// Time units: what time histograms store.
+
+/// Time histograms store durations as integers of 2^-30 s (≈ 0.931 ns): then the native bucket
+/// bounds `2^(i/8)` units are `2^((i - 240)/8)` seconds, schema-3 bounds in seconds too.
+///
+/// ```
+/// use perf_instrument::TIME_UNITS_PER_SECOND;
+/// // One unit is just under a nanosecond.
+/// let ns_per_unit = 1e9 / TIME_UNITS_PER_SECOND as f64;
+/// assert!((0.93..0.94).contains(&ns_per_unit));
+/// ```
+pub const TIME_UNITS_PER_SECOND: u64 = 1 << 30;
+
+/// Converts nanoseconds to time units, rounding up: `ceil(ns · 2^30 / 10^9)` exactly below 2^43
+/// ns (2.4 hours), within one unit (0.93 ns) beyond; saturating.
+///
+/// Rounding up makes the stored value at most a bound `U` exactly when the duration is at most
+/// `U` units, so a classic bucket printed as `le = U / 2^30` s counts exactly the observations at
+/// or below it (rounding down would count an observation up to one unit above `le`).
+///
+/// One multiply: `2^30 / 10^9 = 1 + f`, and `ns · f` is the high word of `ns · ceil(f · 2^64)`.
+/// Rounding `f` up adds less than `ns · 2^-64` to a product whose fraction is a multiple of
+/// `5^-9` (because `2^30 / 10^9 = 2^21 / 5^9`). Below 2^43 ns that excess is smaller than
+/// `5^-9`, so the high word is the exact floor, and the low word tells the cases apart: under
+/// `ns` when `ns · f` is whole (only the excess), at least `2^64 · 5^-9 > ns` when it is not.
+#[inline(always)]
+pub(crate) fn nanos_to_units(ns: u64) -> u64 {
+    const FRACTION: u128 = 1_360_296_554_856_532_783;
+    let product = u128::from(ns) * FRACTION;
+    let (whole, rest) = ((product >> 64) as u64, product as u64);
+    ns.saturating_add(whole + u64::from(rest > ns))
+}
+
+#[cfg(all(test, not(perf_instrument_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nanos_convert_to_units_exactly_below_2_pow_43_and_within_one_unit_above() {
+        let exact = |ns: u64| {
+            u64::try_from((u128::from(ns) << 30).div_ceil(1_000_000_000)).unwrap_or(u64::MAX)
+        };
+        let mut x = 0x853c_49e6_748f_ea9bu64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for ns in (0..200_000u64).chain((0..200_000).map(|_| next() >> 21)) {
+            assert_eq!(nanos_to_units(ns), exact(ns), "ns = {ns}");
+        }
+        for ns in (0..200_000).map(|_| next() | (1 << 43)) {
+            let (got, want) = (nanos_to_units(ns), exact(ns));
+            assert!(got.abs_diff(want) <= 1, "ns = {ns}: {got} vs {want}");
+        }
+        assert_eq!(nanos_to_units(u64::MAX), u64::MAX);
+        assert_eq!(nanos_to_units(1_000_000_000), TIME_UNITS_PER_SECOND);
+        assert_eq!(
+            nanos_to_units(3_600_000_000_000),
+            3_600 * TIME_UNITS_PER_SECOND
+        );
+    }
 }

@@ -68,7 +68,7 @@ mod recorder;
 mod registry;
 mod sync;
 
-pub use clock::{Clock, ClockSource, ManualClock};
+pub use clock::{Clock, ClockSource, ManualClock, TIME_UNITS_PER_SECOND};
 #[cfg(feature = "protobuf")]
 pub use expose::protobuf;
 pub use expose::{render, render_as, Finding, FindingKind, Format, Machine, Report, Row, Table};
@@ -94,7 +94,7 @@ pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
 pub use integrations::{StageLayer, StageLayerBuilder};
 #[cfg(feature = "macros")]
 pub use perf_instrument_macros::timed;
-pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA, TIME_UNITS_PER_SECOND};
+pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA};
 pub use recorder::{
     Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
     OwnedInFlightGuard, Unit,

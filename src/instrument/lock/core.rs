@@ -401,9 +401,6 @@ impl Core {
             core.watchdog_nanos?;
             Some(core.current_hold().map_or(0.0, |(_, d, _)| d.as_secs_f64()))
         });
-        if core.watchdog_nanos.is_some() {
-            super::watchdog::watch(&core);
-        }
         Ok(core)
     }
 
@@ -602,9 +599,7 @@ mod tests {
         assert!(indexes[MAX_SITES..].iter().all(|&i| i == MAX_SITES));
         assert_eq!(sites.index(all[3]), 3, "lookups are stable");
         assert_eq!(sites.label(MAX_SITES), OTHER_SITE);
-        assert!(sites
-            .label(0)
-            .starts_with("src/instrument/lock/core.rs:"));
+        assert!(sites.label(0).starts_with("src/instrument/lock/core.rs:"));
     }
 
     #[test]

@@ -122,10 +122,7 @@ impl LockBuilder {
     /// *m.lock() += 1;
     /// ```
     pub fn mutex<T>(self, value: T, registry: &Registry) -> Result<Mutex<T>, RegistryError> {
-        Ok(Mutex::from_parts(
-            core::Core::new(self.config, registry)?,
-            value,
-        ))
+        Ok(Mutex::from_parts(self.core(registry)?, value))
     }
 
     /// Builds an [`RwLock`] around `value`.
@@ -140,10 +137,7 @@ impl LockBuilder {
     /// assert!(l.read().is_empty());
     /// ```
     pub fn rwlock<T>(self, value: T, registry: &Registry) -> Result<RwLock<T>, RegistryError> {
-        Ok(RwLock::from_parts(
-            core::Core::new(self.config, registry)?,
-            value,
-        ))
+        Ok(RwLock::from_parts(self.core(registry)?, value))
     }
 
     /// Builds an [`AsyncMutex`] (a `tokio::sync::Mutex`) around `value`.
@@ -163,9 +157,15 @@ impl LockBuilder {
         value: T,
         registry: &Registry,
     ) -> Result<AsyncMutex<T>, RegistryError> {
-        Ok(AsyncMutex::from_parts(
-            core::Core::new(self.config, registry)?,
-            value,
-        ))
+        Ok(AsyncMutex::from_parts(self.core(registry)?, value))
+    }
+
+    /// The lock's shared state, watched by the watchdog when the lock has a threshold.
+    fn core(self, registry: &Registry) -> Result<std::sync::Arc<core::Core>, RegistryError> {
+        let core = core::Core::new(self.config, registry)?;
+        if core.watchdog_nanos.is_some() {
+            watchdog::watch(&core);
+        }
+        Ok(core)
     }
 }
