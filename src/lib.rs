@@ -58,6 +58,8 @@
 //! println!("p99 = {:?} s", snap.quantile(0.99));
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod clock;
 mod expose;
 mod instrument;

@@ -178,4 +178,73 @@ impl RegistrySnapshot {
     pub fn wall_time(&self) -> SystemTime {
         self.wall
     }
+
+    /// The first series of family `name` whose labels include every `(label, value)` pair of
+    /// `labels` (an empty slice matches the first series): the lookup a test of a service's
+    /// instrumentation asks for.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let jobs = registry
+    ///     .register_counter(perf_instrument::Opts::new("jobs", "Jobs.").labels(["queue", "kind"]))
+    ///     .unwrap();
+    /// jobs.with_label_values(&["ingest", "bulk"]).inc_by(3);
+    /// let snapshot = registry.snapshot();
+    /// let series = snapshot.series("jobs", &[("kind", "bulk")]).unwrap();
+    /// assert_eq!(&series.label_values[..], ["ingest", "bulk"]);
+    /// assert!(snapshot.series("jobs", &[("kind", "other")]).is_none());
+    /// ```
+    #[must_use]
+    pub fn series(&self, name: &str, labels: &[(&str, &str)]) -> Option<&SeriesSnapshot> {
+        let family = self.family(name)?;
+        let names = family.desc.label_names();
+        let position = |label: &str| names.iter().position(|n| n == label);
+        family.series.iter().find(|series| {
+            labels.iter().all(|(label, value)| {
+                position(label)
+                    .is_some_and(|i| series.label_values.get(i).map(String::as_str) == Some(*value))
+            })
+        })
+    }
+
+    /// The value of a counter or gauge series (see [`series`](Self::series)) as a float in
+    /// the family's base unit; `None` for a histogram or when no series matches.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let depth = registry
+    ///     .register_gauge(perf_instrument::Opts::new("depth", "Depth.").labels(["queue"]))
+    ///     .unwrap();
+    /// depth.with_label_values(&["ingest"]).set(-2);
+    /// assert_eq!(registry.snapshot().value("depth", &[("queue", "ingest")]), Some(-2.0));
+    /// ```
+    #[must_use]
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        match &self.series(name, labels)?.value {
+            SeriesValue::Unsigned(v) => Some(*v as f64),
+            SeriesValue::Signed(v) => Some(*v as f64),
+            SeriesValue::Float(v) => Some(*v),
+            SeriesValue::Histogram(_) => None,
+        }
+    }
+
+    /// The snapshot of a histogram series (see [`series`](Self::series)); `None` for other
+    /// kinds or when no series matches.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let sizes = registry
+    ///     .register_histogram(perf_instrument::Opts::new("batch_size", "Items.").labels(["batch"]))
+    ///     .unwrap();
+    /// sizes.with_label_values(&["wal"]).record(32);
+    /// let snapshot = registry.snapshot();
+    /// assert_eq!(snapshot.histogram("batch_size", &[("batch", "wal")]).unwrap().count(), 1);
+    /// ```
+    #[must_use]
+    pub fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Option<&HistogramSnapshot> {
+        match &self.series(name, labels)?.value {
+            SeriesValue::Histogram(h) => Some(h),
+            _ => None,
+        }
+    }
 }
