@@ -266,7 +266,9 @@ fn the_background_sweeper_orphans_without_being_called() {
     assert!(sweeper.is_running());
     let up = |registry: &Registry| {
         let thread = [("thread", "pending-sweep-swept")];
-        registry.snapshot().value("perf_instrument_background_thread_up", &thread)
+        registry
+            .snapshot()
+            .value("perf_instrument_background_thread_up", &thread)
     };
     assert_eq!(up(&registry), Some(1.0));
     sweeper.stop();
