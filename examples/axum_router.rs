@@ -1,8 +1,11 @@
 //! Mounting `/metrics` in the service's own axum router, next to its own routes.
 //!
-//! `cargo run --example axum_router [-- --listen 127.0.0.1:3000 --duration 30]`, then
+//! `cargo run --example axum_router [-- --listen 127.0.0.1:3000 --duration 30s]`, then
 //! `curl http://127.0.0.1:3000/metrics` (or with `-H 'Accept: application/openmetrics-text'`).
 //! `--duration 0` (the default) runs until Ctrl-C.
+
+#[path = "common/args.rs"]
+mod args;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -42,17 +45,16 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> impl IntoRespons
     }
 }
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:3000".to_string());
-    let seconds: u64 = arg("--duration").map_or(Ok(0), |d| d.parse())?;
+    let args = args::Args::parse(
+        "axum_router",
+        &[("--listen", "ADDR"), ("--duration", "30s")],
+    );
+    let listen = args
+        .string("--listen")
+        .unwrap_or_else(|| "127.0.0.1:3000".to_string());
+    let run_for = args.duration("--duration", Duration::ZERO);
     let registry = Registry::new();
     let orders = registry
         .register_histogram(
@@ -71,10 +73,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?
     );
     let stop = async move {
-        if seconds == 0 {
+        if run_for.is_zero() {
             let _ = tokio::signal::ctrl_c().await;
         } else {
-            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            tokio::time::sleep(run_for).await;
         }
     };
     axum::serve(listener, router)

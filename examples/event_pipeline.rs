@@ -1,6 +1,6 @@
 //! An event-sourcing service on threads and crossbeam channels, instrumented end to end.
 //!
-//! `cargo run --release --example event_pipeline [-- --listen 127.0.0.1:9464 --duration 20
+//! `cargo run --release --example event_pipeline [-- --listen 127.0.0.1:9464 --duration 20s
 //! --rate 400 --report-json report.json]`
 //!
 //! Events flow Enrich → Persist → ViewUpdate → Publish → Complete, one thread per stage, through
@@ -13,8 +13,11 @@
 //! compensations; a few sagas never finish and are found stuck, then timed out. An open-loop load
 //! driver submits events at a constant arrival rate. The stage functions and the saga runner
 //! are `#[timed]`. `/metrics` (and `/sagas`) are served on
-//! `--listen`; at the end (after `--duration` seconds, or at Ctrl-C with `--duration 0`) the
+//! `--listen`; at the end (after `--duration`, e.g. `40s` or `2m`, or at Ctrl-C with `--duration 0`) the
 //! service prints its performance report.
+
+#[path = "common/args.rs"]
+mod args;
 
 use perf_instrument::load::{Call, LoadDriver, Rate};
 use perf_instrument::{
@@ -26,13 +29,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 /// A small deterministic generator, so runs are comparable.
 struct Rng(u64);
@@ -203,10 +199,21 @@ fn run_saga(orders: &OrderSaga, id: u64, rng: &mut Rng) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = arg("--listen").unwrap_or_else(|| perf_instrument::DEFAULT_ADDR.to_string());
-    let seconds: u64 = arg("--duration").map_or(Ok(20), |d| d.parse())?;
-    let rate: f64 = arg("--rate").map_or(Ok(400.0), |r| r.parse())?;
-    let report_json = arg("--report-json");
+    let args = args::Args::parse(
+        "event_pipeline",
+        &[
+            ("--listen", "ADDR"),
+            ("--duration", "20s"),
+            ("--rate", "400"),
+            ("--report-json", "FILE"),
+        ],
+    );
+    let listen = args
+        .string("--listen")
+        .unwrap_or_else(|| perf_instrument::DEFAULT_ADDR.to_string());
+    let run_for = args.duration("--duration", Duration::from_secs(20));
+    let rate: f64 = args.value("--rate", 400.0);
+    let report_json = args.string("--report-json");
 
     let registry = Registry::global().clone();
     let pipeline = Pipeline::builder("orders")
@@ -378,10 +385,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let start = registry.snapshot();
-    let duration = if seconds == 0 {
+    let duration = if run_for.is_zero() {
         Duration::from_secs(365 * 24 * 3600)
     } else {
-        Duration::from_secs(seconds)
+        run_for
     };
     let load = LoadDriver::new(Rate::Constant { per_second: rate }, duration)
         .threads(2)
@@ -407,7 +414,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     app.orders.tracker.sweep();
     let report = Report::between(&start, &registry.snapshot())
         .with_config("rate", format!("{rate}/s"))
-        .with_config("duration", format!("{seconds}s"))
+        .with_config("duration", format!("{run_for:?}"))
         .with_config("submitters", 2);
     drop((watchdog, sweeper, saga_sweeper));
 

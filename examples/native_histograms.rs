@@ -13,15 +13,11 @@
 //! histogram's native buckets as `index count` lines (`zero count` first), so a test can merge
 //! instances itself.
 
+#[path = "common/args.rs"]
+mod args;
+
 use perf_instrument::{Opts, Registry, Route, Server, Unit};
 use std::time::{Duration, Instant};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 /// The latencies of one tick, in nanoseconds.
 fn pattern(seed: u64) -> Vec<u64> {
@@ -50,9 +46,15 @@ fn pattern(seed: u64) -> Vec<u64> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9471".to_string());
-    let seed: u64 = arg("--seed").map_or(Ok(1), |s| s.parse())?;
-    let duration: u64 = arg("--duration").map_or(Ok(0), |s| s.parse())?;
+    let args = args::Args::parse(
+        "native_histograms",
+        &[("--listen", "ADDR"), ("--seed", "1"), ("--duration", "0s")],
+    );
+    let listen = args
+        .string("--listen")
+        .unwrap_or_else(|| "127.0.0.1:9471".to_string());
+    let seed: u64 = args.value("--seed", 1);
+    let run_for = args.duration("--duration", Duration::ZERO);
 
     let registry = Registry::global().clone();
     let latency = registry
@@ -86,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for &v in &values {
             latency.record(v);
         }
-        if duration > 0 && started.elapsed() >= Duration::from_secs(duration) {
+        if !run_for.is_zero() && started.elapsed() >= run_for {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));

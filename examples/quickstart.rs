@@ -1,21 +1,20 @@
 //! Records into each recorder from a few worker threads while serving `/metrics`, then prints
 //! what it saw.
 //!
-//! `cargo run --release --example quickstart [-- --listen 127.0.0.1:9464 --duration 3]`
+//! `cargo run --release --example quickstart [-- --listen 127.0.0.1:9464 --duration 3s]`
+
+#[path = "common/args.rs"]
+mod args;
 
 use perf_instrument::{Clock, HistogramSnapshot, Registry, Unit};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = arg("--listen").unwrap_or_else(|| perf_instrument::DEFAULT_ADDR.to_string());
-    let duration = Duration::from_secs_f64(arg("--duration").map_or(Ok(3.0), |d| d.parse())?);
+    let args = args::Args::parse("quickstart", &[("--listen", "ADDR"), ("--duration", "3s")]);
+    let listen = args
+        .string("--listen")
+        .unwrap_or_else(|| perf_instrument::DEFAULT_ADDR.to_string());
+    let duration = args.duration("--duration", Duration::from_secs(3));
 
     let registry = Registry::global();
     let requests = registry.counter("quickstart_requests", "Requests handled.")?;

@@ -4,7 +4,10 @@
 //! the lock watchdog reports it *while it happens* (a `tracing` warning naming the lock, the
 //! holder's call site and how long), and the report at the end shows the stall.
 //!
-//! `cargo run --release --example wal_group_commit [-- --listen 127.0.0.1:9465 --duration 10]`
+//! `cargo run --release --example wal_group_commit [-- --listen 127.0.0.1:9465 --duration 10s]`
+
+#[path = "common/args.rs"]
+mod args;
 
 use perf_instrument::{
     channel, BatchRecorder, LockBuilder, LockWatchdog, Mutex, QueueProbe, Registry, Report, Server,
@@ -12,13 +15,6 @@ use perf_instrument::{
 };
 use std::io::Write;
 use std::time::{Duration, Instant};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 /// What the node lock protects.
 #[derive(Default)]
@@ -60,9 +56,17 @@ fn committer(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args::Args::parse(
+        "wal_group_commit",
+        &[("--listen", "ADDR"), ("--duration", "10s")],
+    );
     tracing_subscriber::fmt().with_target(false).init();
-    let listen = arg("--listen").unwrap_or_else(|| "127.0.0.1:9465".to_string());
-    let seconds: u64 = arg("--duration").map_or(Ok(10), |d| d.parse())?;
+    let listen = args
+        .string("--listen")
+        .unwrap_or_else(|| "127.0.0.1:9465".to_string());
+    let seconds = args
+        .duration("--duration", Duration::from_secs(10))
+        .as_secs();
 
     let registry = Registry::global().clone();
     let node = LockBuilder::new("raft_node")
