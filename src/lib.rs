@@ -14,9 +14,11 @@
 //!    [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], [`Mutex`]/[`RwLock`] with a
 //!    [`LockWatchdog`], and [`SagaTracker`] (active, stuck and timed-out sagas, step and
 //!    end-to-end durations by outcome).
-//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
-//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`), and the human [`Report`].
-//! 7. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
+//! 6. report: the human [`Report`] — percentile tables and findings — read from registry
+//!    snapshots.
+//! 7. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) and the
+//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
+//! 8. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
 //!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
 //!    `StageLayer` (feature `tracing-layer`).
 //!
@@ -66,12 +68,13 @@ mod integrations;
 pub mod load;
 mod recorder;
 mod registry;
+mod report;
 mod sync;
 
 pub use clock::{Clock, ClockSource, ManualClock};
 #[cfg(feature = "protobuf")]
 pub use expose::protobuf;
-pub use expose::{render, render_as, Finding, FindingKind, Format, Machine, Report, Row, Table};
+pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use instrument::{
@@ -104,6 +107,7 @@ pub use registry::{
     RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot, SeriesValue,
     DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
 };
+pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 
 /// What `#[timed]` expands to calls; not a stable API.
 #[doc(hidden)]

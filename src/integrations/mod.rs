@@ -1,4 +1,4 @@
-//! Layer 7: integrations — what lets code that does not call this crate directly record into a
+//! Layer 8: integrations — what lets code that does not call this crate directly record into a
 //! [`Registry`](crate::Registry): the runtime of the `#[timed]` attribute, a `metrics` facade
 //! recorder (feature `metrics`) and a `tracing-subscriber` layer (feature `tracing-layer`).
 //!

@@ -1,5 +1,6 @@
-//! `Report`: what a load test ends with — percentile tables per stage, queue, lock, saga type
-//! and function, and findings that name the bottleneck, each with its evidence.
+//! Layer 6: the report — what a load test ends with: percentile tables per stage, queue, lock,
+//! saga type and function, and findings that name the bottleneck, each with its evidence. It
+//! reads registry snapshots only.
 
 mod findings;
 mod machine;
