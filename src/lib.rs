@@ -60,6 +60,7 @@
 //! println!("p99 = {:?} s", snap.quantile(0.99));
 //! ```
 
+mod catalogue;
 mod clock;
 mod expose;
 mod instrument;
@@ -71,6 +72,7 @@ mod registry;
 mod report;
 mod sync;
 
+pub use catalogue::catalogue;
 pub use clock::{Clock, ClockSource, ManualClock};
 #[cfg(feature = "protobuf")]
 pub use expose::protobuf;
@@ -103,9 +105,9 @@ pub use recorder::{
     OwnedInFlightGuard, Unit,
 };
 pub use registry::{
-    Buckets, Collector, Descriptor, Family, FamilySnapshot, FnGauge, MetricKind, Opts, Registry,
-    RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot, SeriesValue,
-    DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
+    Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge, MetricKind, Opts,
+    Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot,
+    SeriesValue, TableSpec, Tabling, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
 pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 

@@ -16,6 +16,18 @@ mod pipeline;
 mod queue;
 mod saga;
 
+/// The catalogue entries of the instruments' families, one module per instrument.
+pub(crate) mod families {
+    pub(crate) use super::background::families as background;
+    pub(crate) use super::batch::families as batch;
+    pub(crate) use super::lock::families as lock;
+    pub(crate) use super::long_task::families as long_task;
+    pub(crate) use super::pending::families as pending;
+    pub(crate) use super::pipeline::families as pipeline;
+    pub(crate) use super::queue::families as queue;
+    pub(crate) use super::saga::families as saga;
+}
+
 pub use background::BackgroundThread;
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
 #[cfg(feature = "tokio")]

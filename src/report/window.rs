@@ -2,7 +2,9 @@
 //! both ends, and the report's tables.
 
 use super::{Row, Table};
-use crate::registry::{FamilySnapshot, MetricKind, RegistrySnapshot, SeriesValue};
+use crate::registry::{
+    FamilyDef, FamilySnapshot, MetricKind, RegistrySnapshot, SeriesValue, TableSpec,
+};
 use crate::{HistogramSnapshot, Unit};
 use std::collections::BTreeMap;
 
@@ -79,8 +81,12 @@ impl<'a> Window<'a> {
             .collect()
     }
 
-    /// Histograms of family `name` over the window (deltas when there is an earlier snapshot).
-    pub(crate) fn histograms(&self, name: &str) -> Vec<(Labels, HistogramSnapshot)> {
+    /// Histograms of family `def` over the window (deltas when there is an earlier snapshot).
+    pub(crate) fn histograms(&self, def: &FamilyDef) -> Vec<(Labels, HistogramSnapshot)> {
+        self.histograms_named(def.name())
+    }
+
+    fn histograms_named(&self, name: &str) -> Vec<(Labels, HistogramSnapshot)> {
         self.series(name)
             .into_iter()
             .filter_map(|(labels, later, earlier)| {
@@ -96,10 +102,10 @@ impl<'a> Window<'a> {
             .collect()
     }
 
-    /// Histograms of family `name` as they stood at the start of the window (cumulative up to
+    /// Histograms of family `def` as they stood at the start of the window (cumulative up to
     /// the earlier snapshot), keyed by labels; empty without an earlier snapshot.
-    pub(crate) fn histograms_before(&self, name: &str) -> BTreeMap<Labels, HistogramSnapshot> {
-        self.series(name)
+    pub(crate) fn histograms_before(&self, def: &FamilyDef) -> BTreeMap<Labels, HistogramSnapshot> {
+        self.series(def.name())
             .into_iter()
             .filter_map(|(labels, _, earlier)| match earlier {
                 Some(SeriesValue::Histogram(earlier)) => Some((labels, earlier.clone())),
@@ -108,9 +114,9 @@ impl<'a> Window<'a> {
             .collect()
     }
 
-    /// Counter values of family `name` over the window.
-    pub(crate) fn counters(&self, name: &str) -> Vec<(Labels, f64)> {
-        self.series(name)
+    /// Counter values of family `def` over the window.
+    pub(crate) fn counters(&self, def: &FamilyDef) -> Vec<(Labels, f64)> {
+        self.series(def.name())
             .into_iter()
             .filter_map(|(labels, later, earlier)| {
                 let increase = scalar(later)? - earlier.and_then(scalar).unwrap_or(0.0);
@@ -119,9 +125,9 @@ impl<'a> Window<'a> {
             .collect()
     }
 
-    /// Gauge values of family `name`: at the end, and at the start when there is one.
-    pub(crate) fn gauges(&self, name: &str) -> Vec<(Labels, f64, Option<f64>)> {
-        self.series(name)
+    /// Gauge values of family `def`: at the end, and at the start when there is one.
+    pub(crate) fn gauges(&self, def: &FamilyDef) -> Vec<(Labels, f64, Option<f64>)> {
+        self.series(def.name())
             .into_iter()
             .filter_map(|(labels, later, earlier)| {
                 Some((labels, scalar(later)?, earlier.and_then(scalar)))
@@ -129,93 +135,92 @@ impl<'a> Window<'a> {
             .collect()
     }
 
-    /// Gauge values of family `name` at the end, keyed by the value of label `key`.
-    pub(crate) fn gauge_by(&self, name: &str, key: &str) -> BTreeMap<String, f64> {
-        self.gauges(name)
+    /// Gauge values of family `def` at the end, keyed by the value of label `key`.
+    pub(crate) fn gauge_by(&self, def: &FamilyDef, key: &str) -> BTreeMap<String, f64> {
+        self.gauges(def)
             .into_iter()
             .map(|(l, v, _)| (label(&l, key).to_string(), v))
             .collect()
     }
 
-    /// Counter increases of family `name`, keyed by the value of label `key` (summed).
-    pub(crate) fn counter_by(&self, name: &str, key: &str) -> BTreeMap<String, f64> {
+    /// Counter increases of family `def`, keyed by the value of label `key` (summed).
+    pub(crate) fn counter_by(&self, def: &FamilyDef, key: &str) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
-        for (l, v) in self.counters(name) {
+        for (l, v) in self.counters(def) {
             *out.entry(label(&l, key).to_string()).or_insert(0.0) += v;
         }
         out
     }
 
-    fn rows(&self, family: &str, name: impl Fn(&Labels) -> String) -> Vec<Row> {
-        let unit = match self.later.family(family) {
-            Some(f) if f.desc.kind() == MetricKind::Histogram => f.desc.unit(),
-            _ => return Vec::new(),
-        };
-        self.histograms(family)
+    /// The rows of histogram family `family` (its series with observations in the window),
+    /// named by `spec`.
+    fn rows(&self, family: &FamilySnapshot, spec: &TableSpec) -> Vec<Row> {
+        let unit = family.desc.unit();
+        self.histograms_named(family.desc.name())
             .into_iter()
             .filter(|(_, snap)| snap.count() > 0)
-            .map(|(labels, snap)| Row {
-                name: name(&labels),
-                count: snap.count(),
-                rate_per_second: self
-                    .seconds
-                    .filter(|s| *s > 0.0)
-                    .map(|s| snap.count() as f64 / s),
-                p50: snap.quantile(0.5),
-                p95: snap.quantile(0.95),
-                p99: snap.quantile(0.99),
-                p999: snap.quantile(0.999),
-                max: snap.max(),
-                unit: match unit {
-                    Unit::Seconds => "seconds",
-                    Unit::Bytes => "bytes",
-                    Unit::Count => "items",
-                },
+            .map(|(labels, snap)| {
+                let pairs: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                Row {
+                    name: spec.row_name(family.desc.name(), &pairs),
+                    count: snap.count(),
+                    rate_per_second: self
+                        .seconds
+                        .filter(|s| *s > 0.0)
+                        .map(|s| snap.count() as f64 / s),
+                    p50: snap.quantile(0.5),
+                    p95: snap.quantile(0.95),
+                    p99: snap.quantile(0.99),
+                    p999: snap.quantile(0.999),
+                    max: snap.max(),
+                    unit: match unit {
+                        Unit::Seconds => "seconds",
+                        Unit::Bytes => "bytes",
+                        Unit::Count => "items",
+                    },
+                }
             })
             .collect()
     }
 
+    /// The tables the histogram families of the later snapshot name in their descriptors
+    /// ([`TableSpec`]): grouped by title, ordered by their lowest rank then by registration;
+    /// rows by their family's rank, then registration. Empty tables are left out.
     pub(crate) fn tables(&self) -> Vec<Table> {
-        let mut stages = self.rows("pipeline_stage_duration_seconds", |l| {
-            format!("{}/{}", label(l, "pipeline"), label(l, "stage"))
-        });
-        stages.extend(self.rows("pipeline_end_to_end_duration_seconds", |l| {
-            format!("{}/end_to_end", label(l, "pipeline"))
-        }));
-        let tables = vec![
-            Table {
-                title: "stages",
-                rows: stages,
-            },
-            Table {
-                title: "queues",
-                rows: self.rows("queue_wait_seconds", |l| label(l, "queue").to_string()),
-            },
-            Table {
-                title: "lock waits",
-                rows: self.rows("lock_wait_seconds", |l| label(l, "lock").to_string()),
-            },
-            Table {
-                title: "lock holds",
-                rows: self.rows("lock_hold_seconds", |l| label(l, "lock").to_string()),
-            },
-            Table {
-                title: "sagas",
-                rows: self.rows("saga_duration_seconds", |l| {
-                    format!("{}/{}", label(l, "saga"), label(l, "outcome"))
-                }),
-            },
-            Table {
-                title: "functions",
-                rows: self.rows("function_duration_seconds", |l| {
-                    format!("{}::{}", label(l, "module"), label(l, "function"))
-                }),
-            },
-            Table {
-                title: "batches",
-                rows: self.rows("batch_size", |l| label(l, "batch").to_string()),
-            },
-        ];
-        tables.into_iter().filter(|t| !t.rows.is_empty()).collect()
+        // (title, lowest rank, first family index, [(rank, family index, rows)])
+        type Parts = Vec<(u32, usize, Vec<Row>)>;
+        let mut groups: Vec<(&'static str, u32, usize, Parts)> = Vec::new();
+        for (index, family) in self.later.families().iter().enumerate() {
+            let Some(spec) = family.desc.report_table() else {
+                continue;
+            };
+            if family.desc.kind() != MetricKind::Histogram {
+                continue;
+            }
+            let rows = self.rows(family, spec);
+            let part = (spec.rank(), index, rows);
+            match groups.iter_mut().find(|g| g.0 == spec.title()) {
+                Some(group) => {
+                    group.1 = group.1.min(spec.rank());
+                    group.3.push(part);
+                }
+                None => groups.push((spec.title(), spec.rank(), index, vec![part])),
+            }
+        }
+        groups.sort_by_key(|g| (g.1, g.2));
+        groups
+            .into_iter()
+            .map(|(title, _, _, mut parts)| {
+                parts.sort_by_key(|p| (p.0, p.1));
+                Table {
+                    title,
+                    rows: parts.into_iter().flat_map(|p| p.2).collect(),
+                }
+            })
+            .filter(|t| !t.rows.is_empty())
+            .collect()
     }
 }
