@@ -22,6 +22,10 @@
 //!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
 //!    `StageLayer` (feature `tracing-layer`).
 //!
+//! Each instrument and integration declares its metric families once, as a [`FamilyDef`]:
+//! registration, the report's tables ([`TableSpec`]) and the documentation read the same
+//! entries, and [`catalogue()`] lists them all.
+//!
 //! Beside the layers, [`load`] (feature `load`) is an open-loop load driver that measures
 //! latency from each call's intended start.
 //!
