@@ -1,9 +1,10 @@
 //! Layer 5: instruments — the domain types built from recorders and the registry: pipeline
 //! stages, queue waits, in-flight work, pending completions, batches, locks, sagas.
 //!
-//! Each instrument registers its own families (names as in `docs/ARCHITECTURE.md`) in the
-//! registry it is given, takes a [`Clock`](crate::Clock) (the process clock unless told
-//! otherwise; a manual one in tests), bounds its memory, and counts what it refuses by reason.
+//! Each instrument declares its families once, in a `families` module of catalogue entries
+//! (listed in `docs/ARCHITECTURE.md`), registers them in the registry it is given, takes a
+//! [`Clock`](crate::Clock) (the process clock unless told otherwise; a manual one in tests),
+//! bounds its memory, and counts what it refuses by reason.
 
 mod active_set;
 pub(crate) mod background;
