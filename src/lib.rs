@@ -14,11 +14,17 @@
 //!    [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], [`Mutex`]/[`RwLock`] with a
 //!    [`LockWatchdog`], and [`SagaTracker`] (active, stuck and timed-out sagas, step and
 //!    end-to-end durations by outcome).
-//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
-//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`), and the human [`Report`].
-//! 7. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
+//! 6. report: the human [`Report`] — percentile tables and findings — read from registry
+//!    snapshots.
+//! 7. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) and the
+//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
+//! 8. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
 //!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
 //!    `StageLayer` (feature `tracing-layer`).
+//!
+//! Each instrument and integration declares its metric families once, as a [`FamilyDef`]:
+//! registration, the report's tables ([`TableSpec`]) and the documentation read the same
+//! entries, and [`catalogue()`] lists them all.
 //!
 //! Beside the layers, [`load`] (feature `load`) is an open-loop load driver that measures
 //! latency from each call's intended start.
@@ -60,6 +66,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod catalogue;
 mod clock;
 mod expose;
 mod instrument;
@@ -68,12 +75,14 @@ mod integrations;
 pub mod load;
 mod recorder;
 mod registry;
+mod report;
 mod sync;
 
+pub use catalogue::catalogue;
 pub use clock::{Clock, ClockSource, ManualClock, TIME_UNITS_PER_SECOND};
 #[cfg(feature = "protobuf")]
 pub use expose::protobuf;
-pub use expose::{render, render_as, Finding, FindingKind, Format, Machine, Report, Row, Table};
+pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use instrument::{
@@ -102,10 +111,11 @@ pub use recorder::{
     OwnedInFlightGuard, Unit,
 };
 pub use registry::{
-    Buckets, Collector, Descriptor, Family, FamilySnapshot, FnGauge, MetricKind, Opts, Registry,
-    RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot, SeriesValue,
-    DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
+    Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge, MetricKind, Opts,
+    Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot,
+    SeriesValue, TableSpec, Tabling, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
+pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 
 /// What `#[timed]` expands to calls; not a stable API.
 #[doc(hidden)]

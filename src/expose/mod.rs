@@ -7,13 +7,11 @@ mod negotiate;
 mod number;
 #[cfg(feature = "protobuf")]
 pub mod protobuf;
-mod report;
 mod text;
 
 #[cfg(feature = "http")]
 pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use negotiate::Format;
-pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 
 use crate::registry::Registry;
 use std::time::Instant;

@@ -2,11 +2,34 @@
 //! and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
 //! panic in a tick is caught and counted in `perf_instrument_background_panics_total{thread}`.
 
-use crate::registry::{Family, Opts, Registry, RegistryError};
+use crate::registry::{Family, Registry, RegistryError};
 use crate::{Counter, Gauge};
 use std::fmt;
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// The families background threads register (by label `thread`).
+pub(crate) mod families {
+    use crate::registry::FamilyDef;
+
+    /// 1 while a thread runs.
+    pub(crate) const THREAD_UP: FamilyDef = FamilyDef::gauge(
+        "perf_instrument_background_thread_up",
+        "1 while a background thread of the crate runs.",
+    )
+    .labels(&["thread"])
+    .not_tabled("a gauge");
+    /// Panics caught per tick.
+    pub(crate) const PANICS: FamilyDef = FamilyDef::counter(
+        "perf_instrument_background_panics",
+        "Panics caught in background threads of the crate.",
+    )
+    .labels(&["thread"])
+    .not_tabled("a counter (the background-panics finding reads it)");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[&THREAD_UP, &PANICS];
+}
 
 /// The families background threads report to, for one registry.
 #[derive(Clone)]
@@ -18,20 +41,8 @@ pub(crate) struct Background {
 impl Background {
     pub(crate) fn new(registry: &Registry) -> Result<Self, RegistryError> {
         Ok(Self {
-            up: registry.register_gauge(
-                Opts::new(
-                    "perf_instrument_background_thread_up",
-                    "1 while a background thread of the crate runs.",
-                )
-                .labels(["thread"]),
-            )?,
-            panics: registry.register_counter(
-                Opts::new(
-                    "perf_instrument_background_panics",
-                    "Panics caught in background threads of the crate.",
-                )
-                .labels(["thread"]),
-            )?,
+            up: registry.register_gauge(families::THREAD_UP.opts())?,
+            panics: registry.register_counter(families::PANICS.opts())?,
         })
     }
 

@@ -1,10 +1,30 @@
 //! `BatchRecorder`: items per batch and the batch's duration, recorded together (group commits,
 //! write-behind flushes).
 
-use crate::registry::{Opts, Registry, RegistryError};
-use crate::{Clock, Histogram, Unit};
+use crate::registry::{Registry, RegistryError};
+use crate::{Clock, Histogram};
 use std::fmt;
 use std::time::Duration;
+
+/// The families a [`BatchRecorder`] registers (shared by all recorders, by label `batch`).
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Items per batch.
+    pub(crate) const SIZE: FamilyDef = FamilyDef::histogram("batch_size", "Items per batch.")
+        .labels(&["batch"])
+        .table(TableSpec::new("batches", "{batch}").with_rank(700));
+    /// Time per batch.
+    pub(crate) const DURATION: FamilyDef =
+        FamilyDef::histogram("batch_duration_seconds", "Time to process a batch.")
+            .unit(Unit::Seconds)
+            .labels(&["batch"])
+            .table(TableSpec::new("batch durations", "{batch}").with_rank(710));
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[&SIZE, &DURATION];
+}
 
 /// Records each batch's size and duration together, by label `batch`:
 /// `batch_size{batch}` (items; small integers are exact: 1–14 each have their own bucket, the
@@ -70,14 +90,10 @@ impl BatchRecorderBuilder {
         Ok(BatchRecorder {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             size: registry
-                .register_histogram(Opts::new("batch_size", "Items per batch.").labels(["batch"]))?
+                .register_histogram(families::SIZE.opts())?
                 .with_label_values(&b),
             duration: registry
-                .register_histogram(
-                    Opts::new("batch_duration_seconds", "Time to process a batch.")
-                        .unit(Unit::Seconds)
-                        .labels(["batch"]),
-                )?
+                .register_histogram(families::DURATION.opts())?
                 .with_label_values(&b),
         })
     }

@@ -2,10 +2,56 @@
 //! finished ones took (Micrometer's LongTaskTimer).
 
 use super::active_set::{ActiveSet, Slot};
-use crate::registry::{Opts, Registry, RegistryError};
-use crate::{Clock, Counter, Gauge, Histogram, Unit};
+use crate::registry::{FamilyDef, Opts, Registry, RegistryError};
+use crate::{Clock, Counter, Gauge, Histogram};
 use std::fmt;
 use std::sync::{Arc, Weak};
+
+/// The families a [`LongTaskTimer`] registers: each name is the timer's name, `_`, then the
+/// entry's; each help the timer's help, a space, then the entry's; the labels are the timer's.
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Tasks running now.
+    pub(crate) const ACTIVE_TASKS: FamilyDef =
+        FamilyDef::gauge("active_tasks", "Tasks running now.")
+            .caller_prefix()
+            .caller_labels()
+            .not_tabled("a gauge");
+    /// Durations of finished tasks.
+    pub(crate) const DURATION: FamilyDef =
+        FamilyDef::histogram("duration_seconds", "Duration of finished tasks.")
+            .unit(Unit::Seconds)
+            .caller_prefix()
+            .caller_labels()
+            .table(
+                TableSpec::new("long tasks", "{family}{labels}")
+                    .with_rank(900)
+                    .with_family_suffix("_duration_seconds"),
+            );
+    /// Starts beyond the start-time table.
+    pub(crate) const UNTRACKED: FamilyDef = FamilyDef::counter(
+        "untracked",
+        "Tasks started while the start-time table was full.",
+    )
+    .caller_prefix()
+    .caller_labels()
+    .not_tabled("a counter");
+    /// Age of the oldest running task, read at scrape.
+    pub(crate) const OLDEST_ACTIVE_AGE: FamilyDef = FamilyDef::gauge(
+        "oldest_active_age_seconds",
+        "Age of the oldest running task.",
+    )
+    .unit(Unit::Seconds)
+    .caller_prefix()
+    .caller_labels()
+    .not_tabled("a gauge");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] =
+        &[&ACTIVE_TASKS, &DURATION, &UNTRACKED, &OLDEST_ACTIVE_AGE];
+}
 
 struct Inner {
     clock: Clock,
@@ -129,31 +175,19 @@ impl LongTaskTimerBuilder {
         let help = self.help.as_deref().unwrap_or("Long-running tasks.");
         let names: Vec<&str> = self.labels.iter().map(|(n, _)| n.as_str()).collect();
         let values: Vec<&str> = self.labels.iter().map(|(_, v)| v.as_str()).collect();
-        let opts = |suffix: &str, what: &str| {
-            Opts::new(format!("{name}_{suffix}"), format!("{help} {what}")).labels(names.clone())
-        };
+        let opts =
+            |def: &FamilyDef| -> Opts { def.prefixed_opts(name, help).labels(names.clone()) };
         let active = registry
-            .register_gauge(opts("active_tasks", "Tasks running now."))?
+            .register_gauge(opts(&families::ACTIVE_TASKS))?
             .with_label_values(&values);
         let duration = registry
-            .register_histogram(
-                opts("duration_seconds", "Duration of finished tasks.").unit(Unit::Seconds),
-            )?
+            .register_histogram(opts(&families::DURATION))?
             .with_label_values(&values);
         let untracked = registry
-            .register_counter(opts(
-                "untracked",
-                "Tasks started while the start-time table was full.",
-            ))?
+            .register_counter(opts(&families::UNTRACKED))?
             .with_label_values(&values);
         let oldest = registry
-            .register_fn_gauge(
-                opts(
-                    "oldest_active_age_seconds",
-                    "Age of the oldest running task.",
-                )
-                .unit(Unit::Seconds),
-            )?
+            .register_fn_gauge(opts(&families::OLDEST_ACTIVE_AGE))?
             .with_label_values(&values);
         let inner = Arc::new(Inner {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),

@@ -1,9 +1,10 @@
 //! Layer 5: instruments — the domain types built from recorders and the registry: pipeline
 //! stages, queue waits, in-flight work, pending completions, batches, locks, sagas.
 //!
-//! Each instrument registers its own families (names as in `docs/ARCHITECTURE.md`) in the
-//! registry it is given, takes a [`Clock`](crate::Clock) (the process clock unless told
-//! otherwise; a manual one in tests), bounds its memory, and counts what it refuses by reason.
+//! Each instrument declares its families once, in a `families` module of catalogue entries
+//! (listed in `docs/ARCHITECTURE.md`), registers them in the registry it is given, takes a
+//! [`Clock`](crate::Clock) (the process clock unless told otherwise; a manual one in tests),
+//! bounds its memory, and counts what it refuses by reason.
 
 mod active_set;
 pub(crate) mod background;
@@ -15,6 +16,18 @@ mod pending;
 mod pipeline;
 mod queue;
 mod saga;
+
+/// The catalogue entries of the instruments' families, one module per instrument.
+pub(crate) mod families {
+    pub(crate) use super::background::families as background;
+    pub(crate) use super::batch::families as batch;
+    pub(crate) use super::lock::families as lock;
+    pub(crate) use super::long_task::families as long_task;
+    pub(crate) use super::pending::families as pending;
+    pub(crate) use super::pipeline::families as pipeline;
+    pub(crate) use super::queue::families as queue;
+    pub(crate) use super::saga::families as saga;
+}
 
 pub use background::BackgroundThread;
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};

@@ -2,14 +2,91 @@
 //! oldest is, how long completions took, and which were orphaned and why.
 
 use super::background::{Background, BackgroundThread};
-use crate::registry::{Opts, Registry, RegistryError};
+use crate::registry::{Registry, RegistryError};
 use crate::sync::{lock, Mutex};
-use crate::{Clock, Counter, Histogram, Unit};
+use crate::{Clock, Counter, Histogram};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use crate::registry::FamilyDef;
+
+/// The families a [`PendingTracker`] registers (shared by all trackers, by label `tracker`).
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Registration to completion.
+    pub(crate) const COMPLETION_DURATION: FamilyDef = FamilyDef::histogram(
+        "pending_completion_duration_seconds",
+        "Time from registration to completion.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["tracker"])
+    .table(TableSpec::new("pending completions", "{tracker}").with_rank(800));
+    /// Entries registered.
+    pub(crate) const REGISTERED: FamilyDef =
+        FamilyDef::counter("pending_registered", "Entries registered.")
+            .labels(&["tracker"])
+            .not_tabled("a counter");
+    /// Entries completed.
+    pub(crate) const COMPLETED: FamilyDef =
+        FamilyDef::counter("pending_completed", "Entries completed.")
+            .labels(&["tracker"])
+            .not_tabled("a counter");
+    /// Entries cancelled.
+    pub(crate) const CANCELLED: FamilyDef =
+        FamilyDef::counter("pending_cancelled", "Entries cancelled.")
+            .labels(&["tracker"])
+            .not_tabled("a counter");
+    /// Late completions.
+    pub(crate) const LATE: FamilyDef = FamilyDef::counter(
+        "pending_late",
+        "Completions for ids unknown, already completed or already orphaned.",
+    )
+    .labels(&["tracker"])
+    .not_tabled("a counter");
+    /// Entries given up, by reason.
+    pub(crate) const ORPHANED: FamilyDef = FamilyDef::counter(
+        "pending_orphaned",
+        "Pending entries given up, by reason: timeout, capacity, dropped.",
+    )
+    .labels(&["tracker", "reason"])
+    .not_tabled("a counter (the orphaned-pending finding reads it)");
+    /// Registrations refused, by reason.
+    pub(crate) const REJECTED: FamilyDef =
+        FamilyDef::counter("pending_rejected", "Registrations refused, by reason.")
+            .labels(&["tracker", "reason"])
+            .not_tabled("a counter");
+    /// Entries pending, read at scrape.
+    pub(crate) const ITEMS: FamilyDef =
+        FamilyDef::gauge("pending_items", "Entries awaiting completion.")
+            .labels(&["tracker"])
+            .not_tabled("a gauge");
+    /// Age of the oldest entry, read at scrape.
+    pub(crate) const OLDEST_AGE: FamilyDef = FamilyDef::gauge(
+        "pending_oldest_age_seconds",
+        "Age of the oldest pending entry.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["tracker"])
+    .not_tabled("a gauge");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[
+        &COMPLETION_DURATION,
+        &REGISTERED,
+        &COMPLETED,
+        &CANCELLED,
+        &LATE,
+        &ORPHANED,
+        &REJECTED,
+        &ITEMS,
+        &OLDEST_AGE,
+    ];
+}
 
 /// Fewest entries a shard is given: smaller trackers have one shard (and evict exactly the
 /// oldest entry of all).
@@ -181,40 +258,23 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
     /// assert!(perf_instrument::PendingTracker::<u64>::builder("r").build(&r).is_ok());
     /// ```
     pub fn build(self, registry: &Registry) -> Result<PendingTracker<K>, RegistryError> {
+        use families as f;
         let t = self.name.as_str();
-        let opts = |name: &str, help: &str| Opts::new(name, help).labels(["tracker"]);
-        let by_reason =
-            |name: &str, help: &str| Opts::new(name, help).labels(["tracker", "reason"]);
-        let counter = |name: &str, help: &str| -> Result<Counter, RegistryError> {
+        let counter = |def: &FamilyDef| -> Result<Counter, RegistryError> {
             Ok(registry
-                .register_counter(opts(name, help))?
+                .register_counter(def.opts())?
                 .with_label_values(&[t]))
         };
-        let orphaned = registry.register_counter(by_reason(
-            "pending_orphaned",
-            "Pending entries given up, by reason: timeout, capacity, dropped.",
-        ))?;
-        let rejected = registry.register_counter(by_reason(
-            "pending_rejected",
-            "Registrations refused, by reason.",
-        ))?;
+        let orphaned = registry.register_counter(f::ORPHANED.opts())?;
+        let rejected = registry.register_counter(f::REJECTED.opts())?;
         let metrics = Metrics {
             latency: registry
-                .register_histogram(
-                    opts(
-                        "pending_completion_duration_seconds",
-                        "Time from registration to completion.",
-                    )
-                    .unit(Unit::Seconds),
-                )?
+                .register_histogram(f::COMPLETION_DURATION.opts())?
                 .with_label_values(&[t]),
-            registered: counter("pending_registered", "Entries registered.")?,
-            completed: counter("pending_completed", "Entries completed.")?,
-            cancelled: counter("pending_cancelled", "Entries cancelled.")?,
-            late: counter(
-                "pending_late",
-                "Completions for ids unknown, already completed or already orphaned.",
-            )?,
+            registered: counter(&f::REGISTERED)?,
+            completed: counter(&f::COMPLETED)?,
+            cancelled: counter(&f::CANCELLED)?,
+            late: counter(&f::LATE)?,
             duplicate: rejected.with_label_values(&[t, "duplicate"]),
             orphaned_timeout: orphaned.with_label_values(&[t, "timeout"]),
             orphaned_dropped: orphaned.with_label_values(&[t, "dropped"]),
@@ -250,18 +310,12 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
         });
         let weak: Weak<Inner<K>> = Arc::downgrade(&inner);
         registry
-            .register_fn_gauge(opts("pending_items", "Entries awaiting completion."))?
+            .register_fn_gauge(f::ITEMS.opts())?
             .with_label_values(&[t])
             .set_fn(move || Some(weak.upgrade()?.len() as f64));
         let weak: Weak<Inner<K>> = Arc::downgrade(&inner);
         registry
-            .register_fn_gauge(
-                opts(
-                    "pending_oldest_age_seconds",
-                    "Age of the oldest pending entry.",
-                )
-                .unit(Unit::Seconds),
-            )?
+            .register_fn_gauge(f::OLDEST_AGE.opts())?
             .with_label_values(&[t])
             .set_fn(move || {
                 Some(

@@ -1,12 +1,85 @@
 //! `Pipeline`: per-stage durations, gaps between stages, end-to-end latency and events in flight
 //! of an event pipeline, within a process and across processes.
 
-use crate::registry::{Opts, Registry, RegistryError};
+use crate::registry::{Registry, RegistryError};
 use crate::sync::{next_id, AtomicI64, Ordering};
-use crate::{Clock, Counter, Histogram, Unit};
+use crate::{Clock, Counter, Histogram};
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The families a [`Pipeline`] registers (shared by all pipelines, by label `pipeline`).
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Every stage's duration; also recorded by `#[timed(pipeline, stage)]` and `StageLayer`.
+    pub(crate) const STAGE_DURATION: FamilyDef = FamilyDef::histogram(
+        "pipeline_stage_duration_seconds",
+        "Time events spent in each pipeline stage.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["pipeline", "stage"])
+    .table(TableSpec::new("stages", "{pipeline}/{stage}").with_rank(100));
+    /// The wait before each stage.
+    pub(crate) const STAGE_GAP: FamilyDef = FamilyDef::histogram(
+        "pipeline_stage_gap_seconds",
+        "Time events waited between the previous stage's end and this stage's start.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["pipeline", "stage"])
+    .not_tabled(
+        "the bottleneck finding weighs each wait before a stage against the stages; as rows \
+         they would double the stages table",
+    );
+    /// Begin to finish.
+    pub(crate) const END_TO_END: FamilyDef = FamilyDef::histogram(
+        "pipeline_end_to_end_duration_seconds",
+        "Time from an event's begin to its finish.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["pipeline"])
+    .table(TableSpec::new("stages", "{pipeline}/end_to_end").with_rank(110));
+    /// Remote origins clamped.
+    pub(crate) const REMOTE_CLOCK_SKEW: FamilyDef = FamilyDef::counter(
+        "pipeline_remote_clock_skew",
+        "Remote event origins clamped: in the future (negative) or too old (absurd).",
+    )
+    .labels(&["pipeline", "reason"])
+    .not_tabled("a counter");
+    /// Calls refused.
+    pub(crate) const EVENTS_REJECTED: FamilyDef = FamilyDef::counter(
+        "pipeline_events_rejected",
+        "Pipeline calls refused, by reason: wrong_stage, unmatched_end.",
+    )
+    .labels(&["pipeline", "reason"])
+    .not_tabled("a counter");
+    /// Events in flight, read at scrape.
+    pub(crate) const EVENTS_IN_FLIGHT: FamilyDef = FamilyDef::gauge(
+        "pipeline_events_in_flight",
+        "Events begun and not finished.",
+    )
+    .labels(&["pipeline"])
+    .not_tabled("a gauge");
+    /// Events abandoned.
+    pub(crate) const EVENTS_ABANDONED: FamilyDef = FamilyDef::counter(
+        "pipeline_events_abandoned",
+        "Events abandoned before finishing.",
+    )
+    .labels(&["pipeline"])
+    .not_tabled("a counter");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[
+        &STAGE_DURATION,
+        &STAGE_GAP,
+        &END_TO_END,
+        &REMOTE_CLOCK_SKEW,
+        &EVENTS_REJECTED,
+        &EVENTS_IN_FLIGHT,
+        &EVENTS_ABANDONED,
+    ];
+}
 
 /// A stage of one [`Pipeline`] (a dense index, resolved once with [`Pipeline::stage`]).
 ///
@@ -231,21 +304,9 @@ impl PipelineBuilder {
     /// ```
     pub fn build(self, registry: &Registry) -> Result<Pipeline, RegistryError> {
         let p = self.name.as_str();
-        let seconds = |name: &str, help: &str, labels: &[&str]| {
-            Opts::new(name, help)
-                .unit(Unit::Seconds)
-                .labels(labels.iter().copied())
-        };
-        let duration = registry.register_histogram(seconds(
-            "pipeline_stage_duration_seconds",
-            "Time events spent in each pipeline stage.",
-            &["pipeline", "stage"],
-        ))?;
-        let gap = registry.register_histogram(seconds(
-            "pipeline_stage_gap_seconds",
-            "Time events waited between the previous stage's end and this stage's start.",
-            &["pipeline", "stage"],
-        ))?;
+        use families as f;
+        let duration = registry.register_histogram(f::STAGE_DURATION.opts())?;
+        let gap = registry.register_histogram(f::STAGE_GAP.opts())?;
         let stages = self
             .stages
             .iter()
@@ -255,29 +316,11 @@ impl PipelineBuilder {
                 gap: gap.with_label_values(&[p, stage]),
             })
             .collect();
-        let skew = registry.register_counter(
-            Opts::new(
-                "pipeline_remote_clock_skew",
-                "Remote event origins clamped: in the future (negative) or too old (absurd).",
-            )
-            .labels(["pipeline", "reason"]),
-        )?;
-        let rejected = registry.register_counter(
-            Opts::new(
-                "pipeline_events_rejected",
-                "Pipeline calls refused, by reason: wrong_stage, unmatched_end.",
-            )
-            .labels(["pipeline", "reason"]),
-        )?;
+        let skew = registry.register_counter(f::REMOTE_CLOCK_SKEW.opts())?;
+        let rejected = registry.register_counter(f::EVENTS_REJECTED.opts())?;
         let clock = self.clock.unwrap_or_else(|| Clock::global().clone());
         let in_flight = registry
-            .register_fn_gauge(
-                Opts::new(
-                    "pipeline_events_in_flight",
-                    "Events begun and not finished.",
-                )
-                .labels(["pipeline"]),
-            )?
+            .register_fn_gauge(f::EVENTS_IN_FLIGHT.opts())?
             .with_label_values(&[p]);
         let pipeline = Pipeline {
             inner: Arc::new(Inner {
@@ -286,21 +329,11 @@ impl PipelineBuilder {
                 name: self.name.clone(),
                 stages,
                 end_to_end: registry
-                    .register_histogram(seconds(
-                        "pipeline_end_to_end_duration_seconds",
-                        "Time from an event's begin to its finish.",
-                        &["pipeline"],
-                    ))?
+                    .register_histogram(f::END_TO_END.opts())?
                     .with_label_values(&[p]),
                 in_flight: AtomicI64::new(0),
                 abandoned: registry
-                    .register_counter(
-                        Opts::new(
-                            "pipeline_events_abandoned",
-                            "Events abandoned before finishing.",
-                        )
-                        .labels(["pipeline"]),
-                    )?
+                    .register_counter(f::EVENTS_ABANDONED.opts())?
                     .with_label_values(&[p]),
                 skew_negative: skew.with_label_values(&[p, "negative"]),
                 skew_absurd: skew.with_label_values(&[p, "absurd"]),

@@ -1,10 +1,60 @@
 //! Queue waits: how long items wait between submit and pickup, and how many are waiting.
 
-use crate::registry::{Opts, Registry, RegistryError};
-use crate::{Clock, Counter, Histogram, Unit};
+use crate::registry::{Registry, RegistryError};
+use crate::{Clock, Counter, Histogram};
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+/// The families a [`QueueProbe`] registers (shared by all probes, by label `queue`).
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Waits of items picked up.
+    pub(crate) const WAIT: FamilyDef = FamilyDef::histogram(
+        "queue_wait_seconds",
+        "Time items waited between submit and pickup.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["queue"])
+    .table(TableSpec::new("queues", "{queue}").with_rank(200));
+    /// Items submitted.
+    pub(crate) const ENQUEUED: FamilyDef = FamilyDef::counter("queue_enqueued", "Items submitted.")
+        .labels(&["queue"])
+        .not_tabled("a counter");
+    /// Items picked up.
+    pub(crate) const DEQUEUED: FamilyDef = FamilyDef::counter("queue_dequeued", "Items picked up.")
+        .labels(&["queue"])
+        .not_tabled("a counter");
+    /// Items dropped unreceived.
+    pub(crate) const DROPPED: FamilyDef =
+        FamilyDef::counter("queue_dropped", "Items dropped without being picked up.")
+            .labels(&["queue"])
+            .not_tabled("a counter");
+    /// Waits of items dropped unreceived.
+    pub(crate) const DROPPED_WAIT: FamilyDef = FamilyDef::histogram(
+        "queue_dropped_wait_seconds",
+        "Time items dropped without pickup had waited.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["queue"])
+    .not_tabled(
+        "items dropped at shutdown or with the last receiver, not a wait the service served; \
+         the queues table holds the waits of items picked up",
+    );
+    /// Depth, read at scrape.
+    pub(crate) const DEPTH: FamilyDef = FamilyDef::gauge(
+        "queue_depth",
+        "Items submitted and not yet picked up or dropped.",
+    )
+    .labels(&["queue"])
+    .not_tabled("a gauge");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] =
+        &[&WAIT, &ENQUEUED, &DEQUEUED, &DROPPED, &DROPPED_WAIT, &DEPTH];
+}
 
 /// When an item was submitted (a raw reading of the probe's clock). `Copy` and `Send`: it
 /// travels with the item.
@@ -93,33 +143,23 @@ impl QueueProbeBuilder {
     /// ```
     pub fn build(self, registry: &Registry) -> Result<QueueProbe, RegistryError> {
         let q = [self.queue.as_str()];
-        let opts = |name: &str, help: &str| Opts::new(name, help).labels(["queue"]);
-        let seconds = |name: &str, help: &str| opts(name, help).unit(Unit::Seconds);
+        use families as f;
         let probe = ProbeInner {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             wait: registry
-                .register_histogram(seconds(
-                    "queue_wait_seconds",
-                    "Time items waited between submit and pickup.",
-                ))?
+                .register_histogram(f::WAIT.opts())?
                 .with_label_values(&q),
             enqueued: registry
-                .register_counter(opts("queue_enqueued", "Items submitted."))?
+                .register_counter(f::ENQUEUED.opts())?
                 .with_label_values(&q),
             dequeued: registry
-                .register_counter(opts("queue_dequeued", "Items picked up."))?
+                .register_counter(f::DEQUEUED.opts())?
                 .with_label_values(&q),
             dropped: registry
-                .register_counter(opts(
-                    "queue_dropped",
-                    "Items dropped without being picked up.",
-                ))?
+                .register_counter(f::DROPPED.opts())?
                 .with_label_values(&q),
             dropped_wait: registry
-                .register_histogram(seconds(
-                    "queue_dropped_wait_seconds",
-                    "Time items dropped without pickup had waited.",
-                ))?
+                .register_histogram(f::DROPPED_WAIT.opts())?
                 .with_label_values(&q),
         };
         let probe = QueueProbe {
@@ -129,10 +169,7 @@ impl QueueProbeBuilder {
         // do not contend on one shared gauge; a `Weak`, so a dropped probe's series leaves.
         let weak: Weak<ProbeInner> = Arc::downgrade(&probe.inner);
         registry
-            .register_fn_gauge(opts(
-                "queue_depth",
-                "Items submitted and not yet picked up or dropped.",
-            ))?
+            .register_fn_gauge(f::DEPTH.opts())?
             .with_label_values(&q)
             .set_fn(move || Some(weak.upgrade()?.depth() as f64));
         Ok(probe)

@@ -1,25 +1,22 @@
 //! `perf_instrument_integration_errors_total{integration,reason}`: what the integrations could
 //! not take as given.
 
-use crate::registry::{Family, Opts, Registry};
+use crate::registry::{Family, FamilyDef, Registry};
 use crate::Counter;
 
-/// The family's name (without `_total`).
-pub(crate) const NAME: &str = "perf_instrument_integration_errors";
+/// The family, shared by every integration.
+pub(crate) const INTEGRATION_ERRORS: FamilyDef = FamilyDef::counter(
+    "perf_instrument_integration_errors",
+    "Registrations and values the #[timed], metrics and tracing integrations could not take as \
+     given, by integration and reason.",
+)
+.labels(&["integration", "reason"])
+.not_tabled("a counter");
 
 /// The error counter family of `registry` (registered on first use), or `None` if the name is
 /// taken by a family of another shape.
 pub(crate) fn family(registry: &Registry) -> Option<Family<Counter>> {
-    registry
-        .register_counter(
-            Opts::new(
-                NAME,
-                "Registrations and values the #[timed], metrics and tracing integrations could \
-                 not take as given, by integration and reason.",
-            )
-            .labels(["integration", "reason"]),
-        )
-        .ok()
+    registry.register_counter(INTEGRATION_ERRORS.opts()).ok()
 }
 
 /// The counter for one `(integration, reason)`; a detached one if the family is unavailable.

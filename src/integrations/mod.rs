@@ -1,4 +1,4 @@
-//! Layer 7: integrations — what lets code that does not call this crate directly record into a
+//! Layer 8: integrations — what lets code that does not call this crate directly record into a
 //! [`Registry`](crate::Registry): the runtime of the `#[timed]` attribute, a `metrics` facade
 //! recorder (feature `metrics`) and a `tracing-subscriber` layer (feature `tracing-layer`).
 //!
@@ -13,6 +13,22 @@ mod metrics_recorder;
 pub(crate) mod timed;
 #[cfg(feature = "tracing-layer")]
 mod tracing_layer;
+
+/// The catalogue entries of the integrations' families.
+pub(crate) mod families {
+    use crate::registry::FamilyDef;
+
+    /// `#[timed]`.
+    pub(crate) const TIMED: &[&FamilyDef] = super::timed::families::ALL;
+    /// `StageLayer` (feature `tracing-layer`).
+    #[cfg(feature = "tracing-layer")]
+    pub(crate) const TRACING_LAYER: &[&FamilyDef] = super::tracing_layer::families::ALL;
+    /// `StageLayer` (feature `tracing-layer`, off).
+    #[cfg(not(feature = "tracing-layer"))]
+    pub(crate) const TRACING_LAYER: &[&FamilyDef] = &[];
+    /// The error counter every integration shares.
+    pub(crate) const ERRORS: &[&FamilyDef] = &[&super::errors::INTEGRATION_ERRORS];
+}
 
 #[cfg(feature = "metrics")]
 pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};

@@ -6,17 +6,50 @@
 
 use super::errors;
 use crate::clock::{self, Clock};
-use crate::registry::{Buckets, Family, Opts, Registry, RegistryError, Series};
+use crate::instrument::families::pipeline::STAGE_DURATION;
+use crate::registry::{Buckets, Family, Registry, RegistryError, Series};
 use crate::sync::OnceLock;
 use crate::{Counter, Gauge, Histogram, Unit};
+use families::{CALLS, DURATION, IN_FLIGHT};
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 
-const DURATION: &str = "function_duration_seconds";
-const CALLS: &str = "function_calls";
-const IN_FLIGHT: &str = "function_calls_in_flight";
-const STAGE_DURATION: &str = "pipeline_stage_duration_seconds";
+/// The families `#[timed]` registers in `Registry::global()` (with `pipeline` and `stage`, it
+/// records into the `Pipeline` family `pipeline_stage_duration_seconds` instead of
+/// `function_duration_seconds`). `labels(...)` adds label names after `function, module`.
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Durations of every call.
+    pub(crate) const DURATION: FamilyDef = FamilyDef::histogram(
+        "function_duration_seconds",
+        "Duration of calls of #[timed] functions (async: from the first poll to completion), \
+         every outcome.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["function", "module"])
+    .caller_labels()
+    .table(TableSpec::new("functions", "{module}::{function}").with_rank(600));
+    /// Calls by outcome (`outcome` after the caller's labels).
+    pub(crate) const CALLS: FamilyDef =
+        FamilyDef::counter("function_calls", "Calls of #[timed] functions, by outcome.")
+            .labels(&["function", "module", "outcome"])
+            .caller_labels()
+            .not_tabled("a counter");
+    /// Calls running now (`in_flight`).
+    pub(crate) const IN_FLIGHT: FamilyDef = FamilyDef::gauge(
+        "function_calls_in_flight",
+        "Calls of #[timed] functions running now.",
+    )
+    .labels(&["function", "module"])
+    .caller_labels()
+    .not_tabled("a gauge");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[&DURATION, &CALLS, &IN_FLIGHT];
+}
 
 /// How a timed call ended: the `outcome` label of `function_calls_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -313,12 +346,8 @@ impl Handles {
         let duration = match config.stage {
             Some((pipeline, stage)) => noted(
                 failures,
-                STAGE_DURATION,
-                registry.register_histogram(
-                    Opts::new(STAGE_DURATION, "Time events spent in each pipeline stage.")
-                        .unit(Unit::Seconds)
-                        .labels(["pipeline", "stage"]),
-                ),
+                STAGE_DURATION.name(),
+                registry.register_histogram(STAGE_DURATION.opts()),
             )
             .map(|family| family.with_label_values(&[pipeline, stage])),
             None => {
@@ -328,16 +357,12 @@ impl Handles {
                 );
                 noted(
                     failures,
-                    DURATION,
+                    DURATION.name(),
                     registry.register_histogram(
-                        Opts::new(
-                            DURATION,
-                            "Duration of calls of #[timed] functions (async: from the first \
-                             poll to completion), every outcome.",
-                        )
-                        .unit(Unit::Seconds)
-                        .labels(label_names.iter().copied())
-                        .buckets(buckets),
+                        DURATION
+                            .opts()
+                            .labels(label_names.iter().copied())
+                            .buckets(buckets),
                     ),
                 )
                 .map(|family| family.with_label_values(&values))
@@ -349,20 +374,14 @@ impl Handles {
         call_names.push("outcome");
         let calls = noted(
             failures,
-            CALLS,
-            registry.register_counter(
-                Opts::new(CALLS, "Calls of #[timed] functions, by outcome.")
-                    .labels(call_names.iter().copied()),
-            ),
+            CALLS.name(),
+            registry.register_counter(CALLS.opts().labels(call_names.iter().copied())),
         );
         let in_flight = config.in_flight.then(|| {
             noted(
                 failures,
-                IN_FLIGHT,
-                registry.register_gauge(
-                    Opts::new(IN_FLIGHT, "Calls of #[timed] functions running now.")
-                        .labels(label_names.iter().copied()),
-                ),
+                IN_FLIGHT.name(),
+                registry.register_gauge(IN_FLIGHT.opts().labels(label_names.iter().copied())),
             )
             .map_or_else(Gauge::new, |family| family.with_label_values(&values))
         });

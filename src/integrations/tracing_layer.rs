@@ -2,8 +2,9 @@
 //! stages, so `#[tracing::instrument]` functions show up next to `Pipeline` stages.
 
 use crate::clock::{self, Clock};
-use crate::registry::{Family, Opts, Registry, RegistryError};
-use crate::{Counter, Histogram, Unit};
+use crate::instrument::families::pipeline::STAGE_DURATION;
+use crate::registry::{Family, Registry, RegistryError};
+use crate::{Counter, Histogram};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +15,40 @@ use tracing::span::{Attributes, Id};
 use tracing::Subscriber;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
+
+/// The families `StageLayer` registers besides `pipeline_stage_duration_seconds` (the
+/// `Pipeline` family), by labels `pipeline` and `stage`.
+pub(crate) mod families {
+    use crate::registry::FamilyDef;
+    use crate::Unit;
+
+    /// Time entered.
+    pub(crate) const STAGE_BUSY: FamilyDef = FamilyDef::histogram(
+        "pipeline_stage_busy_seconds",
+        "Time a stage's span was entered (running), from the tracing layer.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["pipeline", "stage"])
+    .not_tabled("a split of the stage duration, which the stages table holds");
+    /// Time not entered.
+    pub(crate) const STAGE_IDLE: FamilyDef = FamilyDef::histogram(
+        "pipeline_stage_idle_seconds",
+        "Time a stage's span existed without being entered (waiting), from the tracing layer.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["pipeline", "stage"])
+    .not_tabled("a split of the stage duration, which the stages table holds");
+    /// Spans past the warning threshold.
+    pub(crate) const STAGE_SLOW: FamilyDef = FamilyDef::counter(
+        "pipeline_stage_slow",
+        "Stage spans that took longer than the layer's warning threshold.",
+    )
+    .labels(&["pipeline", "stage"])
+    .not_tabled("a counter");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[&STAGE_BUSY, &STAGE_IDLE, &STAGE_SLOW];
+}
 
 /// Stages whose handles are kept (beyond, a span resolves its stage through the family).
 const MAX_CACHED_STAGES: usize = 1_000;
@@ -234,35 +269,11 @@ impl StageLayerBuilder {
     /// # let _ = layer;
     /// ```
     pub fn build(self, registry: &Registry) -> Result<StageLayer, RegistryError> {
-        let seconds = |name: &str, help: &str| {
-            registry.register_histogram(
-                Opts::new(name, help)
-                    .unit(Unit::Seconds)
-                    .labels(["pipeline", "stage"]),
-            )
-        };
-        let duration = seconds(
-            "pipeline_stage_duration_seconds",
-            "Time events spent in each pipeline stage.",
-        )?;
-        let busy = seconds(
-            "pipeline_stage_busy_seconds",
-            "Time a stage's span was entered (running), from the tracing layer.",
-        )?;
-        let idle = seconds(
-            "pipeline_stage_idle_seconds",
-            "Time a stage's span existed without being entered (waiting), from the tracing layer.",
-        )?;
+        let duration = registry.register_histogram(STAGE_DURATION.opts())?;
+        let busy = registry.register_histogram(families::STAGE_BUSY.opts())?;
+        let idle = registry.register_histogram(families::STAGE_IDLE.opts())?;
         let slow = match self.slow {
-            Some(_) => Some(
-                registry.register_counter(
-                    Opts::new(
-                        "pipeline_stage_slow",
-                        "Stage spans that took longer than the layer's warning threshold.",
-                    )
-                    .labels(["pipeline", "stage"]),
-                )?,
-            ),
+            Some(_) => Some(registry.register_counter(families::STAGE_SLOW.opts())?),
             None => None,
         };
         Ok(StageLayer {

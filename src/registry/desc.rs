@@ -2,7 +2,7 @@
 //! the classic `Buckets` a histogram family exports.
 
 use super::name::{check_label_names, check_metric_name, check_reserved_suffix};
-use super::RegistryError;
+use super::{RegistryError, TableSpec};
 use crate::recorder::layout;
 use crate::{Unit, TIME_UNITS_PER_SECOND};
 use std::fmt;
@@ -184,6 +184,7 @@ pub struct Opts {
     labels: Vec<String>,
     buckets: Option<Buckets>,
     max_series: usize,
+    report_table: Option<TableSpec>,
 }
 
 impl Opts {
@@ -202,6 +203,7 @@ impl Opts {
             labels: Vec::new(),
             buckets: None,
             max_series: DEFAULT_MAX_SERIES,
+            report_table: None,
         }
     }
 
@@ -262,6 +264,30 @@ impl Opts {
         self
     }
 
+    /// The table the [`Report`](crate::Report) puts this family's series in (histograms only;
+    /// see [`TableSpec`]). Without one, the family is in no table.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, TableSpec};
+    /// let opts = Opts::new("job_seconds", "J.").report_table(TableSpec::new("jobs", "{job}"));
+    /// assert_eq!(opts.table_spec().map(|s| s.title()), Some("jobs"));
+    /// ```
+    #[must_use]
+    pub fn report_table(mut self, spec: TableSpec) -> Self {
+        self.report_table = Some(spec);
+        self
+    }
+
+    /// The report table, if any.
+    ///
+    /// ```
+    /// assert!(perf_instrument::Opts::new("a", "A.").table_spec().is_none());
+    /// ```
+    #[must_use]
+    pub fn table_spec(&self) -> Option<&TableSpec> {
+        self.report_table.as_ref()
+    }
+
     /// The name as given.
     ///
     /// ```
@@ -311,6 +337,7 @@ pub struct Descriptor {
     label_names: Arc<[String]>,
     buckets: Buckets,
     max_series: usize,
+    report_table: Option<TableSpec>,
 }
 
 impl Descriptor {
@@ -357,6 +384,7 @@ impl Descriptor {
             label_names: opts.labels.into(),
             buckets,
             max_series: opts.max_series,
+            report_table: opts.report_table,
         })
     }
 
@@ -442,6 +470,19 @@ impl Descriptor {
     #[must_use]
     pub fn max_series(&self) -> usize {
         self.max_series
+    }
+
+    /// The table the report puts this family's series in, if any (see [`Opts::report_table`]).
+    ///
+    /// ```
+    /// use perf_instrument::{Descriptor, MetricKind, Opts, TableSpec};
+    /// let opts = Opts::new("job", "J.").report_table(TableSpec::new("jobs", "{job}"));
+    /// let d = Descriptor::new(MetricKind::Histogram, opts).unwrap();
+    /// assert_eq!(d.report_table().map(TableSpec::title), Some("jobs"));
+    /// ```
+    #[must_use]
+    pub fn report_table(&self) -> Option<&TableSpec> {
+        self.report_table.as_ref()
     }
 
     /// The sample names this family exposes (to detect collisions between families).

@@ -1,5 +1,6 @@
 //! Layer 4: the registry — families with names, help, units and labels; handles resolved once.
 
+mod catalogue;
 mod collect;
 mod desc;
 mod error;
@@ -8,6 +9,7 @@ mod name;
 mod process;
 mod self_metrics;
 
+pub use catalogue::{FamilyDef, TableSpec, Tabling, DEFAULT_TABLE_RANK};
 pub use collect::{Collector, FamilySnapshot, RegistrySnapshot, SeriesSnapshot, SeriesValue};
 #[cfg(feature = "protobuf")]
 pub(crate) use desc::to_base;

@@ -1,12 +1,83 @@
 //! What every instrumented lock shares: its metrics, its call-site table, and the record of the
 //! current exclusive holder that the watchdog reads.
 
-use crate::registry::{Family, Opts, Registry, RegistryError};
+use crate::registry::{Family, Registry, RegistryError};
 use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering};
-use crate::{Clock, Counter, FnGauge, Histogram, Unit};
+use crate::{Clock, Counter, FnGauge, Histogram};
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+/// The families every instrumented lock registers (shared by all locks, by label `lock`).
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Contended waits.
+    pub(crate) const WAIT: FamilyDef = FamilyDef::histogram(
+        "lock_wait_seconds",
+        "Time spent waiting for a contended lock.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["lock"])
+    .table(TableSpec::new("lock waits", "{lock}").with_rank(300));
+    /// Holds (locks with hold timing on).
+    pub(crate) const HOLD: FamilyDef = FamilyDef::histogram(
+        "lock_hold_seconds",
+        "Time a lock was held (locks with hold timing on).",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["lock"])
+    .table(TableSpec::new("lock holds", "{lock}").with_rank(400));
+    /// Contended acquisitions.
+    pub(crate) const CONTENDED: FamilyDef = FamilyDef::counter(
+        "lock_contended",
+        "Acquisitions that found the lock taken and had to wait.",
+    )
+    .labels(&["lock"])
+    .not_tabled("a counter (the contended-lock finding reads it)");
+    /// Holds past the watchdog threshold.
+    pub(crate) const HELD_TOO_LONG: FamilyDef = FamilyDef::counter(
+        "lock_held_too_long",
+        "Holds that outlasted the lock's watchdog threshold.",
+    )
+    .labels(&["lock"])
+    .not_tabled("a counter (the long-lock-hold finding reads it)");
+    /// Contended acquisitions by call site and role.
+    pub(crate) const CONTENDED_BY_SITE: FamilyDef = FamilyDef::counter(
+        "lock_contended_by_site",
+        "Contended acquisitions by call site: of the waiter, and of the holder it waited for.",
+    )
+    .labels(&["lock", "site", "role"])
+    .not_tabled("a counter (the contended-lock finding names its top sites)");
+    /// Time waited by call site and role.
+    pub(crate) const WAIT_BY_SITE: FamilyDef = FamilyDef::counter(
+        "lock_wait_by_site_seconds",
+        "Time spent waiting for a contended lock, by call site: of the waiter, and of the holder it waited for.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["lock", "site", "role"])
+    .not_tabled("a counter (the contended-lock finding names its top sites)");
+    /// The current holder's hold, read at scrape.
+    pub(crate) const CURRENT_LONGEST_HOLD: FamilyDef = FamilyDef::gauge(
+        "lock_current_longest_hold_seconds",
+        "How long the current holder has held the lock (0 when free; locks with a watchdog).",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["lock"])
+    .not_tabled("a gauge");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[
+        &WAIT,
+        &HOLD,
+        &CONTENDED,
+        &HELD_TOO_LONG,
+        &CONTENDED_BY_SITE,
+        &WAIT_BY_SITE,
+        &CURRENT_LONGEST_HOLD,
+    ];
+}
 
 /// Most distinct call sites kept per lock; others are reported as [`OTHER_SITE`].
 pub(crate) const MAX_SITES: usize = 32;
@@ -333,8 +404,7 @@ impl Core {
     pub(crate) fn new(config: Config, registry: &Registry) -> Result<Arc<Self>, RegistryError> {
         let name = config.name.clone();
         let l = [name.as_str()];
-        let by_lock = |name: &str, help: &str| Opts::new(name, help).labels(["lock"]);
-        let seconds = |name: &str, help: &str| by_lock(name, help).unit(Unit::Seconds);
+        use families as f;
         let core = Arc::new(Self {
             clock: config.clock.unwrap_or_else(|| Clock::global().clone()),
             hold_timing: config.hold_timing,
@@ -342,44 +412,19 @@ impl Core {
                 .watchdog
                 .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             wait: registry
-                .register_histogram(seconds(
-                    "lock_wait_seconds",
-                    "Time spent waiting for a contended lock.",
-                ))?
+                .register_histogram(f::WAIT.opts())?
                 .with_label_values(&l),
             hold: registry
-                .register_histogram(seconds(
-                    "lock_hold_seconds",
-                    "Time a lock was held (locks with hold timing on).",
-                ))?
+                .register_histogram(f::HOLD.opts())?
                 .with_label_values(&l),
             contended: registry
-                .register_counter(by_lock(
-                    "lock_contended",
-                    "Acquisitions that found the lock taken and had to wait.",
-                ))?
+                .register_counter(f::CONTENDED.opts())?
                 .with_label_values(&l),
             held_too_long: registry
-                .register_counter(by_lock(
-                    "lock_held_too_long",
-                    "Holds that outlasted the lock's watchdog threshold.",
-                ))?
+                .register_counter(f::HELD_TOO_LONG.opts())?
                 .with_label_values(&l),
-            by_site: registry.register_counter(
-                Opts::new(
-                    "lock_contended_by_site",
-                    "Contended acquisitions by call site: of the waiter, and of the holder it waited for.",
-                )
-                .labels(["lock", "site", "role"]),
-            )?,
-            wait_by_site: registry.register_counter(
-                Opts::new(
-                    "lock_wait_by_site_seconds",
-                    "Time spent waiting for a contended lock, by call site: of the waiter, and of the holder it waited for.",
-                )
-                .unit(Unit::Seconds)
-                .labels(["lock", "site", "role"]),
-            )?,
+            by_site: registry.register_counter(f::CONTENDED_BY_SITE.opts())?,
+            wait_by_site: registry.register_counter(f::WAIT_BY_SITE.opts())?,
             site_counters: (0..=MAX_SITES).map(|_| OnceLock::new()).collect(),
             sites: Sites::new(),
             holder_site: AtomicUsize::new(MAX_SITES),
@@ -391,10 +436,7 @@ impl Core {
         });
         let weak: Weak<Core> = Arc::downgrade(&core);
         let longest: FnGauge = registry
-            .register_fn_gauge(seconds(
-                "lock_current_longest_hold_seconds",
-                "How long the current holder has held the lock (0 when free; locks with a watchdog).",
-            ))?
+            .register_fn_gauge(f::CURRENT_LONGEST_HOLD.opts())?
             .with_label_values(&l);
         longest.set_fn(move || {
             let core = weak.upgrade()?;

@@ -15,6 +15,7 @@ mod watchdog;
 
 #[cfg(feature = "tokio")]
 pub use async_mutex::{AsyncMutex, AsyncMutexGuard};
+pub(crate) use core::families;
 pub use core::OTHER_SITE;
 #[cfg(perf_instrument_loom)]
 pub use core::{Held, HeldRecord, ReadHeld, ReadStretch};

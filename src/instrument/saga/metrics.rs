@@ -2,7 +2,110 @@
 //! the `saga` label, and one tracker's handles, resolved at construction.
 
 use super::outcome::{SagaOutcome, SagaRejectReason};
-use crate::{Buckets, Counter, Gauge, Histogram, Opts, Registry, RegistryError, Unit};
+use crate::registry::FamilyDef;
+use crate::{Buckets, Counter, Gauge, Histogram, Registry, RegistryError, Unit};
+
+/// The families a [`SagaTracker`](crate::SagaTracker) registers (shared by all trackers, by
+/// label `saga`).
+pub(crate) mod families {
+    use crate::registry::{FamilyDef, TableSpec};
+    use crate::Unit;
+
+    /// Sagas started.
+    pub(crate) const STARTED: FamilyDef = FamilyDef::counter("saga_started", "Sagas started.")
+        .labels(&["saga"])
+        .not_tabled("a counter");
+    /// Sagas finished, by outcome.
+    pub(crate) const FINISHED: FamilyDef = FamilyDef::counter(
+        "saga_finished",
+        "Sagas finished, by outcome (completed, failed, compensated, timed_out, evicted).",
+    )
+    .labels(&["saga", "outcome"])
+    .not_tabled("a counter (the saga-completion finding reads it)");
+    /// Sagas active.
+    pub(crate) const ACTIVE: FamilyDef =
+        FamilyDef::gauge("saga_active", "Sagas started and not yet finished.")
+            .labels(&["saga"])
+            .not_tabled("a gauge");
+    /// End-to-end durations, by outcome.
+    pub(crate) const DURATION: FamilyDef = FamilyDef::histogram(
+        "saga_duration_seconds",
+        "End-to-end saga duration, from start to its outcome.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["saga", "outcome"])
+    .table(TableSpec::new("sagas", "{saga}/{outcome}").with_rank(500));
+    /// Step durations.
+    pub(crate) const STEP_DURATION: FamilyDef = FamilyDef::histogram(
+        "saga_step_duration_seconds",
+        "Duration of completed saga steps, from step start to step completion.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["saga", "step"])
+    .table(TableSpec::new("saga steps", "{saga}/{step}").with_rank(1_000));
+    /// Steps failed.
+    pub(crate) const STEP_FAILURES: FamilyDef =
+        FamilyDef::counter("saga_step_failures", "Saga steps that failed.")
+            .labels(&["saga", "step"])
+            .not_tabled("a counter");
+    /// Compensations started.
+    pub(crate) const COMPENSATIONS: FamilyDef = FamilyDef::counter(
+        "saga_compensations",
+        "Compensations started, by the step they undo.",
+    )
+    .labels(&["saga", "step"])
+    .not_tabled("a counter");
+    /// Failed sagas, by reason.
+    pub(crate) const FAILURES: FamilyDef = FamilyDef::counter(
+        "saga_failures",
+        "Sagas that ended as failed, by declared reason.",
+    )
+    .labels(&["saga", "reason"])
+    .not_tabled("a counter");
+    /// Sagas stuck at the last sweep.
+    pub(crate) const STUCK: FamilyDef = FamilyDef::gauge(
+        "saga_stuck",
+        "Active sagas marked stuck by a sweep: no progress for longer than the threshold.",
+    )
+    .labels(&["saga"])
+    .not_tabled("a gauge (the stuck-sagas finding reads it)");
+    /// Age of the oldest active saga.
+    pub(crate) const OLDEST_ACTIVE_AGE: FamilyDef = FamilyDef::gauge(
+        "saga_oldest_active_age_seconds",
+        "Age of the oldest active saga at the last sweep.",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["saga"])
+    .not_tabled("a gauge");
+    /// Events refused, by reason.
+    pub(crate) const EVENTS_REJECTED: FamilyDef =
+        FamilyDef::counter("saga_events_rejected", "Saga events refused, by reason.")
+            .labels(&["saga", "reason"])
+            .not_tabled("a counter");
+    /// Sweeper threads running.
+    pub(crate) const SWEEPER_RUNNING: FamilyDef = FamilyDef::gauge(
+        "saga_sweeper_running",
+        "Background sweeper threads running (0 after a sweeper stopped or panicked).",
+    )
+    .labels(&["saga"])
+    .not_tabled("a gauge");
+
+    /// All of them.
+    pub(crate) const ALL: &[&FamilyDef] = &[
+        &STARTED,
+        &FINISHED,
+        &ACTIVE,
+        &DURATION,
+        &STEP_DURATION,
+        &STEP_FAILURES,
+        &COMPENSATIONS,
+        &FAILURES,
+        &STUCK,
+        &OLDEST_ACTIVE_AGE,
+        &EVENTS_REJECTED,
+        &SWEEPER_RUNNING,
+    ];
+}
 
 /// One tracker's series: every handle an event or a sweep touches, resolved once.
 pub(super) struct SagaMetrics {
@@ -29,79 +132,25 @@ impl SagaMetrics {
         steps: &[String],
         reasons: &[String],
     ) -> Result<Self, RegistryError> {
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            registry.register_counter(Opts::new(name, help).labels(labels.iter().copied()))
-        };
-        let gauge = |name: &str, help: &str, unit: Unit| {
-            registry.register_gauge(Opts::new(name, help).unit(unit).labels(["saga"]))
-        };
-        let seconds = |name: &str, help: &str, label: &str, buckets: Buckets| {
-            registry.register_histogram(
-                Opts::new(name, help)
-                    .unit(Unit::Seconds)
-                    .labels(["saga", label])
-                    .buckets(buckets),
-            )
+        use families as f;
+        let counter = |def: &FamilyDef| registry.register_counter(def.opts());
+        let gauge = |def: &FamilyDef| registry.register_gauge(def.opts());
+        let seconds = |def: &FamilyDef, buckets: Buckets| {
+            registry.register_histogram(def.opts().buckets(buckets))
         };
 
-        let started = counter("saga_started_total", "Sagas started.", &["saga"])?;
-        let finished = counter(
-            "saga_finished_total",
-            "Sagas finished, by outcome (completed, failed, compensated, timed_out, evicted).",
-            &["saga", "outcome"],
-        )?;
-        let active = gauge(
-            "saga_active",
-            "Sagas started and not yet finished.",
-            Unit::Count,
-        )?;
-        let duration = seconds(
-            "saga_duration_seconds",
-            "End-to-end saga duration, from start to its outcome.",
-            "outcome",
-            saga_buckets(),
-        )?;
-        let step_duration = seconds(
-            "saga_step_duration_seconds",
-            "Duration of completed saga steps, from step start to step completion.",
-            "step",
-            Buckets::default_for(Unit::Seconds),
-        )?;
-        let step_failures = counter(
-            "saga_step_failures_total",
-            "Saga steps that failed.",
-            &["saga", "step"],
-        )?;
-        let compensations = counter(
-            "saga_compensations_total",
-            "Compensations started, by the step they undo.",
-            &["saga", "step"],
-        )?;
-        let failures = counter(
-            "saga_failures_total",
-            "Sagas that ended as failed, by declared reason.",
-            &["saga", "reason"],
-        )?;
-        let stuck = gauge(
-            "saga_stuck",
-            "Active sagas marked stuck by a sweep: no progress for longer than the threshold.",
-            Unit::Count,
-        )?;
-        let oldest_age = gauge(
-            "saga_oldest_active_age_seconds",
-            "Age of the oldest active saga at the last sweep.",
-            Unit::Seconds,
-        )?;
-        let rejected = counter(
-            "saga_events_rejected_total",
-            "Saga events refused, by reason.",
-            &["saga", "reason"],
-        )?;
-        let sweepers = gauge(
-            "saga_sweeper_running",
-            "Background sweeper threads running (0 after a sweeper stopped or panicked).",
-            Unit::Count,
-        )?;
+        let started = counter(&f::STARTED)?;
+        let finished = counter(&f::FINISHED)?;
+        let active = gauge(&f::ACTIVE)?;
+        let duration = seconds(&f::DURATION, saga_buckets())?;
+        let step_duration = seconds(&f::STEP_DURATION, Buckets::default_for(Unit::Seconds))?;
+        let step_failures = counter(&f::STEP_FAILURES)?;
+        let compensations = counter(&f::COMPENSATIONS)?;
+        let failures = counter(&f::FAILURES)?;
+        let stuck = gauge(&f::STUCK)?;
+        let oldest_age = gauge(&f::OLDEST_ACTIVE_AGE)?;
+        let rejected = counter(&f::EVENTS_REJECTED)?;
+        let sweepers = gauge(&f::SWEEPER_RUNNING)?;
 
         let per = |family: &crate::Family<Counter>, values: &[String]| -> Box<[Counter]> {
             values

@@ -23,6 +23,7 @@ mod tracker;
 
 pub use config::{SagaError, SagaFailureReason, SagaStep, SagaTrackerBuilder};
 pub use id::{SagaId, SagaIdRef, MAX_SAGA_ID_LEN};
+pub(crate) use metrics::families;
 pub use outcome::{SagaOutcome, SagaRejectReason, SagaStepState, SagaVerdict};
 pub use report::{SagaReport, SagaStatus, SagaViewFormat};
 pub use sweep::{SagaSweepSummary, SagaSweeper};

@@ -1,5 +1,8 @@
-//! `Report`: what a load test ends with — percentile tables per stage, queue, lock, saga type
-//! and function, and findings that name the bottleneck, each with its evidence.
+//! Layer 6: the report — what a load test ends with: percentile tables, one per table that the
+//! histogram families of a snapshot name in their descriptors (see [`TableSpec`]), and findings
+//! that name the bottleneck, each with its evidence. It reads registry snapshots only.
+//!
+//! [`TableSpec`]: crate::TableSpec
 
 mod findings;
 mod machine;
@@ -14,7 +17,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use window::Window;
 
-/// One line of a report table: a stage, queue, lock, saga outcome, function or batch kind.
+/// One line of a report table: a stage, queue, lock, saga outcome, function, batch kind, ...
+/// — one series of a tabled histogram family.
 ///
 /// ```
 /// use perf_instrument::{Pipeline, Registry, Report};
@@ -60,9 +64,12 @@ pub struct Row {
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Table {
-    /// `stages`, `queues`, `lock waits`, `lock holds`, `sagas`, `functions` or `batches`.
+    /// The crate's tables, in order: `stages`, `queues`, `lock waits`, `lock holds`, `sagas`,
+    /// `functions`, `batches`, `batch durations`, `pending completions`, `long tasks`,
+    /// `saga steps`; or the title of a user's [`TableSpec`](crate::TableSpec).
     pub title: &'static str,
-    /// The rows, in the order their series were registered.
+    /// The rows: by the rank of their family's table spec, then in the order their series were
+    /// registered.
     pub rows: Vec<Row>,
 }
 
@@ -72,7 +79,9 @@ pub struct Table {
 /// the same for tools.
 ///
 /// Tables: per pipeline stage (and end to end), queue wait, lock wait and hold, saga duration
-/// by outcome, function duration (`#[timed]`), batch size — rate, p50, p95, p99, p99.9, max.
+/// by outcome, function duration (`#[timed]`), batch size and duration, pending completion,
+/// long task, saga step, and any table a user's family names with
+/// [`Opts::report_table`](crate::Opts::report_table) — rate, p50, p95, p99, p99.9, max.
 /// Findings, each with its evidence: the stage with the largest share of end-to-end time, a
 /// queue whose depth grows, the most contended lock and its call sites, holds past a
 /// watchdog threshold, stuck sagas and a low completion ratio, orphaned pending entries,
@@ -217,7 +226,8 @@ impl Report {
     }
 
     /// The rows of table `title` (`stages`, `queues`, `lock waits`, `lock holds`, `sagas`,
-    /// `functions`, `batches`), if it has any.
+    /// `functions`, `batches`, `batch durations`, `pending completions`, `long tasks`,
+    /// `saga steps`, or a user's), if it has any.
     ///
     /// ```
     /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());

@@ -2,6 +2,8 @@
 
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
+use crate::instrument::families::{background, lock, pending, pipeline, queue, saga};
+use crate::registry::FamilyDef;
 use crate::HistogramSnapshot;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -105,16 +107,16 @@ fn per_second(w: &Window<'_>, count: f64) -> String {
 }
 
 fn stuck_sagas(w: &Window<'_>, out: &mut Vec<Finding>) {
-    let active = w.gauge_by("saga_active", "saga");
-    let oldest = w.gauge_by("saga_oldest_active_age_seconds", "saga");
-    for (labels, stuck, _) in w.gauges("saga_stuck") {
+    let active = w.gauge_by(&saga::ACTIVE, "saga");
+    let oldest = w.gauge_by(&saga::OLDEST_ACTIVE_AGE, "saga");
+    for (labels, stuck, _) in w.gauges(&saga::STUCK) {
         if stuck < 1.0 {
             continue;
         }
         let saga = label(&labels, "saga").to_string();
-        let mut evidence = vec![format!("saga_stuck = {stuck}")];
+        let mut evidence = vec![format!("{} = {stuck}", saga::STUCK.name())];
         if let Some(a) = active.get(&saga) {
-            evidence.push(format!("saga_active = {a}"));
+            evidence.push(format!("{} = {a}", saga::ACTIVE.name()));
         }
         if let Some(age) = oldest.get(&saga) {
             evidence.push(format!("oldest active saga is {}", duration(*age)));
@@ -130,7 +132,7 @@ fn stuck_sagas(w: &Window<'_>, out: &mut Vec<Finding>) {
 
 fn saga_completion(w: &Window<'_>, out: &mut Vec<Finding>) {
     let mut by_saga: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    for (labels, n) in w.counters("saga_finished") {
+    for (labels, n) in w.counters(&saga::FINISHED) {
         *by_saga
             .entry(label(&labels, "saga").to_string())
             .or_default()
@@ -167,22 +169,22 @@ const MIN_WAIT_GROWTH: f64 = 0.001;
 
 fn growing_queues(w: &Window<'_>, out: &mut Vec<Finding>) {
     let before: BTreeMap<String, HistogramSnapshot> = w
-        .histograms_before("queue_wait_seconds")
+        .histograms_before(&queue::WAIT)
         .into_iter()
         .map(|(l, s)| (label(&l, "queue").to_string(), s))
         .collect();
     let waits: BTreeMap<String, HistogramSnapshot> = w
-        .histograms("queue_wait_seconds")
+        .histograms(&queue::WAIT)
         .into_iter()
         .map(|(l, s)| (label(&l, "queue").to_string(), s))
         .collect();
     let depths: BTreeMap<String, (f64, Option<f64>)> = w
-        .gauges("queue_depth")
+        .gauges(&queue::DEPTH)
         .into_iter()
         .map(|(l, depth, start)| (label(&l, "queue").to_string(), (depth, start)))
         .collect();
-    let enqueued = w.counter_by("queue_enqueued", "queue");
-    let dequeued = w.counter_by("queue_dequeued", "queue");
+    let enqueued = w.counter_by(&queue::ENQUEUED, "queue");
+    let dequeued = w.counter_by(&queue::DEQUEUED, "queue");
     let queues: std::collections::BTreeSet<&String> = depths.keys().chain(waits.keys()).collect();
     for queue in queues {
         let depth_growth = depths.get(queue).and_then(|&(depth, start)| {
@@ -241,7 +243,7 @@ fn growing_queues(w: &Window<'_>, out: &mut Vec<Finding>) {
 }
 
 fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
-    let sums = |family: &str| -> BTreeMap<(String, String), (f64, u64, Option<f64>)> {
+    let sums = |family: &FamilyDef| -> BTreeMap<(String, String), (f64, u64, Option<f64>)> {
         w.histograms(family)
             .into_iter()
             .map(|(l, s)| {
@@ -253,11 +255,8 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
             })
             .collect()
     };
-    let (stages, gaps) = (
-        sums("pipeline_stage_duration_seconds"),
-        sums("pipeline_stage_gap_seconds"),
-    );
-    for (labels, e2e) in w.histograms("pipeline_end_to_end_duration_seconds") {
+    let (stages, gaps) = (sums(&pipeline::STAGE_DURATION), sums(&pipeline::STAGE_GAP));
+    for (labels, e2e) in w.histograms(&pipeline::END_TO_END) {
         if e2e.count() == 0 || e2e.sum() <= 0.0 {
             continue;
         }
@@ -314,12 +313,12 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
 fn top_site(w: &Window<'_>, lock: &str, role: &str) -> Option<(String, f64, f64)> {
     let ours = |l: &Labels| label(l, "lock") == lock && label(l, "role") == role;
     let counts: BTreeMap<String, f64> = w
-        .counters("lock_contended_by_site")
+        .counters(&lock::CONTENDED_BY_SITE)
         .into_iter()
         .filter(|(l, _)| ours(l))
         .map(|(l, n)| (label(&l, "site").to_string(), n))
         .collect();
-    w.counters("lock_wait_by_site_seconds")
+    w.counters(&lock::WAIT_BY_SITE)
         .into_iter()
         .filter(|(l, s)| ours(l) && *s > 0.0)
         .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -332,7 +331,7 @@ fn top_site(w: &Window<'_>, lock: &str, role: &str) -> Option<(String, f64, f64)
 
 fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
     let Some((labels, contended)) = w
-        .counters("lock_contended")
+        .counters(&lock::CONTENDED)
         .into_iter()
         .max_by(|a, b| a.1.total_cmp(&b.1))
     else {
@@ -347,7 +346,7 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
         per_second(w, contended)
     )];
     if let Some((_, wait)) = w
-        .histograms("lock_wait_seconds")
+        .histograms(&lock::WAIT)
         .into_iter()
         .find(|(l, _)| label(l, "lock") == lock)
     {
@@ -376,8 +375,8 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
 }
 
 fn long_lock_holds(w: &Window<'_>, out: &mut Vec<Finding>) {
-    let longest = w.gauge_by("lock_current_longest_hold_seconds", "lock");
-    for (labels, n) in w.counters("lock_held_too_long") {
+    let longest = w.gauge_by(&lock::CURRENT_LONGEST_HOLD, "lock");
+    for (labels, n) in w.counters(&lock::HELD_TOO_LONG) {
         if n < 1.0 {
             continue;
         }
@@ -397,7 +396,7 @@ fn long_lock_holds(w: &Window<'_>, out: &mut Vec<Finding>) {
 
 fn orphans(w: &Window<'_>, out: &mut Vec<Finding>) {
     let mut by_tracker: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
-    for (labels, n) in w.counters("pending_orphaned") {
+    for (labels, n) in w.counters(&pending::ORPHANED) {
         if n > 0.0 {
             by_tracker
                 .entry(label(&labels, "tracker").to_string())
@@ -405,8 +404,8 @@ fn orphans(w: &Window<'_>, out: &mut Vec<Finding>) {
                 .push((label(&labels, "reason").to_string(), n));
         }
     }
-    let items = w.gauge_by("pending_items", "tracker");
-    let oldest = w.gauge_by("pending_oldest_age_seconds", "tracker");
+    let items = w.gauge_by(&pending::ITEMS, "tracker");
+    let oldest = w.gauge_by(&pending::OLDEST_AGE, "tracker");
     for (tracker, reasons) in by_tracker {
         let total: f64 = reasons.iter().map(|(_, n)| n).sum();
         let mut evidence: Vec<String> = reasons
@@ -429,7 +428,7 @@ fn orphans(w: &Window<'_>, out: &mut Vec<Finding>) {
 }
 
 fn panics(w: &Window<'_>, out: &mut Vec<Finding>) {
-    for (labels, n) in w.counters("perf_instrument_background_panics") {
+    for (labels, n) in w.counters(&background::PANICS) {
         if n < 1.0 {
             continue;
         }
@@ -437,7 +436,7 @@ fn panics(w: &Window<'_>, out: &mut Vec<Finding>) {
         out.push(Finding {
             kind: FindingKind::BackgroundPanics,
             summary: format!("background thread {thread} panicked {n} time(s)"),
-            evidence: vec![format!("perf_instrument_background_panics_total = {n}")],
+            evidence: vec![format!("{}_total = {n}", background::PANICS.name())],
             subject: thread,
         });
     }
