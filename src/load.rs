@@ -17,7 +17,7 @@
 //! Each call receives a [`Call`]: its number and its intended start, so the service can date
 //! its own measurements from the intended start too (see `Pipeline::begin_at`).
 
-use crate::{Counter, Histogram, HistogramSnapshot, Unit};
+use crate::recorder::{Counter, Histogram, HistogramSnapshot, Unit};
 use std::fmt;
 use std::time::{Duration, Instant};
 

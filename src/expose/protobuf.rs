@@ -23,8 +23,9 @@
 //! assert_eq!((native.schema, native.sample_count), (3, 1));
 //! ```
 
+use crate::recorder::layout::SCHEMA;
+use crate::recorder::HistogramSnapshot;
 use crate::registry::{to_base, FamilySnapshot, MetricKind, SeriesValue};
-use crate::{HistogramSnapshot, SCHEMA};
 use prost::Message;
 
 /// The content type Prometheus asks for (and gets) for this format.

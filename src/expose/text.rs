@@ -4,8 +4,8 @@
 //! only and works from its own metric types; see `docs/ARCHITECTURE.md`.
 
 use super::number::{push_float, push_int};
+use crate::recorder::HistogramSnapshot;
 use crate::registry::{FamilySnapshot, MetricKind, SeriesValue};
-use crate::HistogramSnapshot;
 
 /// Which text format to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
 //! panic in a tick is caught and counted in `perf_instrument_background_panics_total{thread}`.
 
+use crate::recorder::{Counter, Gauge};
 use crate::registry::{Family, Registry, RegistryError};
-use crate::{Counter, Gauge};
 use std::fmt;
 use std::sync::mpsc;
 use std::time::Duration;

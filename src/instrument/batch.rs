@@ -1,15 +1,16 @@
 //! `BatchRecorder`: items per batch and the batch's duration, recorded together (group commits,
 //! write-behind flushes).
 
+use crate::clock::Clock;
+use crate::recorder::Histogram;
 use crate::registry::{Registry, RegistryError};
-use crate::{Clock, Histogram};
 use std::fmt;
 use std::time::Duration;
 
 /// The families a [`BatchRecorder`] registers (shared by all recorders, by label `batch`).
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Items per batch.
     pub(crate) const SIZE: FamilyDef = FamilyDef::histogram("batch_size", "Items per batch.")

@@ -2,16 +2,17 @@
 //! finished ones took (Micrometer's LongTaskTimer).
 
 use super::active_set::{ActiveSet, Slot};
+use crate::clock::Clock;
+use crate::recorder::{Counter, Gauge, Histogram};
 use crate::registry::{FamilyDef, Opts, Registry, RegistryError};
-use crate::{Clock, Counter, Gauge, Histogram};
 use std::fmt;
 use std::sync::{Arc, Weak};
 
 /// The families a [`LongTaskTimer`] registers: each name is the timer's name, `_`, then the
 /// entry's; each help the timer's help, a space, then the entry's; the labels are the timer's.
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Tasks running now.
     pub(crate) const ACTIVE_TASKS: FamilyDef =

@@ -2,9 +2,10 @@
 //! oldest is, how long completions took, and which were orphaned and why.
 
 use super::background::{Background, BackgroundThread};
+use crate::clock::Clock;
+use crate::recorder::{Counter, Histogram};
 use crate::registry::{Registry, RegistryError};
 use crate::sync::{lock, Mutex};
-use crate::{Clock, Counter, Histogram};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -15,8 +16,8 @@ use crate::registry::FamilyDef;
 
 /// The families a [`PendingTracker`] registers (shared by all trackers, by label `tracker`).
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Registration to completion.
     pub(crate) const COMPLETION_DURATION: FamilyDef = FamilyDef::histogram(

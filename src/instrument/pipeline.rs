@@ -1,17 +1,18 @@
 //! `Pipeline`: per-stage durations, gaps between stages, end-to-end latency and events in flight
 //! of an event pipeline, within a process and across processes.
 
+use crate::clock::Clock;
+use crate::recorder::{Counter, Histogram};
 use crate::registry::{Registry, RegistryError};
 use crate::sync::{next_id, AtomicI64, Ordering};
-use crate::{Clock, Counter, Histogram};
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The families a [`Pipeline`] registers (shared by all pipelines, by label `pipeline`).
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Every stage's duration; also recorded by `#[timed(pipeline, stage)]` and `StageLayer`.
     pub(crate) const STAGE_DURATION: FamilyDef = FamilyDef::histogram(

@@ -1,15 +1,16 @@
 //! Queue waits: how long items wait between submit and pickup, and how many are waiting.
 
+use crate::clock::Clock;
+use crate::recorder::{Counter, Histogram};
 use crate::registry::{Registry, RegistryError};
-use crate::{Clock, Counter, Histogram};
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// The families a [`QueueProbe`] registers (shared by all probes, by label `queue`).
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Waits of items picked up.
     pub(crate) const WAIT: FamilyDef = FamilyDef::histogram(

@@ -1,8 +1,8 @@
 //! `perf_instrument_integration_errors_total{integration,reason}`: what the integrations could
 //! not take as given.
 
+use crate::recorder::Counter;
 use crate::registry::{Family, FamilyDef, Registry};
-use crate::Counter;
 
 /// The family, shared by every integration.
 pub(crate) const INTEGRATION_ERRORS: FamilyDef = FamilyDef::counter(

@@ -2,9 +2,9 @@
 //! `metrics::counter!`, `gauge!` and `histogram!` land in the same `/metrics`.
 
 use super::errors;
+use crate::recorder::{Counter, Histogram, Unit};
 use crate::registry::{Family, FnGauge, Opts, Registry, RegistryError, OVERFLOW_LABEL_VALUE};
 use crate::sync::{AtomicU64, Ordering};
-use crate::{Counter, Histogram, Unit};
 use metrics::{Key, KeyName, Metadata, SharedString};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};

@@ -7,9 +7,9 @@
 use super::errors;
 use crate::clock::{self, Clock};
 use crate::instrument::families::pipeline::STAGE_DURATION;
+use crate::recorder::{Counter, Gauge, Histogram, Unit};
 use crate::registry::{Buckets, Family, Registry, RegistryError, Series};
 use crate::sync::OnceLock;
-use crate::{Counter, Gauge, Histogram, Unit};
 use families::{CALLS, DURATION, IN_FLIGHT};
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -19,8 +19,8 @@ use std::pin::pin;
 /// records into the `Pipeline` family `pipeline_stage_duration_seconds` instead of
 /// `function_duration_seconds`). `labels(...)` adds label names after `function, module`.
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Durations of every call.
     pub(crate) const DURATION: FamilyDef = FamilyDef::histogram(

@@ -3,8 +3,8 @@
 
 use crate::clock::{self, Clock};
 use crate::instrument::families::pipeline::STAGE_DURATION;
+use crate::recorder::{Counter, Histogram};
 use crate::registry::{Family, Registry, RegistryError};
-use crate::{Counter, Histogram};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::fmt;
@@ -19,8 +19,8 @@ use tracing_subscriber::registry::LookupSpan;
 /// The families `StageLayer` registers besides `pipeline_stage_duration_seconds` (the
 /// `Pipeline` family), by labels `pipeline` and `stage`.
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::FamilyDef;
-    use crate::Unit;
 
     /// Time entered.
     pub(crate) const STAGE_BUSY: FamilyDef = FamilyDef::histogram(

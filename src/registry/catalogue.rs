@@ -3,7 +3,7 @@
 //! it ([`Tabling`]). Registration, the report and the documentation all read the same entry.
 
 use super::{MetricKind, Opts};
-use crate::Unit;
+use crate::recorder::Unit;
 use std::fmt::Write as _;
 
 /// Rank of a table given without [`TableSpec::with_rank`]: after the crate's own tables.

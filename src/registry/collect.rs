@@ -2,7 +2,7 @@
 //! produces families computed at scrape time.
 
 use super::desc::Descriptor;
-use crate::HistogramSnapshot;
+use crate::recorder::HistogramSnapshot;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 

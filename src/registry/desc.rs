@@ -3,8 +3,9 @@
 
 use super::name::{check_label_names, check_metric_name, check_reserved_suffix};
 use super::{RegistryError, TableSpec};
+use crate::clock::TIME_UNITS_PER_SECOND;
 use crate::recorder::layout;
-use crate::{Unit, TIME_UNITS_PER_SECOND};
+use crate::recorder::Unit;
 use std::fmt;
 use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
 use super::desc::Descriptor;
 use super::RegistryError;
+use crate::recorder::{Counter, Gauge, Histogram, Unit};
 use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use crate::{Counter, Gauge, Histogram, Unit};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -31,9 +31,9 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for crate::Counter {}
-    impl Sealed for crate::Gauge {}
-    impl Sealed for crate::Histogram {}
+    impl Sealed for crate::recorder::Counter {}
+    impl Sealed for crate::recorder::Gauge {}
+    impl Sealed for crate::recorder::Histogram {}
     impl Sealed for super::FnGauge {}
 }
 

@@ -18,8 +18,8 @@ pub use error::RegistryError;
 pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
 pub(crate) use self_metrics::SelfMetrics;
 
+use crate::recorder::{Counter, Gauge, Histogram, Unit};
 use crate::sync::{LazyLock, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use crate::{Counter, Gauge, Histogram, Unit};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;

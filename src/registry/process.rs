@@ -19,11 +19,11 @@ pub(crate) fn register_process_collector(registry: &Registry) -> Result<(), Regi
 
 #[cfg(target_os = "linux")]
 mod linux {
+    use crate::recorder::Unit;
     use crate::registry::{
         Collector, Descriptor, FamilySnapshot, MetricKind, Opts, RegistryError, SeriesSnapshot,
         SeriesValue,
     };
-    use crate::Unit;
     use std::sync::Arc;
 
     pub(super) struct Process {

@@ -4,7 +4,8 @@ use super::{
     Collector, Descriptor, Family, FamilySnapshot, MetricKind, Opts, Registry, RegistryError,
     SeriesSnapshot, SeriesValue, WeakRegistry,
 };
-use crate::{Buckets, Counter, Histogram, Unit};
+use crate::recorder::{Counter, Histogram, Unit};
+use crate::registry::Buckets;
 use std::sync::Arc;
 use std::time::Duration;
 

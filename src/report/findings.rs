@@ -3,8 +3,8 @@
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
 use crate::instrument::families::{background, lock, pending, pipeline, queue, saga};
+use crate::recorder::HistogramSnapshot;
 use crate::registry::FamilyDef;
-use crate::HistogramSnapshot;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

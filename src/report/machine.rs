@@ -1,6 +1,6 @@
 //! The machine and configuration a report was made on.
 
-use crate::Clock;
+use crate::clock::Clock;
 use serde::Serialize;
 
 /// What the numbers were measured on: cores, CPU model, clock source, OS, the build profile,

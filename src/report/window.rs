@@ -2,10 +2,10 @@
 //! both ends, and the report's tables.
 
 use super::{Row, Table};
+use crate::recorder::{HistogramSnapshot, Unit};
 use crate::registry::{
     FamilyDef, FamilySnapshot, MetricKind, RegistrySnapshot, SeriesValue, TableSpec,
 };
-use crate::{HistogramSnapshot, Unit};
 use std::collections::BTreeMap;
 
 /// Label name/value pairs of a series.

@@ -1,17 +1,19 @@
 //! What every instrumented lock shares: its metrics, its call-site table, and the record of the
 //! current exclusive holder that the watchdog reads.
 
+use crate::clock::Clock;
+use crate::recorder::{Counter, Histogram};
+use crate::registry::FnGauge;
 use crate::registry::{Family, Registry, RegistryError};
 use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering};
-use crate::{Clock, Counter, FnGauge, Histogram};
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// The families every instrumented lock registers (shared by all locks, by label `lock`).
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Contended waits.
     pub(crate) const WAIT: FamilyDef = FamilyDef::histogram(

@@ -23,8 +23,8 @@ pub use mutex::{Mutex, MutexGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use watchdog::{LockStall, LockWatchdog};
 
+use crate::clock::Clock;
 use crate::registry::{Registry, RegistryError};
-use crate::Clock;
 use std::time::Duration;
 
 /// Configures an instrumented lock: its name (label `lock`), hold timing, watchdog threshold,

@@ -2,7 +2,8 @@
 //! [`SagaStep`] / [`SagaFailureReason`] handles events take.
 
 use super::state::MAX_STEPS;
-use crate::{Clock, RegistryError};
+use crate::clock::Clock;
+use crate::registry::RegistryError;
 use std::time::Duration;
 
 /// Longest saga, step or failure-reason name, in bytes.

@@ -2,14 +2,15 @@
 //! the `saga` label, and one tracker's handles, resolved at construction.
 
 use super::outcome::{SagaOutcome, SagaRejectReason};
+use crate::recorder::{Counter, Gauge, Histogram, Unit};
 use crate::registry::FamilyDef;
-use crate::{Buckets, Counter, Gauge, Histogram, Registry, RegistryError, Unit};
+use crate::registry::{Buckets, Registry, RegistryError};
 
 /// The families a [`SagaTracker`](crate::SagaTracker) registers (shared by all trackers, by
 /// label `saga`).
 pub(crate) mod families {
+    use crate::recorder::Unit;
     use crate::registry::{FamilyDef, TableSpec};
-    use crate::Unit;
 
     /// Sagas started.
     pub(crate) const STARTED: FamilyDef = FamilyDef::counter("saga_started", "Sagas started.")
@@ -152,12 +153,13 @@ impl SagaMetrics {
         let rejected = counter(&f::EVENTS_REJECTED)?;
         let sweepers = gauge(&f::SWEEPER_RUNNING)?;
 
-        let per = |family: &crate::Family<Counter>, values: &[String]| -> Box<[Counter]> {
-            values
-                .iter()
-                .map(|v| family.with_label_values(&[saga, v]))
-                .collect()
-        };
+        let per =
+            |family: &crate::registry::Family<Counter>, values: &[String]| -> Box<[Counter]> {
+                values
+                    .iter()
+                    .map(|v| family.with_label_values(&[saga, v]))
+                    .collect()
+            };
         Ok(Self {
             started: started.with_label_values(&[saga]),
             finished: SagaOutcome::ALL.map(|o| finished.with_label_values(&[saga, o.label()])),

@@ -272,9 +272,9 @@ impl SagaTracker {
     /// ```
     #[cfg(feature = "http")]
     #[must_use]
-    pub fn route(&self, path: impl Into<String>, format: SagaViewFormat) -> crate::Route {
+    pub fn route(&self, path: impl Into<String>, format: SagaViewFormat) -> crate::expose::Route {
         let tracker = self.clone();
-        crate::Route::new(path, move || {
+        crate::expose::Route::new(path, move || {
             let (content_type, body) = tracker.view(format);
             (content_type.to_string(), body)
         })

@@ -164,7 +164,7 @@ impl SagaTracker {
 }
 
 /// Decrements `saga_sweeper_running` when the sweeper thread ends, however it ends.
-struct Running(crate::Gauge);
+struct Running(crate::recorder::Gauge);
 
 impl Drop for Running {
     fn drop(&mut self) {
