@@ -14,7 +14,8 @@
 //!    [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], [`Mutex`]/[`RwLock`] with a
 //!    [`LockWatchdog`], and [`SagaTracker`] (active, stuck and timed-out sagas, step and
 //!    end-to-end durations by outcome).
-//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated), the
+//! 6. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) through
+//!    one [`Encoder`] per wire format, the
 //!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`), and the human [`Report`].
 //! 7. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
 //!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
@@ -71,9 +72,12 @@ mod sync;
 pub use clock::{Clock, ClockSource, ManualClock};
 #[cfg(feature = "protobuf")]
 pub use expose::protobuf;
+#[cfg(feature = "protobuf")]
+pub use expose::ProtobufEncoder;
 pub use expose::{render, render_as, Finding, FindingKind, Format, Machine, Report, Row, Table};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
+pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
     channel, BackgroundThread, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken,
     LockBuilder, LockStall, LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex,
