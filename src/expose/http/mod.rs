@@ -9,7 +9,7 @@
 //!   scrape slots, per-connection deadlines;
 //! * `respond.rs` — one request to one response: path, method, authentication, size and slot
 //!   checks, the render on the blocking pool, gzip;
-//! * `route.rs` — [`Route`], the extra read-only paths;
+//! * `route.rs` — [`Route`], the extra read-only paths (the saga view among them);
 //! * `auth.rs` — [`BasicAuth`].
 
 mod auth;

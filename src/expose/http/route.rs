@@ -1,5 +1,6 @@
 //! [`Route`]: an extra read-only path served beside `/metrics`, with the same limits.
 
+use crate::{SagaTracker, SagaViewFormat};
 use std::fmt;
 use std::sync::Arc;
 
@@ -35,6 +36,35 @@ impl Route {
             path: path.into(),
             handler: Arc::new(handler),
         }
+    }
+
+    /// Serves a saga tracker's [`view`](SagaTracker::view) in `format` on GET/HEAD `path`:
+    /// the stuck and oldest active sagas, within the tracker's
+    /// [`view_limits`](crate::SagaTrackerBuilder::view_limits), rendered on each request.
+    ///
+    /// ```
+    /// use perf_instrument::{Registry, Route, SagaTracker, SagaViewFormat, Server};
+    /// let registry = Registry::new();
+    /// let orders = SagaTracker::builder("order").steps(["a"]).build(&registry).unwrap();
+    /// let server = Server::builder(registry)
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .route(Route::saga_view(&orders, "/sagas", SagaViewFormat::Json))
+    ///     .route(Route::saga_view(&orders, "/sagas.txt", SagaViewFormat::Text))
+    ///     .start()
+    ///     .unwrap();
+    /// assert_ne!(server.local_addr().port(), 0);
+    /// ```
+    #[must_use]
+    pub fn saga_view(
+        tracker: &SagaTracker,
+        path: impl Into<String>,
+        format: SagaViewFormat,
+    ) -> Self {
+        let tracker = tracker.clone();
+        Self::new(path, move || {
+            let (content_type, body) = tracker.view(format);
+            (content_type.to_string(), body)
+        })
     }
 }
 
