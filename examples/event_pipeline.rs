@@ -22,8 +22,8 @@ mod args;
 use perf_instrument::load::{Call, LoadDriver, Rate};
 use perf_instrument::{
     channel, timed, BatchRecorder, EventToken, LockBuilder, Mutex, PendingTracker, Pipeline,
-    QueueProbe, Registry, Report, RwLock, SagaFailureReason, SagaStep, SagaTracker, SagaViewFormat,
-    Server, Stage,
+    QueueProbe, Registry, Report, Route, RwLock, SagaFailureReason, SagaStep, SagaTracker,
+    SagaViewFormat, Server, Stage,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -260,7 +260,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let server = Server::builder(registry.clone())
         .bind(listen.parse()?)
-        .route(app.orders.tracker.route("/sagas", SagaViewFormat::Json))
+        .route(Route::saga_view(
+            &app.orders.tracker,
+            "/sagas",
+            SagaViewFormat::Json,
+        ))
         .start()?;
     println!(
         "event_pipeline: serving http://{0}/metrics and http://{0}/sagas",

@@ -16,8 +16,9 @@
 //!    end-to-end durations by outcome).
 //! 6. report: the human [`Report`] — percentile tables and findings — read from registry
 //!    snapshots.
-//! 7. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) and the
-//!    `/metrics` endpoint [`serve`] / [`Server`] (feature `http`).
+//! 7. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) through
+//!    one [`Encoder`] per wire format, and the `/metrics` endpoint [`serve`] / [`Server`]
+//!    (feature `http`).
 //! 8. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
 //!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
 //!    `StageLayer` (feature `tracing-layer`).
@@ -82,9 +83,12 @@ pub use catalogue::catalogue;
 pub use clock::{Clock, ClockSource, ManualClock, TIME_UNITS_PER_SECOND};
 #[cfg(feature = "protobuf")]
 pub use expose::protobuf;
+#[cfg(feature = "protobuf")]
+pub use expose::ProtobufEncoder;
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
+pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
     channel, BackgroundThread, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken,
     LockBuilder, LockStall, LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex,

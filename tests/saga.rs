@@ -777,7 +777,7 @@ fn the_sweeper_thread_sweeps_until_dropped() {
 #[cfg(feature = "http")]
 #[test]
 fn the_route_serves_the_view_next_to_metrics() {
-    use perf_instrument::Server;
+    use perf_instrument::{Route, Server};
     use std::io::{Read, Write};
 
     let registry = new_registry();
@@ -785,8 +785,12 @@ fn the_route_serves_the_view_next_to_metrics() {
     orders.start("o-1");
     let server = Server::builder(registry)
         .bind("127.0.0.1:0".parse().unwrap())
-        .route(orders.route("/sagas", SagaViewFormat::Json))
-        .route(orders.route("/sagas.txt", SagaViewFormat::Text))
+        .route(Route::saga_view(&orders, "/sagas", SagaViewFormat::Json))
+        .route(Route::saga_view(
+            &orders,
+            "/sagas.txt",
+            SagaViewFormat::Text,
+        ))
         .start()
         .unwrap();
     let get = |path: &str| {

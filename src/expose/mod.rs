@@ -1,6 +1,7 @@
-//! Layer 6: exposition — the text formats, content negotiation, the HTTP endpoint, and the
-//! human `Report`.
+//! Layer 6: exposition — the `Encoder` seam and its wire formats, content negotiation, the HTTP
+//! endpoint, and the human `Report`.
 
+mod encode;
 #[cfg(feature = "http")]
 mod http;
 mod negotiate;
@@ -9,6 +10,9 @@ mod number;
 pub mod protobuf;
 mod text;
 
+#[cfg(feature = "protobuf")]
+pub use encode::ProtobufEncoder;
+pub use encode::{Encoder, OpenMetricsEncoder, TextEncoder};
 #[cfg(feature = "http")]
 pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use negotiate::Format;
@@ -46,26 +50,14 @@ pub fn render(registry: &Registry, accept: Option<&str>) -> (&'static str, Vec<u
 /// let text = String::from_utf8(render_as(&registry, Format::PrometheusText)).unwrap();
 /// assert_eq!(text, "# HELP depth Queue depth.\n# TYPE depth gauge\ndepth 3\n");
 /// ```
+///
+/// It is the format's [`Encoder`] over the registry (see [`Format::encoder`]), counted as a
+/// scrape in the self metrics.
 #[must_use]
 pub fn render_as(registry: &Registry, format: Format) -> Vec<u8> {
     let started = Instant::now();
     let mut out = Vec::with_capacity(4096);
-    let text = match format {
-        Format::PrometheusText => text::Text::Prometheus,
-        Format::OpenMetrics => text::Text::OpenMetrics,
-        #[cfg(feature = "protobuf")]
-        Format::Protobuf => {
-            let labels = registry.const_labels();
-            registry.for_each_family(|family| protobuf::encode_family(family, labels, &mut out));
-            if let Some(metrics) = registry.self_metrics() {
-                metrics.record_scrape(started.elapsed(), out.len());
-            }
-            return out;
-        }
-    };
-    let mut encoder = text::Encoder::new(text, registry.const_labels());
-    registry.for_each_family(|family| encoder.family(family, &mut out));
-    encoder.finish(&mut out);
+    format.encoder().encode_registry(registry, &mut out);
     if let Some(metrics) = registry.self_metrics() {
         metrics.record_scrape(started.elapsed(), out.len());
     }

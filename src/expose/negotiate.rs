@@ -34,12 +34,7 @@ impl Format {
     /// ```
     #[must_use]
     pub fn content_type(self) -> &'static str {
-        match self {
-            Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            #[cfg(feature = "protobuf")]
-            Format::Protobuf => super::protobuf::CONTENT_TYPE,
-        }
+        self.encoder().content_type()
     }
 
     /// The format an `Accept` header asks for: the acceptable media range with the highest

@@ -28,10 +28,6 @@ use crate::recorder::HistogramSnapshot;
 use crate::registry::{to_base, FamilySnapshot, MetricKind, SeriesValue};
 use prost::Message;
 
-/// The content type Prometheus asks for (and gets) for this format.
-pub(crate) const CONTENT_TYPE: &str =
-    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
 /// `io.prometheus.client` messages, as much of `metrics.proto` as exposition needs.
 pub mod proto {
     #![allow(missing_docs)]

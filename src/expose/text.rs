@@ -16,85 +16,71 @@ pub(crate) enum Text {
     OpenMetrics,
 }
 
-/// Writes families one at a time in one format, each series carrying the constant labels first.
-pub(crate) struct Encoder {
+/// Appends `family` in `format`, each series carrying `const_labels` first.
+pub(crate) fn encode_family(
     format: Text,
-    labels: LabelWriter,
-    le_values: Vec<Vec<u8>>,
-    cumulative: Vec<u64>,
+    family: &FamilySnapshot,
+    const_labels: &[(String, String)],
+    out: &mut Vec<u8>,
+) {
+    let desc = &family.desc;
+    let name = desc.name().as_bytes();
+    let kind = desc.kind();
+    write_metadata(format, family, out);
+    let mut le_values = Vec::new();
+    if kind == MetricKind::Histogram {
+        for bound in desc.buckets().upper_bounds(desc.unit()) {
+            let mut le = Vec::new();
+            push_float(&mut le, bound);
+            le_values.push(le);
+        }
+    }
+    let mut cumulative = Vec::new();
+    let mut labels = LabelWriter::new(const_labels);
+    for series in &family.series {
+        if series.label_values.len() != desc.label_names().len() {
+            continue;
+        }
+        labels.set(desc.label_names(), &series.label_values);
+        let labels = &labels;
+        match (kind, &series.value) {
+            (MetricKind::Counter, value @ (SeriesValue::Unsigned(_) | SeriesValue::Float(_))) => {
+                sample(out, name, b"_total", labels, None, |out| {
+                    push_value(out, value)
+                });
+                if let (Text::OpenMetrics, Some(created)) = (format, series.created) {
+                    sample(out, name, b"_created", labels, None, |out| {
+                        push_float(out, created)
+                    });
+                }
+            }
+            (MetricKind::Gauge, value) if !matches!(value, SeriesValue::Histogram(_)) => {
+                sample(out, name, b"", labels, None, |out| push_value(out, value));
+            }
+            (MetricKind::Histogram, SeriesValue::Histogram(snap)) => {
+                snap.cumulative_counts(desc.buckets().stored(), &mut cumulative);
+                write_histogram(
+                    format,
+                    out,
+                    name,
+                    labels,
+                    snap,
+                    &le_values,
+                    &cumulative,
+                    series.created,
+                );
+            }
+            // A value of the wrong type for its family (only a collector can produce one):
+            // left out rather than written wrong.
+            _ => {}
+        }
+    }
 }
 
-impl Encoder {
-    pub(crate) fn new(format: Text, const_labels: &[(String, String)]) -> Self {
-        Self {
-            format,
-            labels: LabelWriter::new(const_labels),
-            le_values: Vec::new(),
-            cumulative: Vec::new(),
-        }
-    }
-
-    pub(crate) fn family(&mut self, family: &FamilySnapshot, out: &mut Vec<u8>) {
-        let format = self.format;
-        let desc = &family.desc;
-        let name = desc.name().as_bytes();
-        let kind = desc.kind();
-        write_metadata(format, family, out);
-        if kind == MetricKind::Histogram {
-            self.le_values.clear();
-            for bound in desc.buckets().upper_bounds(desc.unit()) {
-                let mut le = Vec::new();
-                push_float(&mut le, bound);
-                self.le_values.push(le);
-            }
-        }
-        let labels = &mut self.labels;
-        for series in &family.series {
-            if series.label_values.len() != desc.label_names().len() {
-                continue;
-            }
-            labels.set(desc.label_names(), &series.label_values);
-            match (kind, &series.value) {
-                (
-                    MetricKind::Counter,
-                    value @ (SeriesValue::Unsigned(_) | SeriesValue::Float(_)),
-                ) => {
-                    sample(out, name, b"_total", labels, None, |out| {
-                        push_value(out, value)
-                    });
-                    if let (Text::OpenMetrics, Some(created)) = (format, series.created) {
-                        sample(out, name, b"_created", labels, None, |out| {
-                            push_float(out, created)
-                        });
-                    }
-                }
-                (MetricKind::Gauge, value) if !matches!(value, SeriesValue::Histogram(_)) => {
-                    sample(out, name, b"", labels, None, |out| push_value(out, value));
-                }
-                (MetricKind::Histogram, SeriesValue::Histogram(snap)) => {
-                    snap.cumulative_counts(desc.buckets().stored(), &mut self.cumulative);
-                    write_histogram(
-                        format,
-                        out,
-                        name,
-                        labels,
-                        snap,
-                        &self.le_values,
-                        &self.cumulative,
-                        series.created,
-                    );
-                }
-                // A value of the wrong type for its family (only a collector can produce one):
-                // left out rather than written wrong.
-                _ => {}
-            }
-        }
-    }
-
-    pub(crate) fn finish(&self, out: &mut Vec<u8>) {
-        if self.format == Text::OpenMetrics {
-            out.extend_from_slice(b"# EOF\n");
-        }
+/// Appends what ends a message: `# EOF` in OpenMetrics, nothing in 0.0.4.
+pub(crate) fn finish(format: Text, out: &mut Vec<u8>) {
+    if format == Text::OpenMetrics {
+        out.extend_from_slice(b"# EOF\n");
     }
 }
 

@@ -255,31 +255,6 @@ impl SagaTracker {
         (format.content_type(), body.into_bytes())
     }
 
-    /// A route serving [`view`](Self::view) at `path` on the built-in HTTP endpoint (feature
-    /// `http`), e.g. next to `/metrics`.
-    ///
-    /// ```
-    /// use perf_instrument::{Registry, SagaTracker, SagaViewFormat, Server};
-    /// let registry = Registry::new();
-    /// let orders = SagaTracker::builder("order").steps(["a"]).build(&registry).unwrap();
-    /// let server = Server::builder(registry)
-    ///     .bind("127.0.0.1:0".parse().unwrap())
-    ///     .route(orders.route("/sagas", SagaViewFormat::Json))
-    ///     .route(orders.route("/sagas.txt", SagaViewFormat::Text))
-    ///     .start()
-    ///     .unwrap();
-    /// # drop(server);
-    /// ```
-    #[cfg(feature = "http")]
-    #[must_use]
-    pub fn route(&self, path: impl Into<String>, format: SagaViewFormat) -> crate::expose::Route {
-        let tracker = self.clone();
-        crate::expose::Route::new(path, move || {
-            let (content_type, body) = tracker.view(format);
-            (content_type.to_string(), body)
-        })
-    }
-
     fn gather(&self, stuck_limit: usize, oldest_limit: usize) -> SagaReport {
         let inner = &*self.inner;
         let now = self.now();

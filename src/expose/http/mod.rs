@@ -1,0 +1,53 @@
+//! The built-in `/metrics` endpoint: hyper on its own OS thread (feature `http`, on by default).
+//!
+//! It answers while the service's own async runtime is wedged, because it has its own thread and
+//! its own single-threaded runtime; renders run on a small blocking pool so a slow render never
+//! delays the fast `503` that a scrape past the concurrency cap gets.
+//!
+//! * `builder.rs` — [`ServerBuilder`]: the settings and their defaults;
+//! * `server.rs` — [`Server`] and [`ServerError`]: binding, the accept loop, connection and
+//!   scrape slots, per-connection deadlines;
+//! * `respond.rs` — one request to one response: path, method, authentication, size and slot
+//!   checks, the render on the blocking pool, gzip;
+//! * `route.rs` — [`Route`], the extra read-only paths (the saga view among them);
+//! * `auth.rs` — [`BasicAuth`].
+
+mod auth;
+mod builder;
+mod respond;
+mod route;
+mod server;
+mod shared;
+
+pub use auth::BasicAuth;
+pub use builder::ServerBuilder;
+pub use route::Route;
+pub use server::{Server, ServerError};
+
+use crate::registry::Registry;
+use std::net::SocketAddr;
+
+/// Default address: loopback only.
+///
+/// ```
+/// let addr: std::net::SocketAddr = perf_instrument::DEFAULT_ADDR.parse().unwrap();
+/// assert!(addr.ip().is_loopback());
+/// assert_eq!(addr.port(), 9464);
+/// ```
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
+
+/// Serves the process-wide registry on `addr` with the default settings.
+///
+/// # Errors
+///
+/// As [`ServerBuilder::start`].
+///
+/// ```
+/// let server = perf_instrument::serve("127.0.0.1:0".parse().unwrap()).unwrap();
+/// println!("http://{}/metrics", server.local_addr());
+/// ```
+pub fn serve(addr: SocketAddr) -> Result<Server, ServerError> {
+    Server::builder(Registry::global().clone())
+        .bind(addr)
+        .start()
+}
