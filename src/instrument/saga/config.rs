@@ -361,8 +361,8 @@ impl SagaTrackerBuilder {
         self
     }
 
-    /// Bounds of [`view`](crate::SagaTracker::view) and the route: at most `entries` per
-    /// list (up to 1,000) and `bytes` in all (clamped to 1 KiB – 1 MiB).
+    /// Bounds of [`view`](crate::SagaTracker::view) and of `Route::saga_view`: at most
+    /// `entries` per list (up to 1,000) and `bytes` in all (clamped to 1 KiB – 1 MiB).
     ///
     /// ```
     /// # use perf_instrument::{Registry, SagaTracker};

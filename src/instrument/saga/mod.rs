@@ -9,7 +9,8 @@
 //! * `metrics`: the families and one tracker's resolved handles;
 //! * `tracker`: [`SagaTracker`] and its events;
 //! * `sweep`: time-outs, stuck marking and the background [`SagaSweeper`];
-//! * `report`: the stuck and oldest lists, their text and JSON views, the route.
+//! * `report`: the stuck and oldest lists, their text and JSON views (served over HTTP by
+//!   `Route::saga_view`).
 
 mod config;
 mod id;

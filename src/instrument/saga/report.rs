@@ -1,5 +1,5 @@
 //! Which sagas to look at: [`SagaStatus`] lists of the stuck and the oldest active sagas,
-//! gathered in a [`SagaReport`], rendered as bounded plain text or JSON, served as a route.
+//! gathered in a [`SagaReport`], rendered as bounded plain text or JSON.
 
 use super::config::{MAX_REPORT_ENTRIES, VIEW_BYTES_MAX, VIEW_BYTES_MIN};
 use super::id::{Key, SagaId};
@@ -81,7 +81,7 @@ pub struct SagaReport {
     pub oldest: Vec<SagaStatus>,
 }
 
-/// The format of [`SagaTracker::view`] and [`SagaTracker::route`].
+/// The format of [`SagaTracker::view`] (and of `Route::saga_view`, feature `http`).
 ///
 /// ```
 /// use perf_instrument::SagaViewFormat;

@@ -99,7 +99,7 @@ lazy_global! {
 /// `timed_out` and marks as stuck those without an accepted event for longer than
 /// [`stuck_after`](SagaTrackerBuilder::stuck_after); progress unmarks them. A saga past its
 /// deadline stays active until a sweep sees it, so a completion arriving first is `completed`.
-/// [`report`](Self::report), [`view`](Self::view) and `route` list the stuck and the oldest
+/// [`report`](Self::report) and [`view`](Self::view) list the stuck and the oldest
 /// active sagas.
 ///
 /// ```
