@@ -9,10 +9,10 @@ use crate::integrations::families as integrations;
 use crate::registry::FamilyDef;
 
 /// The catalogue entries of every family the crate registers on its own — instruments,
-/// background threads, `#[timed]`, the `tracing` layer (feature `tracing-layer`) and the
-/// integrations' error counter — in that order. (The registry's self metrics and process
-/// collector are described with the registry; the `metrics` facade recorder registers the
-/// families its caller names.)
+/// background threads, `#[timed]`, the `tracing` layer (feature `tracing-layer`), the tokio
+/// runtime collector (feature `tokio`) and the integrations' error counter — in that order.
+/// (The registry's self metrics and process collector are described with the registry; the
+/// `metrics` facade recorder registers the families its caller names.)
 ///
 /// ```
 /// use perf_instrument::{catalogue, MetricKind};
@@ -36,6 +36,7 @@ pub fn catalogue() -> Vec<&'static FamilyDef> {
         background::ALL,
         integrations::TIMED,
         integrations::TRACING_LAYER,
+        integrations::TOKIO_RUNTIME,
         integrations::ERRORS,
     ] {
         all.extend_from_slice(part);

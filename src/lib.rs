@@ -103,6 +103,8 @@ pub use instrument::{
     SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
     SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
 };
+#[cfg(feature = "tokio")]
+pub use integrations::{tokio_channel, TokioRuntimeCollector};
 #[cfg(feature = "metrics")]
 pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
 #[cfg(feature = "tracing-layer")]

@@ -1,6 +1,7 @@
 //! Layer 8: integrations — what lets code that does not call this crate directly record into a
 //! [`Registry`](crate::Registry): the runtime of the `#[timed]` attribute, a `metrics` facade
-//! recorder (feature `metrics`) and a `tracing-subscriber` layer (feature `tracing-layer`).
+//! recorder (feature `metrics`), a `tracing-subscriber` layer (feature `tracing-layer`), and
+//! tokio's channel and runtime metrics (feature `tokio`).
 //!
 //! Whatever an integration cannot take as given (a registration refused by the registry, a
 //! negative or NaN histogram value, a metric name seen with other label keys) is counted in
@@ -11,6 +12,10 @@ mod errors;
 #[cfg(feature = "metrics")]
 mod metrics_recorder;
 pub(crate) mod timed;
+#[cfg(feature = "tokio")]
+pub mod tokio_channel;
+#[cfg(feature = "tokio")]
+mod tokio_runtime;
 #[cfg(feature = "tracing-layer")]
 mod tracing_layer;
 
@@ -26,11 +31,19 @@ pub(crate) mod families {
     /// `StageLayer` (feature `tracing-layer`, off).
     #[cfg(not(feature = "tracing-layer"))]
     pub(crate) const TRACING_LAYER: &[&FamilyDef] = &[];
+    /// `TokioRuntimeCollector` (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub(crate) const TOKIO_RUNTIME: &[&FamilyDef] = super::tokio_runtime::families::ALL;
+    /// `TokioRuntimeCollector` (feature `tokio`, off).
+    #[cfg(not(feature = "tokio"))]
+    pub(crate) const TOKIO_RUNTIME: &[&FamilyDef] = &[];
     /// The error counter every integration shares.
     pub(crate) const ERRORS: &[&FamilyDef] = &[&super::errors::INTEGRATION_ERRORS];
 }
 
 #[cfg(feature = "metrics")]
 pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+#[cfg(feature = "tokio")]
+pub use tokio_runtime::TokioRuntimeCollector;
 #[cfg(feature = "tracing-layer")]
 pub use tracing_layer::{StageLayer, StageLayerBuilder};
