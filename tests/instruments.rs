@@ -987,9 +987,7 @@ fn watchdog_reports_a_long_hold_after_the_threshold_and_not_before() {
         .into_iter()
         .filter(|s| s.lock == "raft_node_wd")
     {
-        assert!(stall
-            .site
-            .starts_with("tests/instruments.rs:"));
+        assert!(stall.site.starts_with("tests/instruments.rs:"));
         assert!(stall.held_for >= Duration::from_millis(2_001));
     }
     assert_eq!(held_too_long(&registry, "raft_node_wd"), 1.0);

@@ -53,6 +53,9 @@ pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
     /// The value to export, or `None` to leave the series out of this scrape.
     #[doc(hidden)]
     fn value(&self, unit: Unit) -> Option<SeriesValue>;
+    /// Bytes the recorder holds now.
+    #[doc(hidden)]
+    fn memory_bytes(&self) -> usize;
 }
 
 const NANOS_PER_SECOND: f64 = 1e9;
@@ -67,6 +70,9 @@ impl Series for Counter {
             Unit::Bytes | Unit::Count => SeriesValue::Unsigned(self.get()),
         })
     }
+    fn memory_bytes(&self) -> usize {
+        Counter::memory_bytes(self)
+    }
 }
 
 impl Series for Gauge {
@@ -79,6 +85,9 @@ impl Series for Gauge {
             Unit::Bytes | Unit::Count => SeriesValue::Signed(self.get()),
         })
     }
+    fn memory_bytes(&self) -> usize {
+        Gauge::memory_bytes(self)
+    }
 }
 
 impl Series for Histogram {
@@ -87,6 +96,9 @@ impl Series for Histogram {
     }
     fn value(&self, _: Unit) -> Option<SeriesValue> {
         Some(SeriesValue::Histogram(self.snapshot()))
+    }
+    fn memory_bytes(&self) -> usize {
+        Histogram::memory_bytes(self)
     }
 }
 
@@ -165,6 +177,9 @@ impl Series for FnGauge {
     }
     fn value(&self, _: Unit) -> Option<SeriesValue> {
         FnGauge::value(self).map(SeriesValue::Float)
+    }
+    fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
     }
 }
 
@@ -378,6 +393,32 @@ impl<M: Series> Family<M> {
             table.index.insert(key, i);
         }
         true
+    }
+
+    /// Bytes the family's series hold now: their recorders (for histograms, the shards and
+    /// pages allocated so far) and their label values. The registry reports the total of its
+    /// families as `perf_instrument_memory_bytes`.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::new();
+    /// let f = registry.register_histogram(Opts::new("size_bytes", "S.").labels(["k"])).unwrap();
+    /// assert_eq!(f.memory_bytes(), 0);
+    /// f.with_label_values(&["a"]).record(10);
+    /// assert!(f.memory_bytes() > 0);
+    /// ```
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        let entry = |e: &Entry<M>| {
+            e.metric.memory_bytes()
+                + e.labels
+                    .iter()
+                    .map(|l| l.len() + std::mem::size_of::<String>())
+                    .sum::<usize>()
+                + std::mem::size_of::<Entry<M>>()
+        };
+        let table: usize = self.read().entries.iter().map(entry).sum();
+        table + self.inner.overflow.get().map_or(0, entry)
     }
 
     /// Number of series (not counting the overflow series).

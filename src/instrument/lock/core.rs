@@ -602,9 +602,7 @@ mod tests {
         assert!(indexes[MAX_SITES..].iter().all(|&i| i == MAX_SITES));
         assert_eq!(sites.index(all[3]), 3, "lookups are stable");
         assert_eq!(sites.label(MAX_SITES), OTHER_SITE);
-        assert!(sites
-            .label(0)
-            .starts_with("src/instrument/lock/core.rs:"));
+        assert!(sites.label(0).starts_with("src/instrument/lock/core.rs:"));
     }
 
     #[test]
