@@ -35,6 +35,11 @@ pub(crate) use std::sync::Arc;
 /// default registry, and the thread-local lane cell. Loom has no `OnceLock` or `LazyLock`, and
 /// none of these sits on a path the loom models race (they are written before the racing
 /// threads start, or by one thread only), so they stay std's under the loom cfg too.
+///
+/// `SetupOnceBox` is `once_cell::race::OnceBox` for the same set-up-time uses (the families'
+/// label index), std's under loom too.
+#[allow(unused_imports)]
+pub(crate) use once_cell::race::OnceBox as SetupOnceBox;
 #[allow(unused_imports)]
 pub(crate) use std::{
     cell::Cell,
