@@ -35,6 +35,11 @@ pub(crate) use std::sync::Arc;
 /// default registry, and the thread-local lane cell. Loom has no `OnceLock` or `LazyLock`, and
 /// none of these sits on a path the loom models race (they are written before the racing
 /// threads start, or by one thread only), so they stay std's under the loom cfg too.
+///
+/// `SetupOnceBox` is `once_cell::race::OnceBox` for the same set-up-time uses (the families'
+/// label index), std's under loom too.
+#[allow(unused_imports)]
+pub(crate) use once_cell::race::OnceBox as SetupOnceBox;
 #[allow(unused_imports)]
 pub(crate) use std::{
     cell::Cell,
@@ -112,4 +117,74 @@ pub(crate) fn spin_wait(step: u32) {
 pub(crate) fn next_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A cell written once with a boxed value and read lock-free afterwards: the lazily allocated
+/// shards and pages of a histogram.
+///
+/// Outside loom it is `once_cell::race::OnceBox` — one pointer-sized word; `get` is an acquire
+/// load; `get_or_init` builds a box, publishes it with a CAS, and a thread that loses the race
+/// drops its own box and uses the winner's. Under loom it is a model with the same contract:
+/// the value is built before the publishing step, and published with release / read with
+/// acquire through a loom atomic, so loom checks that a reader of the cell sees the value's
+/// initialisation.
+#[cfg(not(perf_instrument_loom))]
+pub(crate) use once_cell::race::OnceBox;
+
+#[cfg(perf_instrument_loom)]
+pub(crate) struct OnceBox<T> {
+    /// 0: empty; 1: a winner is storing its value; 2: published.
+    state: AtomicUsize,
+    value: std::sync::OnceLock<Box<T>>,
+}
+
+#[cfg(perf_instrument_loom)]
+impl<T> Default for OnceBox<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(perf_instrument_loom)]
+impl<T> OnceBox<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: AtomicUsize::new(0),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        if self.state.load(Ordering::Acquire) == 2 {
+            self.value.get().map(|b| &**b)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn get_or_init(&self, f: impl FnOnce() -> Box<T>) -> &T {
+        if let Some(v) = self.get() {
+            return v;
+        }
+        let new = f();
+        let mut step = 0;
+        loop {
+            match self
+                .state
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    let _ = self.value.set(new);
+                    self.state.store(2, Ordering::Release);
+                    break;
+                }
+                Err(2) => break,
+                Err(_) => {
+                    spin_wait(step);
+                    step += 1;
+                }
+            }
+        }
+        self.get().expect("published above")
+    }
 }

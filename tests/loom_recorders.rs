@@ -135,6 +135,92 @@ fn histogram_loses_no_record_when_lanes_and_shared_shard_mix() {
     });
 }
 
+/// Checks what every snapshot must show: `count == Σ buckets`, at most `most` observations.
+fn check_snapshot(snap: &perf_instrument::HistogramSnapshot, most: u64) {
+    let buckets: u64 = snap.buckets().map(|b| b.count).sum();
+    assert_eq!(snap.count(), buckets, "count differs from the buckets");
+    assert!(snap.count() <= most);
+}
+
+#[test]
+fn shared_writers_racing_to_create_the_shard_and_page_lose_nothing() {
+    model(|| {
+        let hist = Histogram::new(Unit::Count);
+        // The one lane goes to this first thread (under loom lanes are not given back), so the
+        // two writers below both write the shared shard, which neither has created yet, into
+        // the same page (5 and 6 share one).
+        {
+            let h = hist.clone();
+            thread::spawn(move || h.record(3)).join().unwrap();
+        }
+        let writers: Vec<_> = [5u64, 6]
+            .into_iter()
+            .map(|v| {
+                let h = hist.clone();
+                thread::spawn(move || h.record(v))
+            })
+            .collect();
+        let reader = {
+            let h = hist.clone();
+            thread::spawn(move || {
+                let first = h.snapshot();
+                let second = h.snapshot();
+                check_snapshot(&first, 3);
+                check_snapshot(&second, 3);
+                assert!(first.count() >= 1, "the lane's record was lost");
+                for (a, b) in first.buckets().zip(second.buckets()) {
+                    assert!(b.count >= a.count, "a bucket went backwards");
+                }
+            })
+        };
+        for w in writers {
+            w.join().unwrap();
+        }
+        reader.join().unwrap();
+        let last = hist.snapshot();
+        assert_eq!(
+            last.count(),
+            3,
+            "a record went into a page that lost the race"
+        );
+        assert_eq!(last.sum_stored(), 14);
+        assert_eq!(last.max(), Some(6.0));
+    });
+}
+
+#[test]
+fn a_snapshot_racing_a_lane_creating_its_shard_and_two_pages_stays_exact() {
+    model(|| {
+        let hist = Histogram::new(Unit::Count);
+        let writer = {
+            let h = hist.clone();
+            // 2 and 16 fall in different pages: the shard, then two pages, are created here.
+            thread::spawn(move || {
+                h.record(2);
+                h.record(16);
+            })
+        };
+        let reader = {
+            let h = hist.clone();
+            thread::spawn(move || {
+                let first = h.snapshot();
+                let second = h.snapshot();
+                check_snapshot(&first, 2);
+                check_snapshot(&second, 2);
+                assert!(second.count() >= first.count(), "count went backwards");
+                if first.max() == Some(16.0) {
+                    // The maximum is published after both buckets: both are visible.
+                    assert_eq!(first.count(), 2);
+                }
+            })
+        };
+        writer.join().unwrap();
+        reader.join().unwrap();
+        let last = hist.snapshot();
+        assert_eq!((last.count(), last.sum_stored()), (2, 18));
+    });
+}
+
 #[test]
 fn wide_sum_reader_never_sees_a_torn_carry_of_a_lane_owner() {
     model(|| {

@@ -307,12 +307,138 @@ fn timed_section(c: &mut Criterion) {
     group.finish();
 }
 
+const METHODS: [&str; 4] = ["GET", "PUT", "POST", "DELETE"];
+const CODES: [&str; 3] = ["200", "404", "500"];
+
+/// The label values of lookup `i`: 12 existing series, cycled.
+#[inline(always)]
+fn labels(i: usize) -> [&'static str; 2] {
+    [METHODS[i & 3], CODES[i % 3]]
+}
+
+type ClientLabels = Vec<(&'static str, &'static str)>;
+
+/// A labelled lookup of an existing series and one record, per library: the per-request way of
+/// recording into a family (two label values, 12 series).
+struct Labelled {
+    ours: perf_instrument::Family<Histogram>,
+    tikv: prometheus::HistogramVec,
+    client: prometheus_client::metrics::family::Family<
+        ClientLabels,
+        prometheus_client::metrics::histogram::Histogram,
+    >,
+    client_keys: Vec<ClientLabels>,
+}
+
+impl Labelled {
+    fn new() -> Self {
+        let registry = perf_instrument::Registry::builder()
+            .self_metrics(false)
+            .process_metrics(false)
+            .build()
+            .expect("registry");
+        let ours = registry
+            .register_histogram(
+                perf_instrument::Opts::new("rpc_seconds", "RPC latency.")
+                    .unit(Unit::Seconds)
+                    .labels(["method", "code"]),
+            )
+            .expect("family");
+        let tikv = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new("rpc_seconds", "RPC latency."),
+            &["method", "code"],
+        )
+        .expect("valid options");
+        let client = prometheus_client::metrics::family::Family::new_with_constructor(
+            prom_client_histogram as fn() -> prometheus_client::metrics::histogram::Histogram,
+        );
+        let client_keys: Vec<ClientLabels> = (0..12)
+            .map(|i| {
+                let [m, c] = labels(i);
+                vec![("method", m), ("code", c)]
+            })
+            .collect();
+        for (i, key) in client_keys.iter().enumerate() {
+            ours.with(&labels(i), |h| h.record(1));
+            tikv.with_label_values(&labels(i)).observe(1e-9);
+            client.get_or_create(key).observe(1e-9);
+        }
+        Self {
+            ours,
+            tikv,
+            client,
+            client_keys,
+        }
+    }
+}
+
+#[inline(never)]
+fn labelled_loop(l: &Labelled, which: &str, ns: &[u64], secs: &[f64], iters: u64) -> Duration {
+    let start = Instant::now();
+    match which {
+        "perf_instrument_with" => {
+            for i in 0..iters as usize {
+                let v = black_box(ns[i & (TABLE - 1)]);
+                l.ours.with(&labels(i % 12), |h| h.record(v));
+            }
+        }
+        "perf_instrument_with_label_values" => {
+            for i in 0..iters as usize {
+                let v = black_box(ns[i & (TABLE - 1)]);
+                l.ours.with_label_values(&labels(i % 12)).record(v);
+            }
+        }
+        "prometheus" => {
+            for i in 0..iters as usize {
+                let v = black_box(secs[i & (TABLE - 1)]);
+                l.tikv.with_label_values(&labels(i % 12)).observe(v);
+            }
+        }
+        _ => {
+            for i in 0..iters as usize {
+                let v = black_box(secs[i & (TABLE - 1)]);
+                l.client.get_or_create(&l.client_keys[i % 12]).observe(v);
+            }
+        }
+    }
+    start.elapsed()
+}
+
+const LABELLED: [&str; 4] = [
+    "perf_instrument_with",
+    "perf_instrument_with_label_values",
+    "prometheus",
+    "prometheus_client",
+];
+
+fn labelled_record(c: &mut Criterion) {
+    let ns = latencies_ns();
+    let secs = seconds(&ns);
+    let l = Labelled::new();
+    let mut group = c.benchmark_group("labelled_record/1_thread");
+    for which in LABELLED {
+        group.bench_function(which, |b| {
+            b.iter_custom(|iters| labelled_loop(&l, which, &ns, &secs, iters))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("labelled_record/2_threads");
+    for which in LABELLED {
+        group.bench_function(which, |b| {
+            b.iter_custom(|iters| {
+                common::on_two_threads(iters, |_, n| labelled_loop(&l, which, &ns, &secs, n))
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = histogram_record_one_thread, histogram_record_two_threads, counter_increment, timed_section
+    targets = histogram_record_one_thread, histogram_record_two_threads, counter_increment, timed_section, labelled_record
 }
 criterion_main!(benches);

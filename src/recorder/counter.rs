@@ -24,6 +24,13 @@ pub struct Counter {
 }
 
 impl Counter {
+    /// Bytes this counter occupies: the handle, and one cache-padded slot per lane plus the
+    /// shared slot and the allocation's reference counts.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + std::mem::size_of::<CachePadded<AtomicU64>>() * (self.slots.len() + 1)
+    }
+
     /// A new counter at zero.
     ///
     /// ```

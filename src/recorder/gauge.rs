@@ -25,6 +25,13 @@ pub struct Gauge {
 }
 
 impl Gauge {
+    /// Bytes this gauge occupies: the handle and its cache-padded allocation.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + 2 * std::mem::size_of::<CachePadded<AtomicI64>>()
+    }
+}
+
+impl Gauge {
     /// A new gauge at zero.
     ///
     /// ```

@@ -1,7 +1,7 @@
 //! `Histogram`: a lock-free, fixed-memory, sharded histogram of integers.
 
 use super::super::clock::{self, Clock};
-use super::super::sync::{Arc, AtomicU64, Ordering};
+use super::super::sync::{Arc, AtomicU64, OnceBox, Ordering};
 use super::lanes::{self, Lane};
 use super::layout::{self, MAX_VALUE, SLOTS};
 use super::snapshot::HistogramSnapshot;
@@ -11,14 +11,49 @@ use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::time::Duration;
 
-/// One writer's part of a histogram: counts per bucket, sum, max, clamped values.
+/// Buckets per page: a page is allocated the first time a value falls in it.
+const PAGE_SLOTS: usize = 16;
+
+/// Offset that makes pages start at octave boundaries: octave `k` of the layout, the values
+/// `(2^k, 2^(k+1)]`, is slots `8k + 2 ..= 8k + 9`, so `slot + PAGE_PAD` is a multiple of 8 at
+/// the start of every octave and a page holds two whole octaves.
+const PAGE_PAD: usize = 6;
+
+/// Pages in a shard's page table.
+const PAGES: usize = (SLOTS + PAGE_PAD).div_ceil(PAGE_SLOTS);
+
+/// Sixteen buckets on two whole cache lines of their own (aligned to 128 bytes, so that no
+/// other lane's page or shard shares a line or an adjacent-line prefetch pair with it).
+type Page = CachePadded<[AtomicU64; PAGE_SLOTS]>;
+
+#[cold]
+#[inline(never)]
+fn new_page() -> Box<Page> {
+    Box::new(CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+}
+
+#[cold]
+#[inline(never)]
+fn new_shard() -> Box<CachePadded<Shard>> {
+    Box::new(CachePadded::new(Shard::new()))
+}
+
+/// The page and the position in it of a slot.
+#[inline(always)]
+fn page_of(slot: usize) -> (usize, usize) {
+    let pos = slot + PAGE_PAD;
+    (pos / PAGE_SLOTS, pos % PAGE_SLOTS)
+}
+
+/// One writer's part of a histogram: sum, max, clamped values, and a table of pages of bucket
+/// counts, each allocated on the first value that falls in it.
 ///
 /// A lane's owner updates it with plain loads and stores; the shared shard with atomic RMWs.
 struct Shard {
     sum: WideSum,
     max: AtomicU64,
     clamped: AtomicU64,
-    buckets: [AtomicU64; SLOTS],
+    pages: [OnceBox<Page>; PAGES],
 }
 
 impl Shard {
@@ -27,8 +62,20 @@ impl Shard {
             sum: WideSum::default(),
             max: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            pages: std::array::from_fn(|_| OnceBox::new()),
         }
+    }
+
+    /// The counter of `slot`, allocating its page on first use.
+    #[inline(always)]
+    fn bucket(&self, slot: usize) -> &AtomicU64 {
+        let (page, pos) = page_of(slot);
+        &self.pages[page].get_or_init(new_page)[pos]
+    }
+
+    /// Pages allocated now.
+    fn pages_allocated(&self) -> usize {
+        self.pages.iter().filter(|p| p.get().is_some()).count()
     }
 }
 
@@ -87,7 +134,7 @@ impl Shard {
     /// Records `n` times a `value <= MAX_VALUE`.
     #[inline(always)]
     fn record<W: Writer>(&self, value: u64, n: u64) {
-        W::add(&self.buckets[layout::slot(value)], n);
+        W::add(self.bucket(layout::slot(value)), n);
         W::add_sum(&self.sum, u128::from(value) * u128::from(n));
         W::raise(&self.max, value);
     }
@@ -95,14 +142,14 @@ impl Shard {
     /// Adds pre-computed bucket counts (coordinated-omission fill-in).
     fn record_batch<W: Writer>(&self, counts: &[(usize, u64)], sum: u128, max: u64) {
         for &(slot, n) in counts {
-            W::add(&self.buckets[slot], n);
+            W::add(self.bucket(slot), n);
         }
         W::add_sum(&self.sum, sum);
         W::raise(&self.max, max);
     }
 }
 
-/// A histogram of integers: lock-free, fixed in memory, exact in count and sum.
+/// A histogram of integers: lock-free, bounded in memory, exact in count and sum.
 ///
 /// Values are bucketed on the fixed schema-3 log layout (see [`RELATIVE_ERROR`] and
 /// [`MAX_VALUE`]); each thread writes its own cache-padded shard (see the crate docs on lanes),
@@ -113,8 +160,10 @@ impl Shard {
 /// nanoseconds and stores them as 2^-30 s units, so the buckets are native buckets in seconds;
 /// for other units values are stored as given.
 ///
-/// Memory is fixed at creation: one shard of about 3.1 KiB per lane plus a shared shard
-/// (see `docs/ARCHITECTURE.md` for the figures per core count), whatever the traffic.
+/// Memory follows use: a new histogram holds one word per lane; a lane's shard (256 bytes) is
+/// allocated when that lane first records, and a page of 16 buckets (two octaves of values,
+/// 128 bytes) when a value first falls in it (see [`memory_bytes`](Histogram::memory_bytes)
+/// and `docs/ARCHITECTURE.md`).
 ///
 /// ```
 /// use perf_instrument::{Histogram, Unit};
@@ -136,7 +185,8 @@ impl Shard {
 /// [`MAX_VALUE`]: crate::MAX_VALUE
 #[derive(Clone)]
 pub struct Histogram {
-    shards: Arc<[CachePadded<Shard>]>,
+    /// One shard per lane, then the shared shard; each allocated on its first record.
+    shards: Arc<[OnceBox<CachePadded<Shard>>]>,
     unit: Unit,
 }
 
@@ -151,9 +201,7 @@ impl Histogram {
     /// ```
     #[must_use]
     pub fn new(unit: Unit) -> Self {
-        let shards = (0..=lanes::count())
-            .map(|_| CachePadded::new(Shard::new()))
-            .collect();
+        let shards = (0..=lanes::count()).map(|_| OnceBox::new()).collect();
         Self { shards, unit }
     }
 
@@ -262,7 +310,9 @@ impl Histogram {
         }
         let max = value - interval;
         match lanes::current() {
-            Lane::Owned(lane) => self.shards[lane].record_batch::<Owner>(&counts[..used], sum, max),
+            Lane::Owned(lane) => self
+                .shard(lane)
+                .record_batch::<Owner>(&counts[..used], sum, max),
             Lane::Shared => self
                 .shared()
                 .record_batch::<Anyone>(&counts[..used], sum, max),
@@ -325,14 +375,21 @@ impl Histogram {
         let mut sum = 0u128;
         let mut max = 0u64;
         let mut clamped = 0u64;
-        for shard in self.shards.iter() {
-            // No bucket above the shard's maximum holds anything, so reading stops there: a
-            // shard nobody wrote (maximum 0) costs one load. Acquire pairs with the Release
-            // that raised the maximum, so the bucket of the value that set it is seen too.
+        for shard in self.shards.iter().filter_map(OnceBox::get) {
+            // No bucket above the shard's maximum holds anything, so reading stops there.
+            // Acquire pairs with the Release that raised the maximum, so the bucket of the
+            // value that set it is seen too, and the page holding it (published before it).
             let shard_max = shard.max.load(Ordering::Acquire);
             let used = layout::slot(shard_max.min(MAX_VALUE)) + 1;
-            for (total, bucket) in buckets[..used].iter_mut().zip(shard.buckets.iter()) {
-                *total = total.wrapping_add(bucket.load(Ordering::Relaxed));
+            let (last_page, _) = page_of(used - 1);
+            for (p, page) in shard.pages[..=last_page].iter().enumerate() {
+                let Some(page) = page.get() else { continue };
+                for (pos, bucket) in page.iter().enumerate() {
+                    let slot = (p * PAGE_SLOTS + pos).wrapping_sub(PAGE_PAD);
+                    if slot < used {
+                        buckets[slot] = buckets[slot].wrapping_add(bucket.load(Ordering::Relaxed));
+                    }
+                }
             }
             sum = sum.wrapping_add(shard.sum.read());
             max = max.max(shard_max);
@@ -341,23 +398,39 @@ impl Histogram {
         HistogramSnapshot::from_parts(self.unit, buckets, sum, max, clamped)
     }
 
-    /// Bytes this histogram occupies (all shards with their padding, the shared allocation's
-    /// reference counts, and the handle); fixed at creation.
+    /// Bytes this histogram occupies now: the handle, the table of lanes (one word per lane
+    /// and its reference counts), and the shards and pages allocated so far, with their
+    /// padding. A new histogram holds no shard; a lane's shard is allocated on its first record
+    /// (256 bytes), and each page of 16 buckets (two octaves of values, 128 bytes) on the first
+    /// value that falls in it. So memory follows the lanes that recorded and the range of values
+    /// they recorded, never the number of cores times the number of buckets.
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
     /// let h = Histogram::new(Unit::Seconds);
-    /// let before = h.memory_bytes();
-    /// for v in 0..10_000 { h.record(v * 1_000); }
-    /// assert_eq!(h.memory_bytes(), before);
+    /// let empty = h.memory_bytes();
+    /// h.record(1_000); // one shard, one page
+    /// let one = h.memory_bytes();
+    /// assert!(one > empty);
+    /// for _ in 0..10_000 { h.record(1_000); } // same lane, same page: nothing new
+    /// assert_eq!(h.memory_bytes(), one);
     /// ```
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
         let counts = std::alloc::Layout::new::<[usize; 2]>();
-        let allocation = counts
+        let table = counts
             .extend(std::alloc::Layout::for_value(&*self.shards))
             .map_or(0, |(layout, _)| layout.pad_to_align().size());
-        allocation + std::mem::size_of::<Self>()
+        let shards: usize = self
+            .shards
+            .iter()
+            .filter_map(OnceBox::get)
+            .map(|shard| {
+                std::mem::size_of::<CachePadded<Shard>>()
+                    + shard.pages_allocated() * std::mem::size_of::<Page>()
+            })
+            .sum();
+        std::mem::size_of::<Self>() + table + shards
     }
 
     /// Records the time between two raw readings of `clock` (for a time histogram, converted
@@ -384,7 +457,7 @@ impl Histogram {
             return self.record_clamped(n);
         }
         match lanes::current() {
-            Lane::Owned(lane) => self.shards[lane].record::<Owner>(value, n),
+            Lane::Owned(lane) => self.shard(lane).record::<Owner>(value, n),
             Lane::Shared => self.shared().record::<Anyone>(value, n),
         }
     }
@@ -394,7 +467,7 @@ impl Histogram {
     fn record_clamped(&self, n: u64) {
         match lanes::current() {
             Lane::Owned(lane) => {
-                let shard = &self.shards[lane];
+                let shard = self.shard(lane);
                 shard.record::<Owner>(MAX_VALUE, n);
                 Owner::add(&shard.clamped, n);
             }
@@ -406,9 +479,15 @@ impl Histogram {
         }
     }
 
+    /// The shard of `lane`, allocated on the lane's first record.
+    #[inline(always)]
+    fn shard(&self, lane: usize) -> &Shard {
+        self.shards[lane].get_or_init(new_shard)
+    }
+
     #[inline(always)]
     fn shared(&self) -> &Shard {
-        &self.shards[self.shards.len() - 1]
+        self.shard(self.shards.len() - 1)
     }
 }
 
@@ -419,7 +498,10 @@ impl fmt::Debug for Histogram {
             .field("unit", &self.unit)
             .field("count", &snap.count())
             .field("sum", &snap.sum())
-            .field("shards", &self.shards.len())
+            .field(
+                "shards",
+                &self.shards.iter().filter_map(OnceBox::get).count(),
+            )
             .finish()
     }
 }
@@ -545,18 +627,72 @@ mod tests {
         assert_eq!(snap.max(), Some(1.0));
     }
 
+    /// A histogram whose table has `lanes` lanes, recorded into lane by lane.
+    fn with_lanes(lanes: usize) -> Histogram {
+        Histogram {
+            shards: (0..=lanes).map(|_| OnceBox::new()).collect(),
+            unit: Unit::Seconds,
+        }
+    }
+
     #[test]
-    fn memory_is_fixed_and_small() {
-        let h = Histogram::new(Unit::Seconds);
-        let per_shard = std::mem::size_of::<CachePadded<Shard>>();
-        assert!(per_shard <= 3_200, "{per_shard}");
-        // The allocation's two reference counts take one cache-padded slot of their own.
-        let header = std::mem::align_of::<CachePadded<Shard>>();
+    fn a_new_histogram_allocates_no_shard_and_a_record_one_shard_and_one_page() {
+        let h = with_lanes(64);
+        let empty = h.memory_bytes();
         assert_eq!(
-            h.memory_bytes(),
-            header + per_shard * (lanes::count() + 1) + std::mem::size_of::<Histogram>()
+            empty,
+            std::mem::size_of::<Histogram>() + 16 + 65 * std::mem::size_of::<OnceBox<Shard>>()
         );
-        // A 2-core machine has 4 lanes (one per core plus two) and one shared shard: ≤ 16 KiB.
-        assert!(header + per_shard * 5 <= 16 * 1024);
+        assert!(empty <= 600, "{empty}");
+        h.shard(7).record::<Owner>(1_000, 1);
+        let shard = std::mem::size_of::<CachePadded<Shard>>();
+        assert!(shard <= 256, "{shard}");
+        assert_eq!(std::mem::size_of::<Page>(), 128);
+        assert_eq!(h.memory_bytes(), empty + shard + 128);
+        // The same page again: nothing new; a value two octaves up: one more page.
+        h.shard(7).record::<Owner>(1_001, 1);
+        assert_eq!(h.memory_bytes(), empty + shard + 128);
+        h.shard(7).record::<Owner>(4_000, 1);
+        assert_eq!(h.memory_bytes(), empty + shard + 256);
+        let snap = h.snapshot();
+        assert_eq!((snap.count(), snap.sum_stored()), (3, 6_001));
+        // One series recorded from one thread at 64 lanes stays under 2 KiB.
+        assert!(empty + shard + 128 <= 1_024);
+    }
+
+    #[test]
+    fn sixteen_lanes_over_six_octaves_take_at_most_16_kib() {
+        let h = with_lanes(16);
+        for lane in 0..16 {
+            // 1 µs to 64 µs in 2^-30 s units, at every bucket: six octaves, not aligned to
+            // pages (the worst case spans four pages).
+            let mut v = 1_100u64;
+            while v < 70_000 {
+                h.shard(lane).record::<Owner>(v, 1);
+                v += v / 16 + 1;
+            }
+        }
+        let bytes = h.memory_bytes();
+        assert!(bytes <= 16 * 1024, "{bytes}");
+        let snap = h.snapshot();
+        assert_eq!(snap.count(), snap.buckets().map(|b| b.count).sum::<u64>());
+        assert!(snap.count() > 16 * 40);
+    }
+
+    #[test]
+    fn pages_cover_every_slot_once_and_start_at_octaves() {
+        let mut seen = vec![false; PAGES * PAGE_SLOTS];
+        for slot in 0..SLOTS {
+            let (page, pos) = page_of(slot);
+            assert!(page < PAGES && pos < PAGE_SLOTS);
+            assert!(!std::mem::replace(&mut seen[page * PAGE_SLOTS + pos], true));
+        }
+        // Octave k, native indexes 8k+1..=8k+8 (slots 8k+2..=8k+9), starts at position 0 or
+        // 8 of a page; 2^(k+1), its top, is the last slot of that octave.
+        for k in 0..48usize {
+            let (page, pos) = page_of(8 * k + 2);
+            assert_eq!(pos % 8, 0, "octave {k}");
+            assert_eq!(page_of(layout::slot(2 << k)), (page, pos + 7), "octave {k}");
+        }
     }
 }

@@ -4,9 +4,11 @@ use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
 use super::desc::Descriptor;
 use super::RegistryError;
 use crate::recorder::{Counter, Gauge, Histogram, Unit};
-use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, SetupOnceBox};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,6 +55,9 @@ pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
     /// The value to export, or `None` to leave the series out of this scrape.
     #[doc(hidden)]
     fn value(&self, unit: Unit) -> Option<SeriesValue>;
+    /// Bytes the recorder holds now.
+    #[doc(hidden)]
+    fn memory_bytes(&self) -> usize;
 }
 
 const NANOS_PER_SECOND: f64 = 1e9;
@@ -67,6 +72,9 @@ impl Series for Counter {
             Unit::Bytes | Unit::Count => SeriesValue::Unsigned(self.get()),
         })
     }
+    fn memory_bytes(&self) -> usize {
+        Counter::memory_bytes(self)
+    }
 }
 
 impl Series for Gauge {
@@ -79,6 +87,9 @@ impl Series for Gauge {
             Unit::Bytes | Unit::Count => SeriesValue::Signed(self.get()),
         })
     }
+    fn memory_bytes(&self) -> usize {
+        Gauge::memory_bytes(self)
+    }
 }
 
 impl Series for Histogram {
@@ -87,6 +98,9 @@ impl Series for Histogram {
     }
     fn value(&self, _: Unit) -> Option<SeriesValue> {
         Some(SeriesValue::Histogram(self.snapshot()))
+    }
+    fn memory_bytes(&self) -> usize {
+        Histogram::memory_bytes(self)
     }
 }
 
@@ -166,6 +180,9 @@ impl Series for FnGauge {
     fn value(&self, _: Unit) -> Option<SeriesValue> {
         FnGauge::value(self).map(SeriesValue::Float)
     }
+    fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
 }
 
 struct Entry<M> {
@@ -177,6 +194,114 @@ struct Entry<M> {
 struct Table<M> {
     index: HashMap<Arc<[String]>, usize>,
     entries: Vec<Entry<M>>,
+    /// Slots of the lock-free index in use (live or removed).
+    indexed: usize,
+}
+
+/// One series in the lock-free index: written once (under the table's write lock), read by
+/// lookups without a lock.
+struct Slot<M> {
+    hash: u64,
+    labels: Arc<[String]>,
+    metric: M,
+    /// Set when the series is removed; the slot stays (a tombstone) so probe chains stay whole.
+    removed: AtomicBool,
+}
+
+/// Most slots of a family's lock-free index (a power of two); series beyond half of it are
+/// found through the locked table.
+const MAX_INDEX_SLOTS: usize = 1 << 13;
+
+/// An open-addressing table of once-written slots: a lookup hashes the borrowed label values,
+/// probes with acquire loads and compares in place. It never allocates, locks, or writes
+/// shared memory. Inserts and removals run under the table's write lock.
+struct Index<M> {
+    slots: Box<[SetupOnceBox<Slot<M>>]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<M> Index<M> {
+    fn new(max_series: usize, labels: usize) -> Self {
+        let series = if labels == 0 { 1 } else { max_series.max(1) };
+        let slots = series
+            .saturating_mul(2)
+            .next_power_of_two()
+            .min(MAX_INDEX_SLOTS);
+        Self {
+            slots: (0..slots).map(|_| SetupOnceBox::new()).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, values: &[&str]) -> u64 {
+        self.hasher.hash_one(values)
+    }
+
+    /// The live series for `values`, if indexed.
+    #[inline]
+    fn find(&self, hash: u64, values: &[&str]) -> Option<&M> {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            let slot = self.slots[i].get()?;
+            if slot.hash == hash
+                && slot.labels.len() == values.len()
+                && slot.labels.iter().zip(values).all(|(a, b)| a == b)
+                && !slot.removed.load(Ordering::Acquire)
+            {
+                return Some(&slot.metric);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Adds a series (under the write lock); returns whether it was indexed.
+    fn insert(&self, hash: u64, labels: Arc<[String]>, metric: M) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            if self.slots[i].get().is_none() {
+                let slot = Box::new(Slot {
+                    hash,
+                    labels,
+                    metric,
+                    removed: AtomicBool::new(false),
+                });
+                // Only writers (serialised by the write lock) set slots: this one wins.
+                let _ = self.slots[i].set(slot);
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
+    }
+
+    /// Marks the live series for `values` removed (under the write lock).
+    fn remove(&self, hash: u64, values: &[&str]) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            let Some(slot) = self.slots[i].get() else {
+                return;
+            };
+            if slot.hash == hash
+                && slot.labels.iter().zip(values).all(|(a, b)| a == b)
+                && !slot.removed.load(Ordering::Relaxed)
+            {
+                slot.removed.store(true, Ordering::Release);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<SetupOnceBox<Slot<M>>>()
+            + self.slots.iter().filter(|s| s.get().is_some()).count()
+                * std::mem::size_of::<Slot<M>>()
+    }
 }
 
 /// The series of one metric family, one per set of label values.
@@ -210,6 +335,7 @@ pub struct Family<M: Series> {
 
 struct Inner<M> {
     desc: Arc<Descriptor>,
+    index: Index<M>,
     table: RwLock<Table<M>>,
     overflow: OnceLock<Entry<M>>,
     /// What lookups with the wrong number of label values record into: never exported.
@@ -239,10 +365,12 @@ impl<M: Series> Family<M> {
     pub(crate) fn new(desc: Arc<Descriptor>, overflow_counters: Option<Family<Counter>>) -> Self {
         Self {
             inner: Arc::new(Inner {
+                index: Index::new(desc.max_series(), desc.label_names().len()),
                 desc,
                 table: RwLock::new(Table {
                     index: HashMap::new(),
                     entries: Vec::new(),
+                    indexed: 0,
                 }),
                 overflow: OnceLock::new(),
                 detached: OnceLock::new(),
@@ -305,6 +433,10 @@ impl<M: Series> Family<M> {
                 given: values.len(),
             });
         }
+        let hash = self.inner.index.hash(values);
+        if let Some(metric) = self.inner.index.find(hash, values) {
+            return Ok(metric.clone());
+        }
         if !values.is_empty() && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE) {
             // The overflow series' own label set: one series, never a second with these labels.
             return Ok(self.overflow());
@@ -331,8 +463,52 @@ impl<M: Series> Family<M> {
             metric: metric.clone(),
             created: now_unix_seconds(),
         });
+        // Index at most half the slots, so probe chains stay short; further series are found
+        // through the locked table.
+        if table.indexed < self.inner.index.slots.len() / 2
+            && self.inner.index.insert(hash, key.clone(), metric.clone())
+        {
+            table.indexed += 1;
+        }
         table.index.insert(key, i);
         Ok(metric)
+    }
+
+    /// Runs `f` on the series for `values` (one per label name, in order), created on first
+    /// use, without cloning its handle: the per-request way to record into a labelled family.
+    ///
+    /// For a series that exists this hashes the borrowed values, probes a lock-free index and
+    /// compares in place: no allocation, no lock, no reference count or other shared memory
+    /// written (so threads looking up concurrently do not contend). Creating a series, a
+    /// lookup past the cap (the overflow series, counted) and a wrong number of values (a
+    /// detached series, counted) take the path of [`with_label_values`](Self::with_label_values).
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry, Unit};
+    /// let registry = Registry::new();
+    /// let latency = registry
+    ///     .register_histogram(Opts::new("rpc_seconds", "R.").unit(Unit::Seconds).labels(["method", "code"]))
+    ///     .unwrap();
+    /// for _ in 0..3 {
+    ///     latency.with(&["GET", "200"], |h| h.record(1_500));
+    /// }
+    /// assert_eq!(latency.with(&["GET", "200"], |h| h.snapshot().count()), 3);
+    /// ```
+    #[inline]
+    pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> R {
+        if values.len() == self.inner.desc.label_names().len() {
+            let hash = self.inner.index.hash(values);
+            if let Some(metric) = self.inner.index.find(hash, values) {
+                return f(metric);
+            }
+        }
+        self.with_slow(values, f)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_slow<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> R {
+        f(&self.with_label_values(values))
     }
 
     /// Handles for many label sets at once, in order: index the result instead of looking up
@@ -372,12 +548,42 @@ impl<M: Series> Family<M> {
         let Some(i) = table.index.remove(&key_of(values)) else {
             return false;
         };
+        self.inner
+            .index
+            .remove(self.inner.index.hash(values), values);
         table.entries.swap_remove(i);
         if let Some(moved) = table.entries.get(i) {
             let key = moved.labels.clone();
             table.index.insert(key, i);
         }
         true
+    }
+
+    /// Bytes the family's series hold now: their recorders (for histograms, the shards and
+    /// pages allocated so far), their label values, and the lookup index (one word per slot:
+    /// twice the series cap, rounded up to a power of two, at most 8,192 slots). The registry reports the total of its
+    /// families as `perf_instrument_memory_bytes`.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::new();
+    /// let f = registry.register_histogram(Opts::new("size_bytes", "S.").labels(["k"])).unwrap();
+    /// let empty = f.memory_bytes(); // the family's lookup index
+    /// f.with_label_values(&["a"]).record(10);
+    /// assert!(f.memory_bytes() > empty);
+    /// ```
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        let entry = |e: &Entry<M>| {
+            e.metric.memory_bytes()
+                + e.labels
+                    .iter()
+                    .map(|l| l.len() + std::mem::size_of::<String>())
+                    .sum::<usize>()
+                + std::mem::size_of::<Entry<M>>()
+        };
+        let table: usize = self.read().entries.iter().map(entry).sum();
+        table + self.inner.index.memory_bytes() + self.inner.overflow.get().map_or(0, entry)
     }
 
     /// Number of series (not counting the overflow series).
@@ -484,5 +690,85 @@ impl<M: Series> fmt::Debug for Family<M> {
             .field("kind", &self.inner.desc.kind())
             .field("series", &self.series_count())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(perf_instrument_loom)))]
+mod tests {
+    use crate::registry::{Opts, Registry};
+
+    fn registry() -> Registry {
+        Registry::builder()
+            .self_metrics(false)
+            .process_metrics(false)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn with_finds_the_series_with_label_values_created_and_no_other() {
+        let r = registry();
+        let f = r
+            .register_counter(Opts::new("hits", "H.").labels(["a", "b"]))
+            .unwrap();
+        f.with_label_values(&["x", "y"]).inc();
+        f.with(&["x", "y"], |c| c.inc_by(2));
+        f.with(&["y", "x"], |c| c.inc());
+        f.with(&["xy", ""], |c| c.inc_by(10));
+        assert_eq!(f.with_label_values(&["x", "y"]).get(), 3);
+        assert_eq!(f.with_label_values(&["y", "x"]).get(), 1);
+        assert_eq!(f.with_label_values(&["xy", ""]).get(), 10);
+        assert_eq!(f.series_count(), 3);
+    }
+
+    #[test]
+    fn a_removed_series_is_not_found_and_a_new_one_takes_its_labels() {
+        let r = registry();
+        let f = r
+            .register_counter(Opts::new("hits", "H.").labels(["a"]))
+            .unwrap();
+        let old = f.with_label_values(&["x"]);
+        old.inc_by(5);
+        for _ in 0..3 {
+            assert!(f.remove(&["x"]));
+            assert_eq!(f.with(&["x"], |c| c.get()), 0, "a fresh series");
+            f.with(&["x"], |c| c.inc());
+            assert_eq!(f.with(&["x"], |c| c.get()), 1);
+        }
+        assert_eq!(old.get(), 5);
+        assert_eq!(f.series_count(), 1);
+    }
+
+    #[test]
+    fn with_keeps_the_cap_overflow_and_wrong_count_semantics() {
+        let r = registry();
+        let f = r
+            .register_counter(Opts::new("hits", "H.").labels(["a"]).max_series(2))
+            .unwrap();
+        for v in ["a", "b", "c", "d"] {
+            f.with(&[v], |c| c.inc());
+        }
+        assert_eq!(f.series_count(), 2);
+        assert_eq!(f.overflow_count(), 2);
+        f.with(&["c"], |c| c.inc());
+        assert_eq!(f.overflow_count(), 3, "every overflow lookup is counted");
+        assert_eq!(f.with(&["__overflow__"], |c| c.get()), 3);
+        f.with(&["a", "extra"], |c| c.inc());
+        assert_eq!(f.overflow_count(), 5);
+    }
+
+    #[test]
+    fn series_beyond_the_index_are_found_through_the_table() {
+        let r = registry();
+        let f = r
+            .register_counter(Opts::new("hits", "H.").labels(["a"]).max_series(20_000))
+            .unwrap();
+        for i in 0..(super::MAX_INDEX_SLOTS / 2 + 100) {
+            f.with(&[&i.to_string()], |c| c.inc());
+        }
+        for i in (0..(super::MAX_INDEX_SLOTS / 2 + 100)).step_by(97) {
+            assert_eq!(f.with(&[&i.to_string()], |c| c.get()), 1, "{i}");
+        }
+        assert_eq!(f.overflow_count(), 0);
     }
 }

@@ -29,6 +29,7 @@ use std::sync::{Arc, Weak};
 trait Registered: Send + Sync {
     fn collect(&self, out: &mut Vec<FamilySnapshot>);
     fn series_count(&self) -> usize;
+    fn memory_bytes(&self) -> usize;
     /// For returning the family again on a same-shape registration.
     fn as_any(&self) -> &dyn Any;
 }
@@ -39,6 +40,9 @@ impl<M: Series> Registered for Family<M> {
     }
     fn series_count(&self) -> usize {
         Family::series_count(self)
+    }
+    fn memory_bytes(&self) -> usize {
+        Family::memory_bytes(self)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -508,6 +512,29 @@ impl Registry {
             .map(|s| match s {
                 Source::Family { family, .. } => family.series_count(),
                 Source::Collector { descs, .. } => descs.len(),
+            })
+            .sum()
+    }
+
+    /// Bytes the series of this registry's families hold now (recorders and label values;
+    /// collectors' data is their own). Exported as `perf_instrument_memory_bytes` with the
+    /// self metrics.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry};
+    /// let registry = Registry::builder().self_metrics(false).process_metrics(false).build().unwrap();
+    /// assert_eq!(registry.memory_bytes(), 0);
+    /// registry.register_histogram(Opts::new("x_bytes", "X.")).unwrap().with_label_values(&[]).record(1);
+    /// assert!(registry.memory_bytes() > 0);
+    /// ```
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        let sources = self.read().sources.clone();
+        sources
+            .iter()
+            .map(|s| match s {
+                Source::Family { family, .. } => family.memory_bytes(),
+                Source::Collector { .. } => 0,
             })
             .sum()
     }

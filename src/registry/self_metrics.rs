@@ -61,6 +61,18 @@ impl SelfMetrics {
             desc: Arc::new(series),
             registry: registry.downgrade(),
         }))?;
+        let memory = Descriptor::new(
+            MetricKind::Gauge,
+            Opts::new(
+                "perf_instrument_memory_bytes",
+                "Bytes held by the series of this registry's families, as allocated now.",
+            )
+            .unit(Unit::Bytes),
+        )?;
+        registry.register_collector(Arc::new(MemoryBytes {
+            desc: Arc::new(memory),
+            registry: registry.downgrade(),
+        }))?;
         Ok(Self {
             scrapes,
             duration,
@@ -95,6 +107,28 @@ impl Collector for SeriesCount {
     fn collect(&self, out: &mut Vec<FamilySnapshot>) {
         if let Some(registry) = self.registry.upgrade() {
             let n = i64::try_from(registry.series_count()).unwrap_or(i64::MAX);
+            out.push(FamilySnapshot {
+                desc: self.desc.clone(),
+                series: vec![SeriesSnapshot::new(Vec::new(), SeriesValue::Signed(n))],
+            });
+        }
+    }
+}
+
+/// `perf_instrument_memory_bytes`: what [`Registry::memory_bytes`] reports.
+struct MemoryBytes {
+    desc: Arc<Descriptor>,
+    registry: WeakRegistry,
+}
+
+impl Collector for MemoryBytes {
+    fn describe(&self) -> Vec<Arc<Descriptor>> {
+        vec![self.desc.clone()]
+    }
+
+    fn collect(&self, out: &mut Vec<FamilySnapshot>) {
+        if let Some(registry) = self.registry.upgrade() {
+            let n = i64::try_from(registry.memory_bytes()).unwrap_or(i64::MAX);
             out.push(FamilySnapshot {
                 desc: self.desc.clone(),
                 series: vec![SeriesSnapshot::new(Vec::new(), SeriesValue::Signed(n))],
