@@ -86,8 +86,11 @@ struct Inner {
 ///
 /// A new registry holds the crate's self metrics (`perf_instrument_scrapes_total`,
 /// `perf_instrument_scrape_duration_seconds`, `perf_instrument_render_bytes`,
-/// `perf_instrument_series`, `perf_instrument_series_overflow_total{family}`) and, on Linux,
+/// `perf_instrument_series`, `perf_instrument_series_overflow_total{family}`,
+/// `perf_instrument_collect_panics_total{family}`, `perf_instrument_memory_bytes`) and, on Linux,
 /// the process collector (`process_cpu_seconds_total`, ...); [`RegistryBuilder`] turns either off.
+/// A family whose collection panics (an `FnGauge` callback, a collector) is left out of that
+/// scrape and counted; the scrape goes on.
 ///
 /// ```
 /// use perf_instrument::{Opts, Registry, Unit};
@@ -480,20 +483,48 @@ impl Registry {
         let mut batch = Vec::new();
         for source in &sources {
             batch.clear();
-            match source {
-                Source::Family { family, .. } => family.collect(&mut batch),
-                Source::Collector { collector, descs } => {
-                    collector.collect(&mut batch);
-                    // Keep only what was described, so a collector cannot emit a family that
-                    // escaped validation.
-                    batch.retain(|family| {
-                        descs
-                            .iter()
-                            .any(|d| Arc::ptr_eq(d, &family.desc) || **d == *family.desc)
-                    });
+            // A panicking `FnGauge` callback or collector costs its own families in this
+            // scrape, counted and logged once, never the scrape.
+            let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                match source {
+                    Source::Family { family, .. } => family.collect(&mut batch),
+                    Source::Collector { collector, descs } => {
+                        collector.collect(&mut batch);
+                        // Keep only what was described, so a collector cannot emit a family
+                        // that escaped validation.
+                        batch.retain(|family| {
+                            descs
+                                .iter()
+                                .any(|d| Arc::ptr_eq(d, &family.desc) || **d == *family.desc)
+                        });
+                    }
                 }
+            }));
+            if collected.is_err() {
+                batch.clear();
+                self.collect_panicked(source);
+                continue;
             }
             batch.iter().for_each(&mut f);
+        }
+    }
+
+    /// Counts (and the first time, logs) a family or collector that panicked while collected.
+    fn collect_panicked(&self, source: &Source) {
+        let name = match source {
+            Source::Family { desc, .. } => desc.name(),
+            Source::Collector { descs, .. } => descs.first().map_or("(collector)", |d| d.name()),
+        };
+        let first = match self.self_metrics() {
+            Some(metrics) => metrics.record_collect_panic(name),
+            None => true,
+        };
+        if first {
+            tracing::warn!(
+                family = name,
+                "collecting this family panicked; it is left out of scrapes while it panics \
+                 (counted in perf_instrument_collect_panics_total)"
+            );
         }
     }
 

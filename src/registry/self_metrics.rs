@@ -16,6 +16,7 @@ pub(crate) struct SelfMetrics {
     duration: Histogram,
     bytes: Histogram,
     overflow: Family<Counter>,
+    collect_panics: Family<Counter>,
 }
 
 impl SelfMetrics {
@@ -53,6 +54,14 @@ impl SelfMetrics {
             )
             .labels(["family"]),
         )?;
+        let collect_panics = registry.register_counter(
+            Opts::new(
+                "perf_instrument_collect_panics",
+                "Scrapes that left a family out because collecting it panicked (a panicking \
+                 FnGauge callback or collector), by family.",
+            )
+            .labels(["family"]),
+        )?;
         let series = Descriptor::new(
             MetricKind::Gauge,
             Opts::new("perf_instrument_series", "Series in this registry."),
@@ -78,12 +87,20 @@ impl SelfMetrics {
             duration,
             bytes,
             overflow,
+            collect_panics,
         })
     }
 
     /// The family counting overflow lookups, by family.
     pub(crate) fn overflow_family(&self) -> Family<Counter> {
         self.overflow.clone()
+    }
+
+    /// Counts a panic while collecting `family`; true the first time for that family.
+    pub(crate) fn record_collect_panic(&self, family: &str) -> bool {
+        let counter = self.collect_panics.with_label_values(&[family]);
+        counter.inc();
+        counter.get() == 1
     }
 
     /// Records one render.
