@@ -114,7 +114,7 @@ pub use perf_instrument_macros::timed;
 pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA};
 pub use recorder::{
     Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
-    OwnedInFlightGuard, Unit,
+    OwnedInFlightGuard, Unit, MAX_FILL_IN,
 };
 pub use registry::{
     Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge, MetricKind, Opts,

@@ -45,6 +45,18 @@ fn page_of(slot: usize) -> (usize, usize) {
     (pos / PAGE_SLOTS, pos % PAGE_SLOTS)
 }
 
+/// The most samples one [`Histogram::record_with_expected_interval`] adds for the measurements
+/// a stall missed (2^20): a stall of a second at a 1 µs interval is filled in whole; one of
+/// 72 hours at 1 ns is not.
+///
+/// ```
+/// use perf_instrument::{Histogram, Unit, MAX_FILL_IN};
+/// let h = Histogram::new(Unit::Count);
+/// h.record_with_expected_interval(u64::MAX / 2, 1);
+/// assert_eq!(h.snapshot().count(), 1 + MAX_FILL_IN);
+/// ```
+pub const MAX_FILL_IN: u64 = 1 << 20;
+
 /// One writer's part of a histogram: sum, max, clamped values, and a table of pages of bucket
 /// counts, each allocated on the first value that falls in it.
 ///
@@ -269,7 +281,9 @@ impl Histogram {
     /// down to `interval` (HdrHistogram's `record_correct`, coordinated-omission correction).
     ///
     /// The fill-in is added bucket by bucket, so its cost is bounded by the number of buckets
-    /// the missed values span, not by `value / expected_interval`. Both arguments are in the
+    /// the missed values span, not by `value / expected_interval`. It adds at most
+    /// [`MAX_FILL_IN`] samples per call (about a million; the largest missed values), so one
+    /// absurd value or a zero-ish interval cannot add 10^14 samples. Both arguments are in the
     /// unit of [`record`](Self::record) (nanoseconds for time histograms).
     ///
     /// ```
@@ -290,8 +304,9 @@ impl Histogram {
         }
         let mut counts = [(0usize, 0u64); SLOTS];
         let mut used = 0;
-        // Missed values are value - k·interval for k in 1..=last.
-        let last = value / interval - 1;
+        // Missed values are value - k·interval for k in 1..=last, the largest MAX_FILL_IN of
+        // them at most.
+        let last = (value / interval - 1).min(MAX_FILL_IN);
         let mut k = 1;
         let mut sum = 0u128;
         while k <= last {
@@ -454,7 +469,7 @@ impl Histogram {
     #[inline(always)]
     fn record_stored(&self, value: u64, n: u64) {
         if value > MAX_VALUE {
-            return self.record_clamped(n);
+            return self.record_clamped(value, n);
         }
         match lanes::current() {
             Lane::Owned(lane) => self.shard(lane).record::<Owner>(value, n),
@@ -462,21 +477,31 @@ impl Histogram {
         }
     }
 
+    /// A value above the range: counted in the top bucket and in `clamped`, and added to the
+    /// sum as recorded (the sum stays the exact sum of what was recorded).
     #[cold]
     #[inline(never)]
-    fn record_clamped(&self, n: u64) {
-        match lanes::current() {
-            Lane::Owned(lane) => {
-                let shard = self.shard(lane);
-                shard.record::<Owner>(MAX_VALUE, n);
-                Owner::add(&shard.clamped, n);
-            }
-            Lane::Shared => {
-                let shard = self.shared();
-                shard.record::<Anyone>(MAX_VALUE, n);
-                Anyone::add(&shard.clamped, n);
-            }
+    fn record_clamped(&self, value: u64, n: u64) {
+        fn clamped<W: Writer>(shard: &Shard, value: u64, n: u64) {
+            W::add(shard.bucket(layout::slot(MAX_VALUE)), n);
+            W::add_sum(&shard.sum, u128::from(value) * u128::from(n));
+            W::raise(&shard.max, MAX_VALUE);
+            W::add(&shard.clamped, n);
         }
+        match lanes::current() {
+            Lane::Owned(lane) => clamped::<Owner>(self.shard(lane), value, n),
+            Lane::Shared => clamped::<Anyone>(self.shared(), value, n),
+        }
+    }
+
+    /// Values recorded above [`MAX_VALUE`](crate::MAX_VALUE) so far (what
+    /// `perf_instrument_histogram_clamped_total{family}` exports).
+    pub(crate) fn clamped(&self) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(OnceBox::get)
+            .map(|shard| shard.clamped.load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add)
     }
 
     /// The shard of `lane`, allocated on the lane's first record.

@@ -13,7 +13,7 @@ mod wide_sum;
 
 pub use counter::Counter;
 pub use gauge::{Gauge, InFlightGuard, OwnedInFlightGuard};
-pub use histogram::{Histogram, HistogramTimer};
+pub use histogram::{Histogram, HistogramTimer, MAX_FILL_IN};
 pub use snapshot::{Bucket, HistogramSnapshot};
 #[cfg(perf_instrument_loom)]
 pub use {lanes::Table as LaneTable, wide_sum::WideSum};

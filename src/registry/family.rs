@@ -58,6 +58,11 @@ pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
     /// Bytes the recorder holds now.
     #[doc(hidden)]
     fn memory_bytes(&self) -> usize;
+    /// Values clamped into the top of the range so far (histograms only).
+    #[doc(hidden)]
+    fn clamped(&self) -> u64 {
+        0
+    }
 }
 
 const NANOS_PER_SECOND: f64 = 1e9;
@@ -101,6 +106,9 @@ impl Series for Histogram {
     }
     fn memory_bytes(&self) -> usize {
         Histogram::memory_bytes(self)
+    }
+    fn clamped(&self) -> u64 {
+        Histogram::clamped(self)
     }
 }
 
@@ -584,6 +592,17 @@ impl<M: Series> Family<M> {
         };
         let table: usize = self.read().entries.iter().map(entry).sum();
         table + self.inner.index.memory_bytes() + self.inner.overflow.get().map_or(0, entry)
+    }
+
+    /// Values its series clamped into the top of the range so far (0 but for histograms).
+    pub(crate) fn clamped(&self) -> u64 {
+        let table: u64 = self
+            .read()
+            .entries
+            .iter()
+            .map(|e| e.metric.clamped())
+            .fold(0, u64::wrapping_add);
+        table.wrapping_add(self.inner.overflow.get().map_or(0, |e| e.metric.clamped()))
     }
 
     /// Number of series (not counting the overflow series).

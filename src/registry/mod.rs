@@ -30,6 +30,7 @@ trait Registered: Send + Sync {
     fn collect(&self, out: &mut Vec<FamilySnapshot>);
     fn series_count(&self) -> usize;
     fn memory_bytes(&self) -> usize;
+    fn clamped(&self) -> u64;
     /// For returning the family again on a same-shape registration.
     fn as_any(&self) -> &dyn Any;
 }
@@ -43,6 +44,9 @@ impl<M: Series> Registered for Family<M> {
     }
     fn memory_bytes(&self) -> usize {
         Family::memory_bytes(self)
+    }
+    fn clamped(&self) -> u64 {
+        Family::clamped(self)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -568,6 +572,21 @@ impl Registry {
                 Source::Collector { .. } => 0,
             })
             .sum()
+    }
+
+    /// Per histogram family that clamped any value: its name and how many values it clamped.
+    pub(crate) fn clamped_by_family(&self) -> Vec<(String, u64)> {
+        let sources = self.read().sources.clone();
+        sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Family { desc, family } => {
+                    let n = family.clamped();
+                    (n > 0).then(|| (desc.name().to_string(), n))
+                }
+                Source::Collector { .. } => None,
+            })
+            .collect()
     }
 
     pub(crate) fn self_metrics(&self) -> Option<&SelfMetrics> {

@@ -82,6 +82,19 @@ impl SelfMetrics {
             desc: Arc::new(memory),
             registry: registry.downgrade(),
         }))?;
+        let clamped = Descriptor::new(
+            MetricKind::Counter,
+            Opts::new(
+                "perf_instrument_histogram_clamped",
+                "Values recorded above a histogram's range (counted in its top bucket, added to \
+                 its sum as recorded), by family.",
+            )
+            .labels(["family"]),
+        )?;
+        registry.register_collector(Arc::new(Clamped {
+            desc: Arc::new(clamped),
+            registry: registry.downgrade(),
+        }))?;
         Ok(Self {
             scrapes,
             duration,
@@ -149,6 +162,32 @@ impl Collector for MemoryBytes {
             out.push(FamilySnapshot {
                 desc: self.desc.clone(),
                 series: vec![SeriesSnapshot::new(Vec::new(), SeriesValue::Signed(n))],
+            });
+        }
+    }
+}
+
+/// `perf_instrument_histogram_clamped_total{family}`: values recorded above a histogram
+/// family's range, for the families that clamped any.
+struct Clamped {
+    desc: Arc<Descriptor>,
+    registry: WeakRegistry,
+}
+
+impl Collector for Clamped {
+    fn describe(&self) -> Vec<Arc<Descriptor>> {
+        vec![self.desc.clone()]
+    }
+
+    fn collect(&self, out: &mut Vec<FamilySnapshot>) {
+        if let Some(registry) = self.registry.upgrade() {
+            out.push(FamilySnapshot {
+                desc: self.desc.clone(),
+                series: registry
+                    .clamped_by_family()
+                    .into_iter()
+                    .map(|(family, n)| SeriesSnapshot::new(vec![family], SeriesValue::Unsigned(n)))
+                    .collect(),
             });
         }
     }
