@@ -1,6 +1,6 @@
 //! # perf-instrument
 //!
-//! Fast, truthful performance instrumentation for services: lock-free recorders with fixed
+//! Fast, truthful performance instrumentation for services: lock-free recorders with bounded
 //! memory, exported to Prometheus.
 //!
 //! The crate is built in layers; each uses only the ones above it in this list.
