@@ -119,7 +119,8 @@ pub use recorder::{
 pub use registry::{
     Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge, MetricKind, Opts,
     Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot,
-    SeriesValue, TableSpec, Tabling, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
+    SeriesValue, TableSpec, Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES,
+    DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
 pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 

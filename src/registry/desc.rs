@@ -18,6 +18,19 @@ use std::sync::Arc;
 /// ```
 pub const DEFAULT_MAX_SERIES: usize = 1_000;
 
+/// Default byte budget of one label value (2 KiB). A lookup with a longer value gets the
+/// family's overflow series and is counted as an overflow lookup, so a caller-controlled value
+/// can neither grow memory nor bloat a scrape.
+///
+/// ```
+/// use perf_instrument::{Opts, Registry, DEFAULT_MAX_LABEL_VALUE_BYTES};
+/// let registry = Registry::new();
+/// let hits = registry.register_counter(Opts::new("hits", "Hits.").labels(["path"])).unwrap();
+/// hits.with_label_values(&[&"x".repeat(DEFAULT_MAX_LABEL_VALUE_BYTES + 1)]).inc();
+/// assert_eq!(hits.overflow_count(), 1);
+/// ```
+pub const DEFAULT_MAX_LABEL_VALUE_BYTES: usize = 2048;
+
 /// The type of a metric family.
 ///
 /// ```
@@ -185,6 +198,7 @@ pub struct Opts {
     labels: Vec<String>,
     buckets: Option<Buckets>,
     max_series: usize,
+    max_label_value_bytes: usize,
     report_table: Option<TableSpec>,
 }
 
@@ -204,6 +218,7 @@ impl Opts {
             labels: Vec::new(),
             buckets: None,
             max_series: DEFAULT_MAX_SERIES,
+            max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
             report_table: None,
         }
     }
@@ -262,6 +277,20 @@ impl Opts {
     #[must_use]
     pub fn max_series(mut self, max: usize) -> Self {
         self.max_series = max.max(1);
+        self
+    }
+
+    /// Byte budget of one label value (default [`DEFAULT_MAX_LABEL_VALUE_BYTES`], at least 1):
+    /// a lookup with a longer value gets the overflow series, counted in
+    /// `perf_instrument_series_overflow_total{family}`.
+    ///
+    /// ```
+    /// let opts = perf_instrument::Opts::new("x", "X.").labels(["id"]).max_label_value_bytes(64);
+    /// # let _ = opts;
+    /// ```
+    #[must_use]
+    pub fn max_label_value_bytes(mut self, max: usize) -> Self {
+        self.max_label_value_bytes = max.max(1);
         self
     }
 
@@ -338,6 +367,7 @@ pub struct Descriptor {
     label_names: Arc<[String]>,
     buckets: Buckets,
     max_series: usize,
+    max_label_value_bytes: usize,
     report_table: Option<TableSpec>,
 }
 
@@ -385,6 +415,7 @@ impl Descriptor {
             label_names: opts.labels.into(),
             buckets,
             max_series: opts.max_series,
+            max_label_value_bytes: opts.max_label_value_bytes,
             report_table: opts.report_table,
         })
     }
@@ -471,6 +502,18 @@ impl Descriptor {
     #[must_use]
     pub fn max_series(&self) -> usize {
         self.max_series
+    }
+
+    /// The byte budget of one label value (see [`Opts::max_label_value_bytes`]).
+    ///
+    /// ```
+    /// # use perf_instrument::{Descriptor, MetricKind, Opts, DEFAULT_MAX_LABEL_VALUE_BYTES};
+    /// let d = Descriptor::new(MetricKind::Gauge, Opts::new("depth", "D.")).unwrap();
+    /// assert_eq!(d.max_label_value_bytes(), DEFAULT_MAX_LABEL_VALUE_BYTES);
+    /// ```
+    #[must_use]
+    pub fn max_label_value_bytes(&self) -> usize {
+        self.max_label_value_bytes
     }
 
     /// The table the report puts this family's series in, if any (see [`Opts::report_table`]).

@@ -441,6 +441,9 @@ impl<M: Series> Family<M> {
                 given: values.len(),
             });
         }
+        if self.too_long(values) {
+            return Ok(self.overflow());
+        }
         let hash = self.inner.index.hash(values);
         if let Some(metric) = self.inner.index.find(hash, values) {
             return Ok(metric.clone());
@@ -504,7 +507,7 @@ impl<M: Series> Family<M> {
     /// ```
     #[inline]
     pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> R {
-        if values.len() == self.inner.desc.label_names().len() {
+        if values.len() == self.inner.desc.label_names().len() && !self.too_long(values) {
             let hash = self.inner.index.hash(values);
             if let Some(metric) = self.inner.index.find(hash, values) {
                 return f(metric);
@@ -630,6 +633,13 @@ impl<M: Series> Family<M> {
     #[must_use]
     pub fn overflow_count(&self) -> u64 {
         self.inner.overflow_lookups.get().map_or(0, Counter::get)
+    }
+
+    /// Whether a value is over the family's byte budget (such a lookup gets the overflow series).
+    #[inline(always)]
+    fn too_long(&self, values: &[&str]) -> bool {
+        let max = self.inner.desc.max_label_value_bytes();
+        values.iter().any(|v| v.len() > max)
     }
 
     /// Counts one lookup that did not get a series of its own.

@@ -13,7 +13,9 @@ pub use catalogue::{FamilyDef, TableSpec, Tabling, DEFAULT_TABLE_RANK};
 pub use collect::{Collector, FamilySnapshot, RegistrySnapshot, SeriesSnapshot, SeriesValue};
 #[cfg(feature = "protobuf")]
 pub(crate) use desc::to_base;
-pub use desc::{Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_SERIES};
+pub use desc::{
+    Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES,
+};
 pub use error::RegistryError;
 pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
 pub(crate) use self_metrics::SelfMetrics;
