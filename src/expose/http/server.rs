@@ -199,6 +199,10 @@ async fn accept_loop(
             }
         };
         tokio::spawn(serve_connection(stream, peer.ip(), config.clone(), member));
+        // Let the connections run before the next accept: a flood of connects must not starve
+        // the tasks that read the requests already accepted (a new connection not yet polled
+        // looks idle, and would be closed for room before its request is read).
+        tokio::task::yield_now().await;
     }
 }
 
@@ -210,6 +214,13 @@ async fn serve_connection(
     config: Arc<Config>,
     member: Member,
 ) {
+    // Most sockets of an attack send nothing: wait for the first byte before building the
+    // HTTP machinery, within the header timeout and until told to close for room.
+    tokio::select! {
+        ready = stream.readable() => if ready.is_err() { return },
+        () = tokio::time::sleep(config.settings.header_read_timeout) => return,
+        () = member.state().close.notified() => return,
+    }
     let _ = stream.set_nodelay(true);
     let state = member.state().clone();
     let service = hyper::service::service_fn(|request| {
