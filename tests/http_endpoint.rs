@@ -460,3 +460,178 @@ fn the_endpoint_answers_while_the_service_runtime_is_wedged() {
     done_tx.send(()).unwrap();
     drop(service.join().unwrap());
 }
+
+#[test]
+fn an_accept_that_allows_no_served_format_gets_406() {
+    let s = server(registry());
+    for accept in ["application/json", "text/html", "text/plain;q=0"] {
+        let reply = request(
+            s.local_addr(),
+            &format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n"),
+        );
+        assert_eq!(reply.status, 406, "{accept}");
+        assert!(String::from_utf8(reply.body)
+            .unwrap()
+            .contains("application/openmetrics-text"));
+    }
+    let fallback = request(
+        s.local_addr(),
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/json, */*;q=0.1\r\n",
+    );
+    assert_eq!(fallback.status, 200);
+}
+
+#[test]
+fn http_1_1_without_exactly_one_host_is_a_bad_request() {
+    let s = server(registry());
+    assert_eq!(
+        request(s.local_addr(), "GET /metrics HTTP/1.1\r\n").status,
+        400
+    );
+    assert_eq!(
+        request(
+            s.local_addr(),
+            "GET /metrics HTTP/1.1\r\nHost: a\r\nHost: b\r\n"
+        )
+        .status,
+        400
+    );
+    // HTTP/1.0 predates Host.
+    assert_eq!(
+        request(s.local_addr(), "GET /metrics HTTP/1.0\r\n").status,
+        200
+    );
+}
+
+#[test]
+fn authentication_comes_before_routing_and_failures_are_budgeted() {
+    let registry = registry();
+    let s = Server::builder(registry.clone())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .basic_auth(BasicAuth::new("prometheus", "s3cret"))
+        .auth_failure_budget(3, Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    let addr = s.local_addr();
+    let good = "Authorization: Basic cHJvbWV0aGV1czpzM2NyZXQ=\r\n";
+    // Unauthenticated clients learn nothing of paths or methods.
+    assert_eq!(
+        request(addr, "GET /secret HTTP/1.1\r\nHost: x\r\n").status,
+        401
+    );
+    assert_eq!(
+        request(addr, "DELETE /metrics HTTP/1.1\r\nHost: x\r\n").status,
+        401
+    );
+    assert_eq!(
+        request(addr, &format!("GET /secret HTTP/1.1\r\nHost: x\r\n{good}")).status,
+        404
+    );
+    assert_eq!(
+        request(addr, &format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{good}")).status,
+        200
+    );
+    // The third failure spends the budget: from then on every request of this client is
+    // refused until the window ends, right credentials included, so guessing tells nothing.
+    assert_eq!(
+        request(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic Zm9vOmJhcg==\r\n"
+        )
+        .status,
+        401
+    );
+    for _ in 0..3 {
+        let throttled = request(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic Zm9vOmJhcg==\r\n",
+        );
+        assert_eq!(throttled.status, 429);
+        let wait: u64 = throttled.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&wait), "{wait}");
+    }
+    assert_eq!(
+        request(addr, &format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{good}")).status,
+        429
+    );
+    let snapshot = registry.snapshot();
+    let events = |event| {
+        snapshot
+            .value("perf_instrument_http_events", &[("event", event)])
+            .unwrap()
+    };
+    assert_eq!(events("auth_failed"), 3.0);
+    assert_eq!(events("auth_throttled"), 4.0);
+}
+
+#[test]
+fn concurrent_scrapes_share_one_render() {
+    let registry = registry();
+    let s = Server::builder(registry.clone())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .render_reuse(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    let addr = s.local_addr();
+    let scrapes: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || request(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n")))
+        .collect();
+    let bodies: Vec<Vec<u8>> = scrapes
+        .into_iter()
+        .map(|s| {
+            let reply = s.join().unwrap();
+            assert_eq!(reply.status, 200);
+            reply.body
+        })
+        .collect();
+    // Within the reuse interval every scrape gets the same render, counted once.
+    assert!(bodies.iter().all(|b| b == &bodies[0]));
+    let snapshot = registry.snapshot();
+    assert_eq!(snapshot.value("perf_instrument_scrapes", &[]), Some(1.0));
+    assert_eq!(
+        snapshot.value("perf_instrument_http_events", &[("event", "render_shared")]),
+        Some(7.0)
+    );
+    // Another format is a render of its own.
+    let om = request(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text\r\n",
+    );
+    assert!(String::from_utf8(om.body).unwrap().ends_with("# EOF\n"));
+    assert_eq!(
+        registry.snapshot().value("perf_instrument_scrapes", &[]),
+        Some(2.0)
+    );
+}
+
+#[test]
+fn idle_connections_cannot_fill_the_connection_budget() {
+    let registry = registry();
+    let s = Server::builder(registry.clone())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .max_connections(8)
+        .header_read_timeout(Duration::from_secs(60))
+        .start()
+        .unwrap();
+    let addr = s.local_addr();
+    // Four times the budget in sockets that never send a request, and some that trickle.
+    let mut idle: Vec<TcpStream> = (0..32).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for stream in idle.iter_mut().take(8) {
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHo").unwrap();
+    }
+    for _ in 0..10 {
+        let reply = try_request(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n",
+            Duration::from_secs(10),
+        )
+        .expect("a scrape is admitted past idle sockets");
+        assert_eq!(reply.status, 200);
+    }
+    let closed = registry
+        .snapshot()
+        .value("perf_instrument_http_events", &[("event", "idle_closed")])
+        .unwrap();
+    assert!(closed >= 24.0, "{closed}");
+    drop(idle);
+}

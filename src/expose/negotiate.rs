@@ -39,7 +39,8 @@ impl Format {
 
     /// The format an `Accept` header asks for: the acceptable media range with the highest
     /// `q`, OpenMetrics winning ties (then protobuf, with feature `protobuf`); Prometheus text
-    /// 0.0.4 for `*/*`, `text/plain`, a missing or malformed header, or anything else.
+    /// 0.0.4 for `*/*`, `text/plain`, a missing or malformed header, or anything else (see
+    /// [`negotiate`](Format::negotiate) to tell "anything else" apart).
     ///
     /// ```
     /// use perf_instrument::Format;
@@ -50,14 +51,41 @@ impl Format {
     /// ```
     #[must_use]
     pub fn from_accept(accept: Option<&str>) -> Format {
+        Self::negotiate(accept).unwrap_or(Format::PrometheusText)
+    }
+
+    /// Like [`from_accept`](Format::from_accept), but `None` when the header is well formed and
+    /// allows no format served here (`application/json`, `text/html`, only `q=0` ranges): the
+    /// case for `406 Not Acceptable` (RFC 9110, section 15.5.7). A missing or empty header, or
+    /// one with no well-formed media range at all, is disregarded as RFC 9110 allows, and gets
+    /// Prometheus text. `text/*` and `*/*` select Prometheus text, `application/*` OpenMetrics.
+    ///
+    /// ```
+    /// use perf_instrument::Format;
+    /// assert_eq!(Format::negotiate(Some("application/json")), None);
+    /// assert_eq!(Format::negotiate(Some("text/plain;q=0")), None);
+    /// assert_eq!(Format::negotiate(Some("application/json, */*;q=0.1")), Some(Format::PrometheusText));
+    /// assert_eq!(Format::negotiate(Some("application/*")), Some(Format::OpenMetrics));
+    /// assert_eq!(Format::negotiate(Some(";;;garbage")), Some(Format::PrometheusText));
+    /// assert_eq!(Format::negotiate(None), Some(Format::PrometheusText));
+    /// ```
+    #[must_use]
+    pub fn negotiate(accept: Option<&str>) -> Option<Format> {
         let Some(accept) = accept else {
-            return Format::PrometheusText;
+            return Some(Format::PrometheusText);
         };
         let mut best: Option<(f32, Format)> = None;
+        let mut well_formed = false;
         for range in accept.split(',') {
-            let Some((format, q)) = parse_range(range) else {
-                continue;
+            let (format, q) = match parse_range(range) {
+                Range::Malformed => continue,
+                Range::Other => {
+                    well_formed = true;
+                    continue;
+                }
+                Range::Served(format, q) => (format, q),
             };
+            well_formed = true;
             if q <= 0.0 {
                 continue;
             }
@@ -71,7 +99,11 @@ impl Format {
                 best = Some((q, format));
             }
         }
-        best.map_or(Format::PrometheusText, |(_, f)| f)
+        match best {
+            Some((_, format)) => Some(format),
+            None if well_formed => None,
+            None => Some(Format::PrometheusText),
+        }
     }
 }
 
@@ -85,11 +117,26 @@ fn preference(format: Format) -> u8 {
     }
 }
 
-/// Parses one media range into the format it selects and its quality; `None` when it selects
-/// nothing we serve or is malformed.
-fn parse_range(range: &str) -> Option<(Format, f32)> {
+/// One media range of an `Accept` header.
+enum Range {
+    /// Not a media range (no `type/subtype`, or a `q` that is not a number in 0..=1).
+    Malformed,
+    /// A media range that selects nothing served here.
+    Other,
+    /// A format served here, with its quality.
+    Served(Format, f32),
+}
+
+/// Parses one media range into the format it selects and its quality.
+fn parse_range(range: &str) -> Range {
     let mut parts = range.split(';');
-    let media = parts.next()?.trim().to_ascii_lowercase();
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let well_formed = media
+        .split_once('/')
+        .is_some_and(|(kind, sub)| !kind.is_empty() && !sub.is_empty() && !sub.contains('/'));
+    if !well_formed {
+        return Range::Malformed;
+    }
     let mut q = 1.0f32;
     let mut version: Option<String> = None;
     // `proto=` and `encoding=` of the protobuf media type.
@@ -102,12 +149,10 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
         };
         let value = value.trim().trim_matches('"');
         match key.trim().to_ascii_lowercase().as_str() {
-            "q" => {
-                q = value
-                    .parse()
-                    .ok()
-                    .filter(|q: &f32| (0.0..=1.0).contains(q))?;
-            }
+            "q" => match value.parse().ok().filter(|q: &f32| (0.0..=1.0).contains(q)) {
+                Some(value) => q = value,
+                None => return Range::Malformed,
+            },
             "version" => version = Some(value.to_string()),
             "proto" => message_type.0 = Some(value.to_string()),
             "encoding" => message_type.1 = Some(value.to_string()),
@@ -117,13 +162,14 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
     let format = match media.as_str() {
         "application/openmetrics-text" => match version.as_deref() {
             None | Some("1.0.0") | Some("0.0.1") => Format::OpenMetrics,
-            Some(_) => return None,
+            Some(_) => return Range::Other,
         },
         "text/plain" => match version.as_deref() {
             None | Some("0.0.4") => Format::PrometheusText,
-            Some(_) => return None,
+            Some(_) => return Range::Other,
         },
         "*/*" | "text/*" => Format::PrometheusText,
+        "application/*" => Format::OpenMetrics,
         #[cfg(feature = "protobuf")]
         "application/vnd.google.protobuf"
             if message_type.0.as_deref() == Some("io.prometheus.client.MetricFamily")
@@ -131,9 +177,9 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
         {
             Format::Protobuf
         }
-        _ => return None,
+        _ => return Range::Other,
     };
-    Some((format, q))
+    Range::Served(format, q)
 }
 
 #[cfg(test)]
@@ -184,6 +230,36 @@ mod tests {
             Format::from_accept(Some(wrong_proto)),
             Format::PrometheusText
         );
+    }
+
+    #[test]
+    fn a_well_formed_header_that_allows_nothing_served_is_not_acceptable() {
+        for accept in [
+            "application/json",
+            "text/html, application/xhtml+xml",
+            "text/plain;q=0, application/openmetrics-text;q=0",
+            "*/*;q=0",
+            "application/openmetrics-text;version=9.9.9",
+            "text/plain;version=0.0.5",
+            "garbage, image/png",
+        ] {
+            assert_eq!(Format::negotiate(Some(accept)), None, "{accept:?}");
+        }
+        for accept in [
+            "",
+            " ",
+            ",,",
+            "garbage;;q=",
+            "a/",
+            "/b",
+            "text/plain;q=banana",
+        ] {
+            assert_eq!(
+                Format::negotiate(Some(accept)),
+                Some(Format::PrometheusText),
+                "{accept:?}"
+            );
+        }
     }
 
     #[test]

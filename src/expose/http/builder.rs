@@ -5,9 +5,11 @@ use crate::registry::Registry;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Configures the endpoint. Defaults: `127.0.0.1:9464`, 5 s to send request headers, 30 s per
-/// connection, 8 KiB of request headers, 4 concurrent scrapes (the next one gets `503` at once),
-/// 64 connections, gzip when asked, no authentication.
+/// Configures the endpoint. Defaults: `127.0.0.1:9464`, 2 s to send request headers, 30 s per
+/// connection, 8 KiB of request headers, 4 concurrent renders (the next scrape that needs one
+/// gets `503` at once), renders shared by the scrapes of the same second, 512 connections (the
+/// one idle the longest is closed to admit a new one), gzip when asked, no authentication
+/// (with it: 10 failures per client address per minute, then `429`).
 ///
 /// ```no_run
 /// use perf_instrument::{BasicAuth, Registry, Server};
@@ -31,7 +33,10 @@ pub struct ServerBuilder {
     pub(super) max_request_bytes: usize,
     pub(super) max_concurrent_scrapes: usize,
     pub(super) max_connections: usize,
+    pub(super) render_reuse: Duration,
     pub(super) basic_auth: Option<BasicAuth>,
+    pub(super) auth_failures: u32,
+    pub(super) auth_failure_window: Duration,
     pub(super) routes: Vec<Route>,
 }
 
@@ -43,12 +48,15 @@ impl ServerBuilder {
             addr: DEFAULT_ADDR
                 .parse()
                 .unwrap_or_else(|_| ([127, 0, 0, 1], 9464).into()),
-            header_read_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(2),
             connection_timeout: Duration::from_secs(30),
             max_request_bytes: 8 * 1024,
             max_concurrent_scrapes: 4,
-            max_connections: 64,
+            max_connections: 512,
+            render_reuse: Duration::from_secs(1),
             basic_auth: None,
+            auth_failures: 10,
+            auth_failure_window: Duration::from_secs(60),
             routes: Vec::new(),
         }
     }
@@ -66,7 +74,10 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a client may take to send its request headers before the connection is closed.
+    /// How long a client may take to send its request headers before the connection is closed
+    /// (default 2 s). It also closes a connection that sends nothing at all. A scraper sends its
+    /// few hundred bytes of headers at once; a client that trickles them (slowloris) is cut off
+    /// here, and until then holds only a connection, which the connection budget can reclaim.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -108,7 +119,10 @@ impl ServerBuilder {
         self
     }
 
-    /// Most renders running at once; a request beyond gets `503 Service Unavailable` at once.
+    /// Most renders running at once (default 4); a request that needs a render beyond it gets
+    /// `503 Service Unavailable` with `Retry-After: 1` at once. Only renders count: open
+    /// connections, idle or sending headers, take none of these slots, and a scrape answered
+    /// with a shared render (see [`render_reuse`](Self::render_reuse)) takes none either.
     ///
     /// ```
     /// let _ = perf_instrument::Server::builder(perf_instrument::Registry::new()).max_concurrent_scrapes(1);
@@ -119,7 +133,13 @@ impl ServerBuilder {
         self
     }
 
-    /// Most open connections; further ones are closed as soon as they are accepted.
+    /// The connection budget: most open connections (default 512; each costs the process a
+    /// file descriptor). When it is full, a new connection is admitted by closing the open
+    /// connection that has been idle the longest (no request in progress: idle between
+    /// requests, or still sending its headers); only when every open connection has a request
+    /// in progress is the new one closed at once. So sockets that never send a request cannot
+    /// keep a scraper out. Closures are counted in
+    /// `perf_instrument_http_events_total{event="idle_closed"|"connection_refused"}`.
     ///
     /// ```
     /// let _ = perf_instrument::Server::builder(perf_instrument::Registry::new()).max_connections(16);
@@ -130,7 +150,30 @@ impl ServerBuilder {
         self
     }
 
-    /// Requires HTTP basic authentication.
+    /// How long a finished render of `/metrics` is served again to other scrapes (default 1 s).
+    /// Scrapes that arrive while a render of the same format and encoding runs always wait for
+    /// it and get its result instead of starting their own; with a non-zero interval, scrapes
+    /// up to that long after it ends get it too. So any number of concurrent scrapers costs at
+    /// most one render per format and encoding per interval, and a scraper may see values up to
+    /// this old. `Duration::ZERO` shares only renders still running. Shared answers are
+    /// counted in `perf_instrument_http_events_total{event="render_shared"}`. Extra
+    /// [`Route`]s are rendered for each request.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = perf_instrument::Server::builder(perf_instrument::Registry::new())
+    ///     .render_reuse(Duration::from_millis(250));
+    /// ```
+    #[must_use]
+    pub fn render_reuse(mut self, interval: Duration) -> Self {
+        self.render_reuse = interval;
+        self
+    }
+
+    /// Requires HTTP basic authentication. It is checked before anything else of the request
+    /// except its framing (`Host`), so an unauthenticated client learns nothing of the paths
+    /// and methods served. Failures are budgeted per client address (see
+    /// [`auth_failure_budget`](Self::auth_failure_budget)).
     ///
     /// ```
     /// use perf_instrument::{BasicAuth, Registry, Server};
@@ -139,6 +182,29 @@ impl ServerBuilder {
     #[must_use]
     pub fn basic_auth(mut self, auth: BasicAuth) -> Self {
         self.basic_auth = Some(auth);
+        self
+    }
+
+    /// The budget of failed basic-auth attempts per client address (default 10 per 60 s): after
+    /// `max_failures` failures within `window` of the first, every request from that address
+    /// gets `429 Too Many Requests` with `Retry-After` until the window ends — correct
+    /// credentials too, or the answer would tell a guesser which guess was right. IPv6 clients
+    /// are counted by their /64 network; at most 4,096 addresses are remembered (expired
+    /// windows are forgotten first, then the oldest). `max_failures` 0 turns the budget off.
+    /// Failures and refusals are counted in
+    /// `perf_instrument_http_events_total{event="auth_failed"|"auth_throttled"}`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use perf_instrument::{BasicAuth, Registry, Server};
+    /// let _ = Server::builder(Registry::new())
+    ///     .basic_auth(BasicAuth::new("u", "p"))
+    ///     .auth_failure_budget(5, Duration::from_secs(300));
+    /// ```
+    #[must_use]
+    pub fn auth_failure_budget(mut self, max_failures: u32, window: Duration) -> Self {
+        self.auth_failures = max_failures;
+        self.auth_failure_window = window;
         self
     }
 

@@ -5,18 +5,24 @@
 //! delays the fast `503` that a scrape past the concurrency cap gets.
 //!
 //! * `builder.rs` — [`ServerBuilder`]: the settings and their defaults;
-//! * `server.rs` — [`Server`] and [`ServerError`]: binding, the accept loop, connection and
-//!   scrape slots, per-connection deadlines;
-//! * `respond.rs` — one request to one response: path, method, authentication, size and slot
-//!   checks, the render on the blocking pool, gzip;
+//! * `server.rs` — [`Server`] and [`ServerError`]: binding, the accept loop, per-connection
+//!   deadlines;
+//! * `conns.rs` — the connection budget: which connection is idle the longest, closed to make
+//!   room;
+//! * `shared.rs` — what connections share: settings, render slots, event counters;
+//! * `respond.rs` — one request to one response: framing, failure budget, authentication,
+//!   path, method, size, format and slot checks, the render on the blocking pool, gzip;
+//! * `share.rs` — renders shared by concurrent and closely following scrapes;
 //! * `route.rs` — [`Route`], the extra read-only paths (the saga view among them);
-//! * `auth.rs` — [`BasicAuth`].
+//! * `auth.rs` — [`BasicAuth`] and the per-client failure budget.
 
 mod auth;
 mod builder;
+mod conns;
 mod respond;
 mod route;
 mod server;
+mod share;
 mod shared;
 
 pub use auth::BasicAuth;

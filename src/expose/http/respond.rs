@@ -1,66 +1,139 @@
-//! One request to one response. The checks run in a fixed order — path (`404`), method
-//! (`405`), authentication (`401`), declared body size (`413`), a free scrape slot (`503`) —
-//! and only a request that passes them all costs a render, on the blocking pool.
+//! One request to one response. The checks run in a fixed order — framing (`400` for
+//! HTTP/1.1 without exactly one `Host`), the client's basic-auth failure budget (`429`),
+//! authentication (`401`), path (`404`), method (`405`), declared body size (`413`), an
+//! acceptable format (`406`) — and only a request that passes them all costs a render: a
+//! shared one (running, or recent) when there is one, else its own on the blocking pool if a
+//! render slot is free (`503` otherwise).
 
 use super::route::Handler;
+use super::share::{self, Key, Lookup, Rendered, Ticket};
 use super::shared::{take_slot, Config, Slot};
 use super::{BasicAuth, Route};
-use crate::expose::render;
+use crate::expose::{render_as, Format};
 use crate::registry::Registry;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use std::io::Write as _;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 type Reply = Response<Full<Bytes>>;
 
-/// Answers `request`: a refusal at once, or a render on the blocking pool.
-pub(super) async fn respond(config: &Config, request: Request<Incoming>) -> Reply {
+/// Answers `request` from `client`: a refusal at once, a shared render, or a render on the
+/// blocking pool.
+pub(super) async fn respond(config: &Config, client: IpAddr, request: Request<Incoming>) -> Reply {
     let settings = &config.settings;
-    let target = match admit(
-        &settings.routes,
-        settings.basic_auth.as_ref(),
-        settings.max_request_bytes,
-        &request,
-    ) {
+    if let Err(refusal) = check_host(&request) {
+        return refusal.reply();
+    }
+    if let Some(auth) = settings.basic_auth.as_ref() {
+        let now = Instant::now();
+        if let Err(wait) = config.auth_failures.check(client, now) {
+            config.events.auth_throttled.inc();
+            return Refusal::Throttled(wait).reply();
+        }
+        if check_auth(Some(auth), request.headers()).is_err() {
+            config.auth_failures.fail(client, now);
+            config.events.auth_failed.inc();
+            return Refusal::Unauthorized.reply();
+        }
+    }
+    let target = match admit(&settings.routes, None, settings.max_request_bytes, &request) {
         Ok(target) => target,
         Err(refusal) => return refusal.reply(),
     };
-    let Some(scrape) = take_slot(&config.scrapes, settings.max_concurrent_scrapes) else {
-        return Refusal::Busy.reply();
-    };
-    let job = Job {
-        target,
-        registry: settings.registry.clone(),
-        accept: header_string(request.headers(), header::ACCEPT),
-        gzip: header_string(request.headers(), header::ACCEPT_ENCODING)
-            .as_deref()
-            .is_some_and(accepts_gzip),
-    };
-    render_on_pool(job, scrape).await
+    let gzip = header_str(request.headers(), header::ACCEPT_ENCODING).is_some_and(accepts_gzip);
+    match target {
+        Target::Metrics(format) => metrics(config, &settings.registry, (format, gzip)).await,
+        Target::Route(handler) => {
+            let Some(scrape) = take_slot(&config.scrapes, settings.max_concurrent_scrapes) else {
+                config.events.busy.inc();
+                return Refusal::Busy.reply();
+            };
+            let job = Job {
+                target: Target::Route(handler),
+                registry: settings.registry.clone(),
+                gzip,
+            };
+            render_on_pool(job, scrape, None).await
+        }
+    }
 }
 
-/// What a request is for: the registry's metrics, or an extra route.
+/// Serves `/metrics` in `key`'s format and encoding: a shared render if one is running or
+/// recent, else a render of its own (whose result it shares).
+async fn metrics(config: &Config, registry: &Registry, key: Key) -> Reply {
+    match config.renders.lookup(key) {
+        Lookup::Fresh(rendered) => {
+            config.events.render_shared.inc();
+            success(&rendered)
+        }
+        Lookup::Wait(receiver) => match share::wait(receiver).await {
+            Some(rendered) => {
+                config.events.render_shared.inc();
+                success(&rendered)
+            }
+            // The render it waited for found no slot, or failed.
+            None => Refusal::Busy.reply(),
+        },
+        Lookup::Render(ticket) => {
+            let Some(scrape) = take_slot(&config.scrapes, config.settings.max_concurrent_scrapes)
+            else {
+                config.events.busy.inc();
+                return Refusal::Busy.reply();
+            };
+            let job = Job {
+                target: Target::Metrics(key.0),
+                registry: registry.clone(),
+                gzip: key.1,
+            };
+            render_on_pool(job, scrape, Some(ticket)).await
+        }
+    }
+}
+
+/// What a request is for: the registry's metrics in a format, or an extra route.
 enum Target {
-    Metrics,
+    Metrics(Format),
     Route(Arc<Handler>),
 }
 
 /// Why a request is answered without a render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Refusal {
+    BadRequest,
+    Throttled(Duration),
     NotFound,
     MethodNotAllowed,
     Unauthorized,
     TooLarge,
+    NotAcceptable,
     Busy,
 }
 
 impl Refusal {
     fn reply(self) -> Reply {
         let (status, text, extra) = match self {
+            Refusal::BadRequest => (
+                StatusCode::BAD_REQUEST,
+                "HTTP/1.1 requests need exactly one Host header\n",
+                None,
+            ),
+            Refusal::Throttled(wait) => {
+                let mut response = plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed authentication attempts\n",
+                );
+                // Whole seconds, rounded up (RFC 9110 delay-seconds).
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                return response;
+            }
             Refusal::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not found; metrics are at /metrics\n",
@@ -80,6 +153,11 @@ impl Refusal {
                 )),
             ),
             Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request too large\n", None),
+            Refusal::NotAcceptable => (
+                StatusCode::NOT_ACCEPTABLE,
+                "acceptable: text/plain;version=0.0.4, application/openmetrics-text;version=1.0.0\n",
+                None,
+            ),
             Refusal::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many concurrent scrapes\n",
@@ -96,6 +174,17 @@ impl Refusal {
     }
 }
 
+/// HTTP/1.1 requires exactly one `Host` (RFC 9112, section 3.2); HTTP/1.0 at most one.
+fn check_host<B>(request: &Request<B>) -> Result<(), Refusal> {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    let required = request.version() != Version::HTTP_10 && request.version() != Version::HTTP_09;
+    if hosts > 1 || (required && hosts == 0) {
+        Err(Refusal::BadRequest)
+    } else {
+        Ok(())
+    }
+}
+
 /// The checks before a render, in order; the first that fails decides the answer.
 fn admit<B>(
     routes: &[Route],
@@ -103,16 +192,22 @@ fn admit<B>(
     max_request_bytes: usize,
     request: &Request<B>,
 ) -> Result<Target, Refusal> {
+    check_host(request)?;
+    check_auth(auth, request.headers())?;
     let target = target(routes, request.uri().path())?;
     check_method(request.method())?;
-    check_auth(auth, request.headers())?;
     check_declared_body(max_request_bytes, request.headers())?;
-    Ok(target)
+    match target {
+        Target::Metrics(_) => Format::negotiate(header_str(request.headers(), header::ACCEPT))
+            .map(Target::Metrics)
+            .ok_or(Refusal::NotAcceptable),
+        route => Ok(route),
+    }
 }
 
 fn target(routes: &[Route], path: &str) -> Result<Target, Refusal> {
     if path == "/metrics" {
-        return Ok(Target::Metrics);
+        return Ok(Target::Metrics(Format::PrometheusText));
     }
     routes
         .iter()
@@ -155,64 +250,64 @@ fn check_declared_body(max_request_bytes: usize, headers: &HeaderMap) -> Result<
 struct Job {
     target: Target,
     registry: Registry,
-    accept: Option<String>,
     gzip: bool,
-}
-
-/// A rendered body, gzipped when the client accepts it.
-struct Rendered {
-    content_type: String,
-    body: Vec<u8>,
-    gzipped: bool,
 }
 
 impl Job {
     fn run(self) -> Rendered {
         let (content_type, body) = match self.target {
-            Target::Metrics => {
-                let (content_type, body) = render(&self.registry, self.accept.as_deref());
-                (content_type.to_string(), body)
-            }
+            Target::Metrics(format) => (
+                format.content_type().to_string(),
+                render_as(&self.registry, format),
+            ),
             Target::Route(handler) => handler(),
         };
         match self.gzip.then(|| compress(&body)).flatten() {
             Some(zipped) => Rendered {
                 content_type,
-                body: zipped,
+                body: Bytes::from(zipped),
                 gzipped: true,
             },
             None => Rendered {
                 content_type,
-                body,
+                body: Bytes::from(body),
                 gzipped: false,
             },
         }
     }
 }
 
-/// Runs `job` on the blocking pool holding `scrape`. The slot moves into the render: if the
-/// client goes away, hyper drops this future but the blocking render runs on, and it must go
-/// on counting against the cap until it ends.
-async fn render_on_pool(job: Job, scrape: Slot) -> Reply {
+/// Runs `job` on the blocking pool holding `scrape`, and publishes the result with `ticket`
+/// for the scrapes that share it. The slot and the ticket move into the render: if the client
+/// goes away, hyper drops this future but the blocking render runs on, and it must go on
+/// counting against the cap until it ends, and hand its result to those waiting.
+async fn render_on_pool(job: Job, scrape: Slot, ticket: Option<Ticket>) -> Reply {
     let rendered = tokio::task::spawn_blocking(move || {
         let _scrape = scrape;
-        job.run()
+        let rendered = job.run();
+        match ticket {
+            Some(ticket) => ticket.publish(rendered),
+            None => Arc::new(rendered),
+        }
     })
     .await;
     match rendered {
-        Ok(rendered) => success(rendered),
+        Ok(rendered) => success(&rendered),
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n"),
     }
 }
 
-fn success(rendered: Rendered) -> Reply {
-    let mut response = Response::new(Full::new(Bytes::from(rendered.body)));
+fn success(rendered: &Rendered) -> Reply {
+    let mut response = Response::new(Full::new(rendered.body.clone()));
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&rendered.content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
     if rendered.gzipped {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
@@ -229,11 +324,8 @@ fn plain(status: StatusCode, text: &'static str) -> Reply {
     response
 }
 
-fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Whether an `Accept-Encoding` header accepts gzip (listed with a non-zero q, or `*`).
@@ -288,37 +380,79 @@ mod tests {
         let routes = [Route::new("/ready", || (String::new(), Vec::new()))];
         let auth = BasicAuth::new("user", "pass");
         let admit = |r: &Request<()>| admit(&routes, Some(&auth), 100, r);
+        let host = ("host", "x");
         let good = ("authorization", "Basic dXNlcjpwYXNz");
-        // Unknown path beats a wrong method, which beats missing credentials, which beat size.
         let big = ("content-length", "101");
+        let json = ("accept", "application/json");
+        // A missing Host beats everything; then authentication, before the path or method
+        // says anything; then the path, the method, the size and the format.
         assert_eq!(
-            refusal(admit(&request("POST", "/nope", &[big]))),
-            Some(Refusal::NotFound)
+            refusal(admit(&request("POST", "/nope", &[good, big]))),
+            Some(Refusal::BadRequest)
         );
         assert_eq!(
-            refusal(admit(&request("POST", "/metrics", &[big]))),
-            Some(Refusal::MethodNotAllowed)
-        );
-        assert_eq!(
-            refusal(admit(&request("GET", "/ready", &[big]))),
+            refusal(admit(&request("POST", "/nope", &[host, big]))),
             Some(Refusal::Unauthorized)
         );
         assert_eq!(
-            refusal(admit(&request("GET", "/ready", &[good, big]))),
+            refusal(admit(&request("POST", "/nope", &[host, good, big]))),
+            Some(Refusal::NotFound)
+        );
+        assert_eq!(
+            refusal(admit(&request("POST", "/metrics", &[host, good, big]))),
+            Some(Refusal::MethodNotAllowed)
+        );
+        assert_eq!(
+            refusal(admit(&request("GET", "/ready", &[host, good, big]))),
             Some(Refusal::TooLarge)
         );
+        assert_eq!(
+            refusal(admit(&request("GET", "/metrics", &[host, good, json]))),
+            Some(Refusal::NotAcceptable)
+        );
+        // A route's format is its own business.
         assert!(matches!(
             admit(&request(
                 "HEAD",
                 "/ready",
-                &[good, ("content-length", "100")]
+                &[host, good, json, ("content-length", "100")]
             )),
             Ok(Target::Route(_))
         ));
         assert!(matches!(
-            admit(&request("GET", "/metrics", &[good])),
-            Ok(Target::Metrics)
+            admit(&request("GET", "/metrics", &[host, good])),
+            Ok(Target::Metrics(Format::PrometheusText))
         ));
+        assert!(matches!(
+            admit(&request(
+                "GET",
+                "/metrics",
+                &[host, good, ("accept", "application/openmetrics-text")]
+            )),
+            Ok(Target::Metrics(Format::OpenMetrics))
+        ));
+    }
+
+    #[test]
+    fn host_is_required_once_in_http_1_1_and_at_most_once_in_1_0() {
+        let with = |version, hosts: &[&str]| {
+            let mut builder = Request::builder().version(version).uri("/metrics");
+            for host in hosts {
+                builder = builder.header("host", *host);
+            }
+            check_host(&builder.body(()).unwrap())
+        };
+        assert_eq!(with(Version::HTTP_11, &[]), Err(Refusal::BadRequest));
+        assert_eq!(
+            with(Version::HTTP_11, &["a", "b"]),
+            Err(Refusal::BadRequest)
+        );
+        assert_eq!(with(Version::HTTP_11, &["a"]), Ok(()));
+        assert_eq!(with(Version::HTTP_10, &[]), Ok(()));
+        assert_eq!(
+            with(Version::HTTP_10, &["a", "b"]),
+            Err(Refusal::BadRequest)
+        );
     }
 
     #[test]
@@ -331,6 +465,13 @@ mod tests {
         assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
         let auth = Refusal::Unauthorized.reply();
         assert!(auth.headers().contains_key(header::WWW_AUTHENTICATE));
+        let throttled = Refusal::Throttled(Duration::from_millis(41_200)).reply();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(
+            Refusal::NotAcceptable.reply().status(),
+            StatusCode::NOT_ACCEPTABLE
+        );
         assert_eq!(
             Refusal::NotFound.reply().headers()[header::CONTENT_TYPE],
             "text/plain; charset=utf-8"
@@ -341,9 +482,8 @@ mod tests {
     fn a_render_is_gzipped_only_when_asked() {
         let registry = Registry::new();
         let job = |gzip| Job {
-            target: Target::Metrics,
+            target: Target::Metrics(Format::PrometheusText),
             registry: registry.clone(),
-            accept: None,
             gzip,
         };
         let plain = job(false).run();

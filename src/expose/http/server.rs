@@ -1,16 +1,20 @@
 //! [`Server`]: binding, the server thread and its runtime, the accept loop, and the connection
-//! and scrape slots that bound what clients can hold.
+//! budget and per-connection deadlines that bound what clients can hold.
 
+use super::conns::{Admission, Connections, Member, Watched};
 use super::respond::respond;
-use super::shared::{take_slot, Config};
+use super::shared::Config;
 use super::ServerBuilder;
 use crate::registry::Registry;
-use crate::sync::AtomicUsize;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::fmt;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Connections the kernel may queue before the accept loop takes them: a burst of attackers'
+/// connects must not fill the queue a scraper's connect waits in.
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// Why the endpoint could not start.
 ///
@@ -114,12 +118,11 @@ impl fmt::Debug for Server {
 
 /// Binds `settings.addr` and starts the server thread (what [`ServerBuilder::start`] does).
 pub(super) fn start(settings: ServerBuilder) -> Result<Server, ServerError> {
-    let listener = TcpListener::bind(settings.addr).map_err(|source| ServerError::Bind {
-        addr: settings.addr.to_string(),
+    let addr = settings.addr;
+    let bind_error = |source| ServerError::Bind {
+        addr: addr.to_string(),
         source,
-    })?;
-    let local_addr = listener.local_addr().map_err(ServerError::Start)?;
-    listener.set_nonblocking(true).map_err(ServerError::Start)?;
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -127,15 +130,17 @@ pub(super) fn start(settings: ServerBuilder) -> Result<Server, ServerError> {
         .thread_name("perf-instrument-render")
         .build()
         .map_err(ServerError::Start)?;
+    let listener = {
+        let _runtime = runtime.enter();
+        listen(addr).map_err(bind_error)?
+    };
+    let local_addr = listener.local_addr().map_err(ServerError::Start)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = Arc::new(Config {
-        settings,
-        scrapes: Arc::new(AtomicUsize::new(0)),
-        connections: Arc::new(AtomicUsize::new(0)),
-    });
+    let connections = Arc::new(Connections::new(settings.max_connections));
+    let config = Arc::new(Config::new(settings));
     let thread = std::thread::Builder::new()
         .name("perf-instrument-http".into())
-        .spawn(move || runtime.block_on(accept_loop(listener, config, stopped)))
+        .spawn(move || runtime.block_on(accept_loop(listener, config, connections, stopped)))
         .map_err(ServerError::Start)?;
     Ok(Server {
         local_addr,
@@ -144,55 +149,107 @@ pub(super) fn start(settings: ServerBuilder) -> Result<Server, ServerError> {
     })
 }
 
+/// Binds `addr` with a deeper accept queue than the std default of 128 (within the runtime
+/// entered by the caller).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's `TcpListener::bind` does on Unix: rebinding right after a restart works.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 async fn accept_loop(
-    listener: TcpListener,
+    listener: tokio::net::TcpListener,
     config: Arc<Config>,
+    connections: Arc<Connections>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return;
-    };
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut stopped => return,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                // Out of descriptors, or the peer gave up: back off briefly and go on.
                 Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Out of descriptors, most likely: free one held by an idle connection,
+                    // or back off briefly, and go on.
+                    if connections.close_idlest() {
+                        config.events.idle_closed.inc();
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     continue;
                 }
             },
         };
-        tokio::spawn(serve_connection(stream, config.clone()));
+        let member = match connections.admit() {
+            Admission::Admitted(member) => member,
+            Admission::Evicted(member) => {
+                config.events.idle_closed.inc();
+                member
+            }
+            Admission::Refused => {
+                config.events.connection_refused.inc();
+                continue; // dropping the stream closes it
+            }
+        };
+        tokio::spawn(serve_connection(stream, peer.ip(), config.clone(), member));
+        // Let the connections run before the next accept: a flood of connects must not starve
+        // the tasks that read the requests already accepted (a new connection not yet polled
+        // looks idle, and would be closed for room before its request is read).
+        tokio::task::yield_now().await;
     }
 }
 
-/// Serves one connection within its connection slot, its header limits and its deadline.
-async fn serve_connection(stream: tokio::net::TcpStream, config: Arc<Config>) {
-    let Some(_connection) = take_slot(&config.connections, config.settings.max_connections) else {
-        return; // dropping the stream closes it
-    };
+/// Serves one connection within its place in the connection budget, its header limits and its
+/// deadline.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    client: IpAddr,
+    config: Arc<Config>,
+    member: Member,
+) {
+    // Most sockets of an attack send nothing: wait for the first byte before building the
+    // HTTP machinery, within the header timeout and until told to close for room.
+    tokio::select! {
+        ready = stream.readable() => if ready.is_err() { return },
+        () = tokio::time::sleep(config.settings.header_read_timeout) => return,
+        () = member.state().close.notified() => return,
+    }
     let _ = stream.set_nodelay(true);
+    let state = member.state().clone();
     let service = hyper::service::service_fn(|request| {
         let config = config.clone();
-        async move { Ok::<_, std::convert::Infallible>(respond(&config, request).await) }
+        let busy = state.request();
+        async move {
+            let reply = respond(&config, client, request).await;
+            drop(busy);
+            Ok::<_, std::convert::Infallible>(reply)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(config.settings.header_read_timeout)
         .max_buf_size(config.settings.max_request_bytes.max(8192))
         .max_header_size(config.settings.max_request_bytes)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(Watched::new(TokioIo::new(stream), state.clone()), service);
     let mut connection = std::pin::pin!(connection);
     let deadline = config.settings.connection_timeout;
-    if tokio::time::timeout(deadline, connection.as_mut())
-        .await
-        .is_err()
-    {
-        // Past the deadline: no further request; a response being written (to a client that
-        // may never read it) gets as long again, then the connection is dropped.
-        connection.as_mut().graceful_shutdown();
-        let _ = tokio::time::timeout(deadline, connection).await;
-    }
+    let grace = tokio::select! {
+        _ = connection.as_mut() => return,
+        () = tokio::time::sleep(deadline) => deadline,
+        // Closed to make room: it had no request in progress when chosen. An idle
+        // connection, or one still sending headers, closes at once; one whose request started
+        // since finishes its response within the header timeout.
+        () = member.state().close.notified() => config.settings.header_read_timeout,
+    };
+    // No further request; a response being written (to a client that may never read it) gets
+    // `grace`, then the connection is dropped.
+    connection.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(grace, connection).await;
 }
