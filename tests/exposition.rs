@@ -489,7 +489,11 @@ fn a_64_kib_label_value_and_help_round_trip() {
     let big: String = "ab\"\\\n}#😀".repeat(64 * 1024 / 14 + 1);
     let registry = bare();
     registry
-        .register_counter(Opts::new("big", big.clone()).labels(["v"]))
+        .register_counter(
+            Opts::new("big", big.clone())
+                .labels(["v"])
+                .max_label_value_bytes(big.len()),
+        )
         .unwrap()
         .with_label_values(&[&big])
         .inc();
