@@ -86,17 +86,16 @@ pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use instrument::{
-    channel, BackgroundThread, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken,
-    LockBuilder, LockStall, LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex,
-    MutexGuard, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder, QueueProbe,
-    QueueProbeBuilder, RemoteToken, RwLock, RwLockReadGuard, RwLockWriteGuard, Stage, Stamp,
-    OTHER_SITE,
+    channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LockBuilder, LockStall,
+    LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex, MutexGuard, PendingTracker,
+    PendingTrackerBuilder, Pipeline, PipelineBuilder, QueueProbe, QueueProbeBuilder, RemoteToken,
+    RwLock, RwLockReadGuard, RwLockWriteGuard, Stage, Stamp, OTHER_SITE,
 };
 #[cfg(feature = "tokio")]
 pub use instrument::{AsyncMutex, AsyncMutexGuard};
 pub use instrument::{
     SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
-    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
+    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaTracker,
     SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
 };
 #[cfg(feature = "metrics")]
@@ -111,9 +110,10 @@ pub use recorder::{
     OwnedInFlightGuard, Unit,
 };
 pub use registry::{
-    Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge, MetricKind, Opts,
-    Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot,
-    SeriesValue, TableSpec, Tabling, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
+    BackgroundThread, Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge,
+    MetricKind, Opts, Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series,
+    SeriesSnapshot, SeriesValue, TableSpec, Tabling, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK,
+    OVERFLOW_LABEL_VALUE,
 };
 pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 

@@ -7,7 +7,6 @@
 //! bounds its memory, and counts what it refuses by reason.
 
 mod active_set;
-pub(crate) mod background;
 mod batch;
 pub mod channel;
 mod lock;
@@ -19,7 +18,6 @@ mod saga;
 
 /// The catalogue entries of the instruments' families, one module per instrument.
 pub(crate) mod families {
-    pub(crate) use super::background::families as background;
     pub(crate) use super::batch::families as batch;
     pub(crate) use super::lock::families as lock;
     pub(crate) use super::long_task::families as long_task;
@@ -29,7 +27,6 @@ pub(crate) mod families {
     pub(crate) use super::saga::families as saga;
 }
 
-pub use background::BackgroundThread;
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
 #[cfg(feature = "tokio")]
 pub use lock::{AsyncMutex, AsyncMutexGuard};
@@ -45,6 +42,6 @@ pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
 pub use saga::{
     SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
-    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
+    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaTracker,
     SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
 };

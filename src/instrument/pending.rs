@@ -1,9 +1,9 @@
 //! `PendingTracker`: completions awaited by request id — how many are pending, how old the
 //! oldest is, how long completions took, and which were orphaned and why.
 
-use super::background::{Background, BackgroundThread};
 use crate::clock::Clock;
 use crate::recorder::{Counter, Histogram};
+use crate::registry::background::{Background, BackgroundThread};
 use crate::registry::{Registry, RegistryError};
 use crate::sync::{lock, Mutex};
 use std::collections::{BTreeMap, HashMap};

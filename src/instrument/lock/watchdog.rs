@@ -2,7 +2,7 @@
 //! outlast it while they last.
 
 use super::core::Core;
-use crate::instrument::background::{Background, BackgroundThread};
+use crate::registry::background::{Background, BackgroundThread};
 use crate::registry::{Registry, RegistryError};
 use crate::sync::{lazy_global, lock, Mutex, Ordering};
 use std::sync::{Arc, Weak};

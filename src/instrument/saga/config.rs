@@ -111,9 +111,6 @@ pub enum SagaError {
     /// with another shape).
     #[error("registering the saga metrics failed: {0}")]
     Registry(#[from] RegistryError),
-    /// The sweeper thread could not be started.
-    #[error("could not start the saga sweeper thread ({0}); check the process's thread limit")]
-    Spawn(#[source] std::io::Error),
 }
 
 /// A step of one tracker's saga type: a small `Copy` handle, resolved once at setup, that the

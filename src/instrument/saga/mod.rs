@@ -8,7 +8,7 @@
 //! * `shard`: one shard's active sagas, start order and finished-id memory;
 //! * `metrics`: the families and one tracker's resolved handles;
 //! * `tracker`: [`SagaTracker`] and its events;
-//! * `sweep`: time-outs, stuck marking and the background [`SagaSweeper`];
+//! * `sweep`: time-outs, stuck marking and the background sweeper thread;
 //! * `report`: the stuck and oldest lists, their text and JSON views, the route.
 
 mod config;
@@ -26,5 +26,5 @@ pub use id::{SagaId, SagaIdRef, MAX_SAGA_ID_LEN};
 pub(crate) use metrics::families;
 pub use outcome::{SagaOutcome, SagaRejectReason, SagaStepState, SagaVerdict};
 pub use report::{SagaReport, SagaStatus, SagaViewFormat};
-pub use sweep::{SagaSweepSummary, SagaSweeper};
+pub use sweep::SagaSweepSummary;
 pub use tracker::{SagaMemory, SagaTracker};

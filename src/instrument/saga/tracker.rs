@@ -149,6 +149,9 @@ pub(super) struct Inner {
     /// Active sagas across shards (reserved before an insert, so never above `max_active`).
     pub(super) active: AtomicUsize,
     pub(super) metrics: SagaMetrics,
+    /// Makes the next sweep panic (the sweeper's panic handling is tested with it).
+    #[cfg(test)]
+    pub(super) panic_next_sweep: crate::sync::AtomicBool,
 }
 
 /// How much a tracker holds, and roughly how many bytes that takes.
@@ -214,6 +217,8 @@ impl SagaTracker {
                 shards,
                 active: AtomicUsize::new(0),
                 metrics,
+                #[cfg(test)]
+                panic_next_sweep: crate::sync::AtomicBool::new(false),
             }),
         })
     }

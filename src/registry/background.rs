@@ -1,9 +1,9 @@
-//! Background threads of the instruments (sweepers, the lock watchdog): periodic, stoppable,
-//! and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
+//! Background threads (the pending and saga sweepers, the lock watchdog): one helper for all,
+//! periodic, stoppable and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
 //! panic in a tick is caught and counted in `perf_instrument_background_panics_total{thread}`.
 
+use super::{Family, Registry, RegistryError};
 use crate::recorder::{Counter, Gauge};
-use crate::registry::{Family, Registry, RegistryError};
 use std::fmt;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -74,6 +74,7 @@ impl Background {
         match thread {
             Ok(thread) => BackgroundThread {
                 name,
+                period,
                 stop: Some(stop),
                 thread: Some(thread),
             },
@@ -81,6 +82,7 @@ impl Background {
                 up.set(0);
                 BackgroundThread {
                     name,
+                    period,
                     stop: None,
                     thread: None,
                 }
@@ -102,6 +104,7 @@ impl Background {
 #[must_use = "the thread stops when the handle is dropped"]
 pub struct BackgroundThread {
     name: String,
+    period: Duration,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -119,6 +122,35 @@ impl BackgroundThread {
     #[must_use]
     pub fn is_running(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// The thread's name: its `thread` label value and the OS thread's name
+    /// (`pending-sweep-<tracker>`, `saga-sweep-<saga>`, `lock-watchdog`).
+    ///
+    /// ```
+    /// # use perf_instrument::{PendingTracker, Registry};
+    /// # let registry = Registry::new();
+    /// # let tracker = PendingTracker::<u64>::builder("replies").build(&registry).unwrap();
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+    /// assert_eq!(sweeper.name(), "pending-sweep-replies");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Time between two ticks.
+    ///
+    /// ```
+    /// # use perf_instrument::{PendingTracker, Registry};
+    /// # let registry = Registry::new();
+    /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_millis(500));
+    /// assert_eq!(sweeper.period(), std::time::Duration::from_millis(500));
+    /// ```
+    #[must_use]
+    pub fn period(&self) -> Duration {
+        self.period
     }
 
     /// Stops the thread and waits for it.
@@ -151,6 +183,7 @@ impl fmt::Debug for BackgroundThread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BackgroundThread")
             .field("name", &self.name)
+            .field("period", &self.period)
             .field("running", &self.is_running())
             .finish()
     }
