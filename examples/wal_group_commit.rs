@@ -10,8 +10,7 @@
 mod args;
 
 use perf_instrument::{
-    channel, BatchRecorder, LockBuilder, LockWatchdog, Mutex, QueueProbe, Registry, Report, Server,
-    Unit,
+    channel, BatchRecorder, LockWatchdog, Mutex, QueueProbe, Registry, Report, Server, Unit,
 };
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -69,10 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_secs();
 
     let registry = Registry::global().clone();
-    let node = LockBuilder::new("raft_node")
+    let node = Mutex::builder("raft_node")
         .hold_timing(true)
         .watchdog(Duration::from_secs(1))
-        .mutex(NodeState::default(), &registry)?;
+        .build(NodeState::default(), &registry)?;
     let commits = BatchRecorder::new(&registry, "wal_group_commit")?;
     let append_latency = registry.histogram(
         "wal_append_duration_seconds",

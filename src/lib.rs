@@ -85,9 +85,10 @@ pub use expose::protobuf;
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
+pub use instrument::lock;
 pub use instrument::{
-    channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LockBuilder, LockStall,
-    LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex, MutexGuard, PendingTracker,
+    channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LockStall, LockWatchdog,
+    LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex, MutexGuard, PendingTracker,
     PendingTrackerBuilder, Pipeline, PipelineBuilder, QueueProbe, QueueProbeBuilder, RemoteToken,
     RwLock, RwLockReadGuard, RwLockWriteGuard, Stage, Stamp, OTHER_SITE,
 };

@@ -9,7 +9,7 @@
 mod active_set;
 mod batch;
 pub mod channel;
-mod lock;
+pub mod lock;
 mod long_task;
 mod pending;
 mod pipeline;
@@ -33,8 +33,8 @@ pub use lock::{AsyncMutex, AsyncMutexGuard};
 #[cfg(perf_instrument_loom)]
 pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
 pub use lock::{
-    LockBuilder, LockStall, LockWatchdog, Mutex, MutexGuard, RwLock, RwLockReadGuard,
-    RwLockWriteGuard, OTHER_SITE,
+    LockStall, LockWatchdog, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    OTHER_SITE,
 };
 pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
 pub use pending::{PendingTracker, PendingTrackerBuilder};

@@ -19,19 +19,20 @@ pub(crate) fn watch(core: &Arc<Core>) {
     watched.push(Arc::downgrade(core));
 }
 
-/// Scans every lock built with [`LockBuilder::watchdog`](crate::LockBuilder::watchdog): a hold
+/// Scans every lock built with [`MutexBuilder::watchdog`](crate::lock::MutexBuilder::watchdog) (or another lock builder's): a hold
 /// past the lock's threshold is logged once, while it lasts, as a `tracing` warning naming the
 /// lock, the holder's call site and the duration, and counted in `lock_held_too_long_total`.
 /// (`lock_current_longest_hold_seconds` needs no watchdog: it is computed at scrape.)
 ///
 /// ```
-/// use perf_instrument::{Clock, LockBuilder, LockWatchdog, Registry};
+/// use perf_instrument::lock::{LockWatchdog, Mutex};
+/// use perf_instrument::{Clock, Registry};
 /// use std::time::Duration;
 ///
 /// let registry = Registry::new();
 /// let (clock, hand) = Clock::manual();
-/// let node = LockBuilder::new("node").watchdog(Duration::from_secs(1)).clock(clock)
-///     .mutex((), &registry).unwrap();
+/// let node = Mutex::builder("node").watchdog(Duration::from_secs(1)).clock(clock)
+///     .build((), &registry).unwrap();
 /// let held = node.lock();
 /// hand.advance(Duration::from_secs(3));
 /// let stalls = LockWatchdog::scan();
