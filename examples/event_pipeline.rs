@@ -272,7 +272,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
     }
     let watchdog = perf_instrument::LockWatchdog::start(&registry, Duration::from_millis(100))?;
-    let sweeper = app.replies.spawn_sweeper(Duration::from_millis(200));
+    let sweeper = app.replies.spawn_sweeper(Duration::from_millis(200))?;
     let saga_sweeper = app
         .orders
         .tracker

@@ -692,7 +692,10 @@ fn bad_settings_are_errors_that_say_what_to_fix() {
     );
     assert!(err.to_string().contains("deadline"), "{err}");
     let err = build(SagaTracker::builder("s").steps(["a"]).max_active(0));
-    assert!(matches!(err, SagaError::ZeroCapacity), "{err}");
+    assert!(
+        matches!(err, SagaError::ZeroCount { what: "max_active" }),
+        "{err}"
+    );
     let t = SagaTracker::builder("s")
         .steps(["a"])
         .failure_reasons(["other", "x"])

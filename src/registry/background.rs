@@ -47,13 +47,16 @@ impl Background {
     }
 
     /// Runs `tick` every `period` on a new thread until the handle drops or `tick` returns
-    /// `false`.
+    /// `false`. A zero period (a thread that would spin) is refused.
     pub(crate) fn spawn(
         &self,
         name: String,
         period: Duration,
         mut tick: impl FnMut() -> bool + Send + 'static,
-    ) -> BackgroundThread {
+    ) -> Result<BackgroundThread, RegistryError> {
+        if period.is_zero() {
+            return Err(RegistryError::ZeroSetting { setting: "period" });
+        }
         let up = self.up.with_label_values(&[&name]);
         let panics = self.panics.with_label_values(&[&name]);
         let (stop, stopped) = mpsc::channel::<()>();
@@ -71,7 +74,7 @@ impl Background {
                 }
                 thread_up.set(0);
             });
-        match thread {
+        Ok(match thread {
             Ok(thread) => BackgroundThread {
                 name,
                 period,
@@ -87,7 +90,7 @@ impl Background {
                     thread: None,
                 }
             }
-        }
+        })
     }
 }
 
@@ -97,7 +100,7 @@ impl Background {
 /// use perf_instrument::{PendingTracker, Registry};
 /// let registry = Registry::new();
 /// let tracker = PendingTracker::<u64>::builder("replies").build(&registry).unwrap();
-/// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+/// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap();
 /// assert!(sweeper.is_running());
 /// drop(sweeper);
 /// ```
@@ -116,7 +119,7 @@ impl BackgroundThread {
     /// # use perf_instrument::{PendingTracker, Registry};
     /// # let registry = Registry::new();
     /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
-    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap();
     /// assert!(sweeper.is_running());
     /// ```
     #[must_use]
@@ -131,7 +134,7 @@ impl BackgroundThread {
     /// # use perf_instrument::{PendingTracker, Registry};
     /// # let registry = Registry::new();
     /// # let tracker = PendingTracker::<u64>::builder("replies").build(&registry).unwrap();
-    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap();
     /// assert_eq!(sweeper.name(), "pending-sweep-replies");
     /// ```
     #[must_use]
@@ -145,7 +148,7 @@ impl BackgroundThread {
     /// # use perf_instrument::{PendingTracker, Registry};
     /// # let registry = Registry::new();
     /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
-    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_millis(500));
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_millis(500)).unwrap();
     /// assert_eq!(sweeper.period(), std::time::Duration::from_millis(500));
     /// ```
     #[must_use]
@@ -159,7 +162,7 @@ impl BackgroundThread {
     /// # use perf_instrument::{PendingTracker, Registry};
     /// # let registry = Registry::new();
     /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
-    /// tracker.spawn_sweeper(std::time::Duration::from_secs(1)).stop();
+    /// tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap().stop();
     /// ```
     pub fn stop(mut self) {
         self.stop_and_join();

@@ -110,7 +110,7 @@ macro_rules! lock_builder {
 
             /// Holds longer than `threshold` are reported by the
             /// [`LockWatchdog`](crate::lock::LockWatchdog) while they last (one clock read per
-            /// acquisition).
+            /// acquisition). A zero threshold is refused by `build`.
             ///
             #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").watchdog(std::time::Duration::from_millis(500));\nassert!(format!(\"{b:?}\").contains(\"500ms\"));\n```")]
             pub fn watchdog(mut self, threshold: Duration) -> Self {
@@ -130,7 +130,8 @@ macro_rules! lock_builder {
             ///
             /// # Errors
             ///
-            /// [`RegistryError`] if the lock families clash with others in `registry`.
+            /// [`RegistryError`] if the lock families clash with others in `registry`;
+            /// [`RegistryError::ZeroSetting`] for a zero `watchdog` threshold.
             ///
             #[doc = concat!("```\nlet registry = perf_instrument::Registry::new();\nlet lock = perf_instrument::lock::", stringify!($lock), "::builder(\"wal\").build(", $example_value, ", &registry).unwrap();\n", $example_use, "\n```")]
             pub fn build(self, value: T, registry: &Registry) -> Result<$lock<T>, RegistryError> {
@@ -191,6 +192,11 @@ fn core(
     config: core::Config,
     registry: &Registry,
 ) -> Result<std::sync::Arc<core::Core>, RegistryError> {
+    if config.watchdog.is_some_and(|t| t.is_zero()) {
+        return Err(RegistryError::ZeroSetting {
+            setting: "watchdog",
+        });
+    }
     let core = core::Core::new(config, registry)?;
     if core.watchdog_nanos.is_some() {
         watchdog::watch(&core);

@@ -66,7 +66,8 @@ impl LockWatchdog {
     ///
     /// # Errors
     ///
-    /// [`RegistryError`] if the background-thread families clash in `registry`.
+    /// [`RegistryError`] if the background-thread families clash in `registry`;
+    /// [`RegistryError::ZeroSetting`] for a zero period.
     ///
     /// ```
     /// let registry = perf_instrument::Registry::new();
@@ -75,10 +76,10 @@ impl LockWatchdog {
     /// ```
     pub fn start(registry: &Registry, period: Duration) -> Result<BackgroundThread, RegistryError> {
         let background = Background::new(registry)?;
-        Ok(background.spawn("lock-watchdog".to_string(), period, || {
+        background.spawn("lock-watchdog".to_string(), period, || {
             Self::scan();
             true
-        }))
+        })
     }
 
     /// Scans once now: reports (and returns) each hold past its lock's threshold that was not

@@ -80,9 +80,12 @@ pub enum SagaError {
         /// Which setting: `deadline`, `stuck_after` or `sweep period`.
         what: &'static str,
     },
-    /// `max_active(0)`.
-    #[error("max_active must be at least 1 (it bounds the memory of active sagas)")]
-    ZeroCapacity,
+    /// A count that must be positive was zero (`max_active(0)`, `shards(0)`).
+    #[error("{what} must be at least 1; pass a positive count")]
+    ZeroCount {
+        /// Which setting: `max_active` or `shards`.
+        what: &'static str,
+    },
     /// [`SagaTracker::step`](crate::SagaTracker::step) with a name that was not declared.
     #[error("saga {saga:?} has no step {name:?}; its steps are {steps:?}")]
     UnknownStep {
@@ -332,7 +335,8 @@ impl SagaTrackerBuilder {
         self
     }
 
-    /// The number of shards (rounded up to a power of two, 1 to 4,096). Events for ids in
+    /// The number of shards (rounded up to a power of two, at most 4,096; zero is refused by
+    /// `build`). Events for ids in
     /// different shards never wait for each other.
     ///
     /// ```
@@ -404,7 +408,10 @@ impl SagaTrackerBuilder {
             });
         }
         if self.max_active == 0 {
-            return Err(SagaError::ZeroCapacity);
+            return Err(SagaError::ZeroCount { what: "max_active" });
+        }
+        if self.shards == Some(0) {
+            return Err(SagaError::ZeroCount { what: "shards" });
         }
         let shards = self
             .shards

@@ -138,7 +138,7 @@ impl SagaTracker {
         let tracker: Weak<Inner> = Arc::downgrade(&self.inner);
         let running = Running::new(self.inner.metrics.sweepers.clone());
         let name = format!("saga-sweep-{}", self.inner.name);
-        Ok(self.inner.metrics.background.spawn(name, period, move || {
+        let thread = self.inner.metrics.background.spawn(name, period, move || {
             // Dropped with the closure when the thread ends, however it ends.
             let _running = &running;
             let Some(inner) = tracker.upgrade() else {
@@ -146,7 +146,11 @@ impl SagaTracker {
             };
             SagaTracker { inner }.sweep();
             true
-        }))
+        });
+        // The period was checked above, the only setting the helper refuses.
+        thread.map_err(|_| SagaError::ZeroDuration {
+            what: "sweep period",
+        })
     }
 }
 
