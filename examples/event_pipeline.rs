@@ -20,10 +20,10 @@
 mod args;
 
 use perf_instrument::load::{Call, LoadDriver, Rate};
+use perf_instrument::saga::{SagaFailureReason, SagaStep, SagaViewFormat};
 use perf_instrument::{
     channel, timed, BatchRecorder, EventToken, Mutex, PendingTracker, Pipeline, QueueProbe,
-    Registry, Report, RwLock, SagaFailureReason, SagaStep, SagaTracker, SagaViewFormat, Server,
-    Stage,
+    Registry, Report, RwLock, SagaTracker, Server, Stage,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -271,7 +271,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
     }
-    let watchdog = perf_instrument::LockWatchdog::start(&registry, Duration::from_millis(100))?;
+    let watchdog =
+        perf_instrument::lock::LockWatchdog::start(&registry, Duration::from_millis(100))?;
     let sweeper = app.replies.spawn_sweeper(Duration::from_millis(200))?;
     let saga_sweeper = app
         .orders

@@ -9,9 +9,8 @@
 #[path = "common/args.rs"]
 mod args;
 
-use perf_instrument::{
-    channel, BatchRecorder, LockWatchdog, Mutex, QueueProbe, Registry, Report, Server, Unit,
-};
+use perf_instrument::lock::LockWatchdog;
+use perf_instrument::{channel, BatchRecorder, Mutex, QueueProbe, Registry, Report, Server, Unit};
 use std::io::Write;
 use std::time::{Duration, Instant};
 

@@ -9,11 +9,13 @@
 //! 2. [`clock`](Clock): a TSC-based monotonic clock and a manual clock for tests.
 //! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
 //! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series, the
-//!    process collector.
-//! 5. instruments: domain types built from the layers above — [`Pipeline`], [`QueueProbe`],
-//!    [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], [`Mutex`]/[`RwLock`] with a
-//!    [`LockWatchdog`], and [`SagaTracker`] (active, stuck and timed-out sagas, step and
-//!    end-to-end durations by outcome).
+//!    process collector, and [`BackgroundThread`], the handle of every sweeper and watchdog.
+//! 5. instruments: domain types built from the layers above — [`Pipeline`], [`QueueProbe`]
+//!    (and [`channel`]), [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], the
+//!    instrumented locks of [`lock`] ([`Mutex`] and [`RwLock`] also here; guards, the
+//!    `AsyncMutex`, the builders and the [`LockWatchdog`](lock::LockWatchdog) there), and the
+//!    saga tracker of [`saga`] ([`SagaTracker`] also here; its ids, outcomes, verdicts, errors
+//!    and reports there). Every instrument is made by `builder(name)` … `build(&registry)`.
 //! 6. report: the human [`Report`] — percentile tables and findings — read from registry
 //!    snapshots.
 //! 7. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) and the
@@ -85,20 +87,12 @@ pub use expose::protobuf;
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
-pub use instrument::lock;
 pub use instrument::{
-    channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LockStall, LockWatchdog,
-    LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex, MutexGuard, PendingTracker,
-    PendingTrackerBuilder, Pipeline, PipelineBuilder, QueueProbe, QueueProbeBuilder, RemoteToken,
-    RwLock, RwLockReadGuard, RwLockWriteGuard, Stage, Stamp, OTHER_SITE,
+    channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LongTask, LongTaskTimer,
+    LongTaskTimerBuilder, Mutex, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder,
+    QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, Stamp,
 };
-#[cfg(feature = "tokio")]
-pub use instrument::{AsyncMutex, AsyncMutexGuard};
-pub use instrument::{
-    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
-    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaTracker,
-    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
-};
+pub use instrument::{lock, saga};
 #[cfg(feature = "metrics")]
 pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
 #[cfg(feature = "tracing-layer")]

@@ -7,7 +7,8 @@
 mod common;
 
 use common::exposition::{parse, Dialect, Parsed};
-use perf_instrument::{render_as, Clock, Format, LockWatchdog, Mutex, Registry};
+use perf_instrument::lock::LockWatchdog;
+use perf_instrument::{render_as, Clock, Format, Mutex, Registry};
 use std::time::Duration;
 
 fn scrape(registry: &Registry) -> Parsed {

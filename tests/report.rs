@@ -1,9 +1,10 @@
 //! Report findings fire when they should, and only then; tables and JSON hold what was recorded.
 #![cfg(not(perf_instrument_loom))]
 
+use perf_instrument::lock::LockWatchdog;
 use perf_instrument::{
-    Clock, FindingKind, LockWatchdog, Mutex, Opts, PendingTracker, Pipeline, QueueProbe, Registry,
-    Report, SagaTracker,
+    Clock, FindingKind, Mutex, Opts, PendingTracker, Pipeline, QueueProbe, Registry, Report,
+    SagaTracker,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,7 +257,7 @@ fn stuck_sagas_and_a_low_completion_ratio_are_found() {
     let reserve = orders.step("reserve").unwrap();
     let reason = orders
         .failure_reason("declined")
-        .unwrap_or(perf_instrument::SagaFailureReason::OTHER);
+        .unwrap_or(perf_instrument::saga::SagaFailureReason::OTHER);
     for id in 0..30u64 {
         orders.start(id);
         orders.step_started(id, reserve);

@@ -2,8 +2,9 @@
 //! that would make an instrument useless is refused at build with an error naming the setting.
 
 use perf_instrument::lock::{LockWatchdog, Mutex, RwLock};
+use perf_instrument::saga::SagaError;
 use perf_instrument::{
-    LongTaskTimer, PendingTracker, Pipeline, Registry, RegistryError, SagaError, SagaTracker,
+    LongTaskTimer, PendingTracker, Pipeline, Registry, RegistryError, SagaTracker,
 };
 use std::time::Duration;
 

@@ -5,6 +5,7 @@
 //! delays the fast `503` that a scrape past the concurrency cap gets.
 
 use super::render;
+use crate::instrument::saga::{SagaTracker, SagaViewFormat};
 use crate::registry::Registry;
 use crate::sync::{AtomicUsize, Ordering};
 use base64::Engine as _;
@@ -137,6 +138,35 @@ impl Route {
             path: path.into(),
             handler: Arc::new(handler),
         }
+    }
+}
+
+/// The saga tracker's views as routes of the endpoint (here, since routes belong to the
+/// exposition layer, above the instruments).
+impl SagaTracker {
+    /// A route serving [`view`](SagaTracker::view) at `path` on the built-in HTTP endpoint (feature
+    /// `http`), e.g. next to `/metrics`.
+    ///
+    /// ```
+    /// use perf_instrument::saga::SagaViewFormat;
+    /// use perf_instrument::{Registry, SagaTracker, Server};
+    /// let registry = Registry::new();
+    /// let orders = SagaTracker::builder("order").steps(["a"]).build(&registry).unwrap();
+    /// let server = Server::builder(registry)
+    ///     .bind("127.0.0.1:0".parse().unwrap())
+    ///     .route(orders.route("/sagas", SagaViewFormat::Json))
+    ///     .route(orders.route("/sagas.txt", SagaViewFormat::Text))
+    ///     .start()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    #[must_use]
+    pub fn route(&self, path: impl Into<String>, format: SagaViewFormat) -> Route {
+        let tracker = self.clone();
+        Route::new(path, move || {
+            let (content_type, body) = tracker.view(format);
+            (content_type.to_string(), body)
+        })
     }
 }
 

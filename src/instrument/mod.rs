@@ -14,7 +14,7 @@ mod long_task;
 mod pending;
 mod pipeline;
 mod queue;
-mod saga;
+pub mod saga;
 
 /// The catalogue entries of the instruments' families, one module per instrument.
 pub(crate) mod families {
@@ -28,20 +28,11 @@ pub(crate) mod families {
 }
 
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
-#[cfg(feature = "tokio")]
-pub use lock::{AsyncMutex, AsyncMutexGuard};
 #[cfg(perf_instrument_loom)]
 pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
-pub use lock::{
-    LockStall, LockWatchdog, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-    OTHER_SITE,
-};
+pub use lock::{Mutex, RwLock};
 pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
 pub use pending::{PendingTracker, PendingTrackerBuilder};
 pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
-pub use saga::{
-    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
-    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaTracker,
-    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
-};
+pub use saga::SagaTracker;

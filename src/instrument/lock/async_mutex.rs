@@ -87,7 +87,7 @@ impl<T: ?Sized> AsyncMutex<T> {
     ///
     /// ```
     /// # let registry = perf_instrument::Registry::new();
-    /// # let m = perf_instrument::AsyncMutex::builder("m").build(1, &registry).unwrap();
+    /// # let m = perf_instrument::lock::AsyncMutex::builder("m").build(1, &registry).unwrap();
     /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async { assert_eq!(*m.lock().await, 1) });
     /// ```
@@ -128,7 +128,7 @@ impl<T: ?Sized> fmt::Debug for AsyncMutex<T> {
 ///
 /// ```
 /// # let registry = perf_instrument::Registry::new();
-/// # let m = perf_instrument::AsyncMutex::builder("m").build(1, &registry).unwrap();
+/// # let m = perf_instrument::lock::AsyncMutex::builder("m").build(1, &registry).unwrap();
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
 ///     let mut g = m.lock().await;

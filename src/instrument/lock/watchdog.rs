@@ -46,7 +46,7 @@ pub struct LockWatchdog;
 /// A hold the watchdog reported.
 ///
 /// ```
-/// # use perf_instrument::LockWatchdog;
+/// # use perf_instrument::lock::LockWatchdog;
 /// for stall in LockWatchdog::scan() {
 ///     println!("{} held for {:?} at {}", stall.lock, stall.held_for, stall.site);
 /// }
@@ -71,7 +71,7 @@ impl LockWatchdog {
     ///
     /// ```
     /// let registry = perf_instrument::Registry::new();
-    /// let watchdog = perf_instrument::LockWatchdog::start(&registry, std::time::Duration::from_millis(100)).unwrap();
+    /// let watchdog = perf_instrument::lock::LockWatchdog::start(&registry, std::time::Duration::from_millis(100)).unwrap();
     /// assert!(watchdog.is_running());
     /// ```
     pub fn start(registry: &Registry, period: Duration) -> Result<BackgroundThread, RegistryError> {
@@ -86,7 +86,7 @@ impl LockWatchdog {
     /// reported before.
     ///
     /// ```
-    /// assert!(perf_instrument::LockWatchdog::scan().is_empty());
+    /// assert!(perf_instrument::lock::LockWatchdog::scan().is_empty());
     /// ```
     pub fn scan() -> Vec<LockStall> {
         let cores: Vec<Arc<Core>> = lock(&WATCHED).iter().filter_map(Weak::upgrade).collect();

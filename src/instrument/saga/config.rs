@@ -23,7 +23,8 @@ const MAX_SHARDS: usize = 4096;
 /// Why a tracker could not be built or a handle not found. Each message says what to change.
 ///
 /// ```
-/// use perf_instrument::{Registry, SagaError, SagaTracker};
+/// use perf_instrument::saga::SagaError;
+/// use perf_instrument::{Registry, SagaTracker};
 /// let err = SagaTracker::builder("order").build(&Registry::new()).unwrap_err();
 /// assert!(matches!(err, SagaError::NoSteps { .. }));
 /// assert!(err.to_string().contains("steps(["));
@@ -155,7 +156,8 @@ impl SagaStep {
 /// `saga_failures_total`). [`SagaFailureReason::OTHER`] (`"other"`) exists in every tracker.
 ///
 /// ```
-/// use perf_instrument::{Registry, SagaFailureReason, SagaTracker};
+/// use perf_instrument::saga::SagaFailureReason;
+/// use perf_instrument::{Registry, SagaTracker};
 /// let tracker = SagaTracker::builder("order")
 ///     .steps(["charge_payment"])
 ///     .failure_reasons(["payment_declined"])
@@ -178,7 +180,8 @@ impl SagaFailureReason {
     /// The reason `"other"`, valid for every tracker.
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaFailureReason, SagaTracker};
+    /// # use perf_instrument::saga::SagaFailureReason;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// # let t = SagaTracker::builder("s").steps(["a"]).build(&Registry::new()).unwrap();
     /// assert_eq!(t.failure_reason("other").unwrap(), SagaFailureReason::OTHER);
     /// ```
@@ -327,8 +330,8 @@ impl SagaTrackerBuilder {
     ///     .build(&Registry::new()).unwrap();
     /// t.start(1u64);
     /// t.completed(1u64);
-    /// assert_eq!(t.completed(1u64), perf_instrument::SagaVerdict::Rejected(
-    ///     perf_instrument::SagaRejectReason::TerminalBeforeStart));
+    /// assert_eq!(t.completed(1u64), perf_instrument::saga::SagaVerdict::Rejected(
+    ///     perf_instrument::saga::SagaRejectReason::TerminalBeforeStart));
     /// ```
     pub fn recent_finished(mut self, count: usize) -> Self {
         self.recent_finished = count;

@@ -42,7 +42,8 @@ impl SagaTracker {
     /// Takes each shard's lock in turn (never two at once) for a scan of its sagas.
     ///
     /// ```
-    /// use perf_instrument::{Clock, Registry, SagaOutcome, SagaTracker};
+    /// use perf_instrument::saga::SagaOutcome;
+    /// use perf_instrument::{Clock, Registry, SagaTracker};
     /// use std::time::Duration;
     /// let (clock, hand) = Clock::manual();
     /// let t = SagaTracker::builder("order").steps(["a"])
@@ -53,7 +54,7 @@ impl SagaTracker {
     /// assert_eq!(t.sweep().newly_stuck, 1);
     /// hand.advance(Duration::from_secs(7));
     /// assert_eq!(t.sweep().timed_out, 1);
-    /// assert_eq!(t.finished(SagaOutcome::TimedOut), 1);
+    /// assert_eq!(t.finished_count(SagaOutcome::TimedOut), 1);
     /// ```
     pub fn sweep(&self) -> SagaSweepSummary {
         let inner = &*self.inner;
