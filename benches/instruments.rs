@@ -5,7 +5,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use perf_instrument::{channel, LockBuilder, PendingTracker, Pipeline, QueueProbe, Registry};
+use perf_instrument::{channel, Mutex, PendingTracker, Pipeline, QueueProbe, Registry};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -16,17 +16,17 @@ fn registry() -> Registry {
 fn mutex(c: &mut Criterion) {
     let registry = registry();
     let raw = parking_lot::Mutex::new(0u64);
-    let plain = LockBuilder::new("bench_plain")
-        .mutex(0u64, &registry)
+    let plain = Mutex::builder("bench_plain")
+        .build(0u64, &registry)
         .unwrap();
-    let timed = LockBuilder::new("bench_timed")
+    let timed = Mutex::builder("bench_timed")
         .hold_timing(true)
-        .mutex(0u64, &registry)
+        .build(0u64, &registry)
         .unwrap();
-    let watched = LockBuilder::new("bench_watched")
+    let watched = Mutex::builder("bench_watched")
         .hold_timing(true)
         .watchdog(Duration::from_secs(10))
-        .mutex(0u64, &registry)
+        .build(0u64, &registry)
         .unwrap();
 
     let mut group = c.benchmark_group("mutex_lock_unlock/uncontended");

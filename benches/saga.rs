@@ -7,7 +7,8 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use perf_instrument::{Registry, SagaStep, SagaTracker};
+use perf_instrument::saga::SagaStep;
+use perf_instrument::{Registry, SagaTracker};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::{Duration, Instant};
@@ -75,7 +76,7 @@ fn one_thread(c: &mut Criterion) {
                 run(&tracker, &steps, first, iters)
             })
         });
-        assert_eq!(tracker.active(), 0);
+        assert_eq!(tracker.active_count(), 0);
     }
     group.finish();
 }
@@ -97,7 +98,7 @@ fn two_threads(c: &mut Criterion) {
                 common::on_two_threads(iters, |thread, n| run(&tracker, &steps, firsts[thread], n))
             })
         });
-        assert_eq!(tracker.active(), 0);
+        assert_eq!(tracker.active_count(), 0);
     }
     group.finish();
 }

@@ -20,10 +20,10 @@
 mod args;
 
 use perf_instrument::load::{Call, LoadDriver, Rate};
+use perf_instrument::saga::{SagaFailureReason, SagaStep, SagaViewFormat};
 use perf_instrument::{
-    channel, timed, BatchRecorder, EventToken, LockBuilder, Mutex, PendingTracker, Pipeline,
-    QueueProbe, Registry, Report, Route, RwLock, SagaFailureReason, SagaStep, SagaTracker,
-    SagaViewFormat, Server, Stage,
+    channel, timed, BatchRecorder, EventToken, Mutex, PendingTracker, Pipeline, QueueProbe,
+    Registry, Report, Route, RwLock, SagaTracker, Server, Stage,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -243,12 +243,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let app = Arc::new(App {
         stages,
-        store: LockBuilder::new("event_store")
+        store: Mutex::builder("event_store")
             .hold_timing(true)
             .watchdog(Duration::from_millis(500))
-            .mutex(Vec::new(), &registry)?,
-        view: LockBuilder::new("read_model").rwlock(HashMap::new(), &registry)?,
-        write_behind: LockBuilder::new("write_behind_buffer").mutex(Vec::new(), &registry)?,
+            .build(Vec::new(), &registry)?,
+        view: RwLock::builder("read_model").build(HashMap::new(), &registry)?,
+        write_behind: Mutex::builder("write_behind_buffer").build(Vec::new(), &registry)?,
         flushes: BatchRecorder::new(&registry, "write_behind")?,
         replies: PendingTracker::builder("bus_replies")
             .timeout(Duration::from_secs(1))
@@ -275,8 +275,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))?;
     }
-    let watchdog = perf_instrument::LockWatchdog::start(&registry, Duration::from_millis(100))?;
-    let sweeper = app.replies.spawn_sweeper(Duration::from_millis(200));
+    let watchdog =
+        perf_instrument::lock::LockWatchdog::start(&registry, Duration::from_millis(100))?;
+    let sweeper = app.replies.spawn_sweeper(Duration::from_millis(200))?;
     let saga_sweeper = app
         .orders
         .tracker

@@ -9,10 +9,8 @@
 #[path = "common/args.rs"]
 mod args;
 
-use perf_instrument::{
-    channel, BatchRecorder, LockBuilder, LockWatchdog, Mutex, QueueProbe, Registry, Report, Server,
-    Unit,
-};
+use perf_instrument::lock::LockWatchdog;
+use perf_instrument::{channel, BatchRecorder, Mutex, QueueProbe, Registry, Report, Server, Unit};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -69,10 +67,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_secs();
 
     let registry = Registry::global().clone();
-    let node = LockBuilder::new("raft_node")
+    let node = Mutex::builder("raft_node")
         .hold_timing(true)
         .watchdog(Duration::from_secs(1))
-        .mutex(NodeState::default(), &registry)?;
+        .build(NodeState::default(), &registry)?;
     let commits = BatchRecorder::new(&registry, "wal_group_commit")?;
     let append_latency = registry.histogram(
         "wal_append_duration_seconds",

@@ -2,10 +2,9 @@
 //! tests and documentation enumerate. It sits above the layers, since it names entries from
 //! the instruments (layer 5) and the integrations (layer 8).
 
-use crate::instrument::families::{
-    background, batch, lock, long_task, pending, pipeline, queue, saga,
-};
+use crate::instrument::families::{batch, lock, long_task, pending, pipeline, queue, saga};
 use crate::integrations::families as integrations;
+use crate::registry::background::families as background;
 use crate::registry::FamilyDef;
 
 /// The catalogue entries of every family the crate registers on its own — instruments,

@@ -9,11 +9,13 @@
 //! 2. [`clock`](Clock): a TSC-based monotonic clock and a manual clock for tests.
 //! 3. recorders: [`Counter`], [`Gauge`], [`Histogram`] and [`HistogramSnapshot`].
 //! 4. registry: [`Registry`], [`Family`], [`Opts`], validated names, capped series, the
-//!    process collector.
-//! 5. instruments: domain types built from the layers above — [`Pipeline`], [`QueueProbe`],
-//!    [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], [`Mutex`]/[`RwLock`] with a
-//!    [`LockWatchdog`], and [`SagaTracker`] (active, stuck and timed-out sagas, step and
-//!    end-to-end durations by outcome).
+//!    process collector, and [`BackgroundThread`], the handle of every sweeper and watchdog.
+//! 5. instruments: domain types built from the layers above — [`Pipeline`], [`QueueProbe`]
+//!    (and [`channel`]), [`PendingTracker`], [`LongTaskTimer`], [`BatchRecorder`], the
+//!    instrumented locks of [`lock`] ([`Mutex`] and [`RwLock`] also here; guards, the
+//!    `AsyncMutex`, the builders and the [`LockWatchdog`](lock::LockWatchdog) there), and the
+//!    saga tracker of [`saga`] ([`SagaTracker`] also here; its ids, outcomes, verdicts, errors
+//!    and reports there). Every instrument is made by `builder(name)` … `build(&registry)`.
 //! 6. report: the human [`Report`] — percentile tables and findings — read from registry
 //!    snapshots.
 //! 7. exposition: [`render`] (Prometheus text 0.0.4 and OpenMetrics 1.0, negotiated) through
@@ -90,19 +92,11 @@ pub use expose::{render, render_as, Format};
 pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
 pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
-    channel, BackgroundThread, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken,
-    LockBuilder, LockStall, LockWatchdog, LongTask, LongTaskTimer, LongTaskTimerBuilder, Mutex,
-    MutexGuard, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder, QueueProbe,
-    QueueProbeBuilder, RemoteToken, RwLock, RwLockReadGuard, RwLockWriteGuard, Stage, Stamp,
-    OTHER_SITE,
+    channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LongTask, LongTaskTimer,
+    LongTaskTimerBuilder, Mutex, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder,
+    QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, Stamp,
 };
-#[cfg(feature = "tokio")]
-pub use instrument::{AsyncMutex, AsyncMutexGuard};
-pub use instrument::{
-    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
-    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
-    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
-};
+pub use instrument::{lock, saga};
 #[cfg(feature = "tokio")]
 pub use integrations::{tokio_channel, TokioRuntimeCollector};
 #[cfg(feature = "metrics")]
@@ -117,10 +111,10 @@ pub use recorder::{
     OwnedInFlightGuard, Unit, MAX_FILL_IN,
 };
 pub use registry::{
-    Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge, MetricKind, Opts,
-    Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series, SeriesSnapshot,
-    SeriesValue, TableSpec, Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES,
-    DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
+    BackgroundThread, Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge,
+    MetricKind, Opts, Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series,
+    SeriesSnapshot, SeriesValue, TableSpec, Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES,
+    DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
 pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 

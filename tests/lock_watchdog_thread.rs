@@ -7,7 +7,8 @@
 mod common;
 
 use common::exposition::{parse, Dialect, Parsed};
-use perf_instrument::{render_as, Clock, Format, LockBuilder, LockWatchdog, Registry};
+use perf_instrument::lock::LockWatchdog;
+use perf_instrument::{render_as, Clock, Format, Mutex, Registry};
 use std::time::Duration;
 
 fn scrape(registry: &Registry) -> Parsed {
@@ -31,10 +32,10 @@ fn held_too_long(registry: &Registry, lock: &str) -> f64 {
 fn scans_name_the_holder_and_the_thread_reports_within_threshold_plus_a_scan_period() {
     let registry = Registry::builder().process_metrics(false).build().unwrap();
     let (clock, hand) = Clock::manual();
-    let wal = LockBuilder::new("wal_wd_thread")
+    let wal = Mutex::builder("wal_wd_thread")
         .watchdog(Duration::from_secs(1))
         .clock(clock)
-        .mutex((), &registry)
+        .build((), &registry)
         .unwrap();
 
     // Scans called here: nothing else in this process scans, so the stall is returned here.

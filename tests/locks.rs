@@ -4,7 +4,8 @@
 mod common;
 
 use common::{registry, scrape, value};
-use perf_instrument::{Clock, LockBuilder, LockWatchdog, Registry, RwLock};
+use perf_instrument::lock::{LockWatchdog, Mutex, RwLock};
+use perf_instrument::{Clock, Registry};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Context;
@@ -14,9 +15,9 @@ use std::time::Duration;
 fn contention_is_counted_and_attributed_to_waiter_and_holder_sites() {
     let registry = registry();
     let lock = Arc::new(
-        LockBuilder::new("metadata")
+        Mutex::builder("metadata")
             .hold_timing(true)
-            .mutex(0u64, &registry)
+            .build(0u64, &registry)
             .unwrap(),
     );
     let held = lock.lock(); // the holder's site: this line
@@ -94,10 +95,10 @@ fn held_too_long(registry: &Registry, lock: &str) -> f64 {
 fn watchdog_reports_a_long_hold_after_the_threshold_and_not_before() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
-    let node = LockBuilder::new("raft_node_wd")
+    let node = Mutex::builder("raft_node_wd")
         .watchdog(Duration::from_secs(2))
         .clock(clock)
-        .mutex((), &registry)
+        .build((), &registry)
         .unwrap();
     let held = node.lock();
     hand.advance(Duration::from_secs(2));
@@ -155,11 +156,11 @@ fn panics_and_cross_thread_guards_leave_the_bookkeeping_right() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
     let lock = Arc::new(
-        LockBuilder::new("panicky")
+        Mutex::builder("panicky")
             .hold_timing(true)
             .watchdog(Duration::from_secs(1))
             .clock(clock)
-            .mutex(0u32, &registry)
+            .build(0u32, &registry)
             .unwrap(),
     );
     let current = |registry: &Registry| {
@@ -207,13 +208,13 @@ fn panics_and_cross_thread_guards_leave_the_bookkeeping_right() {
 fn rwlock_tracks_writers_exactly_and_read_stretches() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
-    let meta = RwLock::new("plain_rw", 1, &registry).unwrap();
+    let meta = RwLock::new(&registry, "plain_rw", 1).unwrap();
     assert_eq!(*meta.read() + *meta.read(), 2);
     *meta.write() = 5;
-    let timed = LockBuilder::new("timed_rw")
+    let timed = RwLock::builder("timed_rw")
         .watchdog(Duration::from_secs(1))
         .clock(clock)
-        .rwlock(0, &registry)
+        .build(0, &registry)
         .unwrap();
     let r1 = timed.read();
     hand.advance(Duration::from_secs(2));
@@ -243,11 +244,11 @@ fn rwlock_tracks_writers_exactly_and_read_stretches() {
 fn a_writer_waiting_for_readers_blames_a_reader_site_with_or_without_a_watchdog() {
     for watchdog in [false, true] {
         let registry = registry();
-        let mut builder = LockBuilder::new("blamed_rw");
+        let mut builder = RwLock::builder("blamed_rw");
         if watchdog {
             builder = builder.watchdog(Duration::from_secs(60));
         }
-        let lock = Arc::new(builder.rwlock(0u32, &registry).unwrap());
+        let lock = Arc::new(builder.build(0u32, &registry).unwrap());
         *lock.write() = 1; // an earlier writer, gone: not the one to blame
         let reading = lock.read();
         let reader_line = line!() - 1;
@@ -293,17 +294,17 @@ fn a_writer_waiting_for_readers_blames_a_reader_site_with_or_without_a_watchdog(
 fn try_lock_try_read_and_try_write_are_tracked_like_the_waiting_kinds() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
-    let rw = LockBuilder::new("try_rw")
+    let rw = RwLock::builder("try_rw")
         .hold_timing(true)
         .watchdog(Duration::from_secs(1))
         .clock(clock.clone())
-        .rwlock(0u32, &registry)
+        .build(0u32, &registry)
         .unwrap();
-    let m = LockBuilder::new("try_m")
+    let m = Mutex::builder("try_m")
         .hold_timing(true)
         .watchdog(Duration::from_secs(1))
         .clock(clock)
-        .mutex(0u32, &registry)
+        .build(0u32, &registry)
         .unwrap();
     let longest = |lock: &str| {
         value(
@@ -356,9 +357,9 @@ fn try_lock_try_read_and_try_write_are_tracked_like_the_waiting_kinds() {
 fn a_cancelled_async_lock_records_its_wait() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
-    let session = LockBuilder::new("async_cancelled")
+    let session = perf_instrument::lock::AsyncMutex::builder("async_cancelled")
         .clock(clock)
-        .async_mutex(0u32, &registry)
+        .build(0u32, &registry)
         .unwrap();
     let wait = |suffix: &str| {
         value(
@@ -398,11 +399,11 @@ fn an_async_guard_held_across_await_is_reported_like_any_holder() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
     let session = Arc::new(
-        LockBuilder::new("async_session")
+        perf_instrument::lock::AsyncMutex::builder("async_session")
             .hold_timing(true)
             .watchdog(Duration::from_secs(1))
             .clock(clock)
-            .async_mutex(0u32, &registry)
+            .build(0u32, &registry)
             .unwrap(),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()

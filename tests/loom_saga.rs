@@ -13,10 +13,8 @@ mod common;
 use common::loom_model::{bare_registry, model};
 
 use loom::thread;
-use perf_instrument::{
-    Clock, Gauge, ManualClock, Opts, SagaFailureReason, SagaOutcome, SagaRejectReason, SagaTracker,
-    SagaVerdict,
-};
+use perf_instrument::saga::{SagaFailureReason, SagaOutcome, SagaRejectReason, SagaVerdict};
+use perf_instrument::{Clock, Gauge, ManualClock, Opts, SagaTracker};
 use std::time::Duration;
 
 /// A tracker with a 1 s deadline on a manual clock, its `saga_active` gauge, and the clock's
@@ -42,7 +40,10 @@ fn tracker(max_active: usize) -> (SagaTracker, Gauge, ManualClock) {
 }
 
 fn outcomes(tracker: &SagaTracker) -> u64 {
-    SagaOutcome::ALL.iter().map(|o| tracker.finished(*o)).sum()
+    SagaOutcome::ALL
+        .iter()
+        .map(|o| tracker.finished_count(*o))
+        .sum()
 }
 
 #[test]
@@ -70,16 +71,16 @@ fn completion_racing_the_timeout_sweep_ends_the_saga_once() {
         match verdict {
             SagaVerdict::Accepted => {
                 assert_eq!(timed_out, 0);
-                assert_eq!(tracker.finished(SagaOutcome::Completed), 1);
+                assert_eq!(tracker.finished_count(SagaOutcome::Completed), 1);
             }
             SagaVerdict::Rejected(SagaRejectReason::AfterTerminal) => {
                 assert_eq!(timed_out, 1);
-                assert_eq!(tracker.finished(SagaOutcome::TimedOut), 1);
-                assert_eq!(tracker.rejected(SagaRejectReason::AfterTerminal), 1);
+                assert_eq!(tracker.finished_count(SagaOutcome::TimedOut), 1);
+                assert_eq!(tracker.rejected_count(SagaRejectReason::AfterTerminal), 1);
             }
             other => panic!("unexpected verdict {other:?}"),
         }
-        assert_eq!(tracker.active(), 0);
+        assert_eq!(tracker.active_count(), 0);
         assert_eq!(active.get(), 0);
     });
 }
@@ -106,8 +107,8 @@ fn two_terminal_events_end_the_saga_once() {
             .count();
         assert_eq!(accepted, 1, "{completed:?} {failed:?}");
         assert_eq!(outcomes(&tracker), 1);
-        assert_eq!(tracker.rejected(SagaRejectReason::AfterTerminal), 1);
-        assert_eq!((tracker.active(), active.get()), (0, 0));
+        assert_eq!(tracker.rejected_count(SagaRejectReason::AfterTerminal), 1);
+        assert_eq!((tracker.active_count(), active.get()), (0, 0));
     });
 }
 
@@ -129,10 +130,10 @@ fn eviction_racing_the_timeout_sweep_ends_the_old_saga_once() {
         assert_eq!(starter.join().unwrap(), SagaVerdict::Accepted);
         let timed_out = sweeper.join().unwrap();
 
-        let evicted = tracker.finished(SagaOutcome::Evicted);
-        assert_eq!(evicted + tracker.finished(SagaOutcome::TimedOut), 1);
+        let evicted = tracker.finished_count(SagaOutcome::Evicted);
+        assert_eq!(evicted + tracker.finished_count(SagaOutcome::TimedOut), 1);
         assert_eq!(timed_out as u64, 1 - evicted);
-        assert_eq!(tracker.started(), 2);
-        assert_eq!((tracker.active(), active.get()), (1, 1));
+        assert_eq!(tracker.started_count(), 2);
+        assert_eq!((tracker.active_count(), active.get()), (1, 1));
     });
 }

@@ -256,7 +256,7 @@ fn the_background_sweeper_orphans_without_being_called() {
         .build(&registry)
         .unwrap();
     tracker.register(1);
-    let sweeper = tracker.spawn_sweeper(Duration::from_millis(5));
+    let sweeper = tracker.spawn_sweeper(Duration::from_millis(5)).unwrap();
     hand.advance(Duration::from_secs(2));
     // Bounded wait for the thread to run (not a speed assertion).
     assert!(

@@ -1,9 +1,10 @@
 //! Report findings fire when they should, and only then; tables and JSON hold what was recorded.
 #![cfg(not(perf_instrument_loom))]
 
+use perf_instrument::lock::LockWatchdog;
 use perf_instrument::{
-    Clock, FindingKind, LockBuilder, LockWatchdog, Opts, PendingTracker, Pipeline, QueueProbe,
-    Registry, Report, SagaTracker,
+    Clock, FindingKind, Mutex, Opts, PendingTracker, Pipeline, QueueProbe, Registry, Report,
+    SagaTracker,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,12 +161,8 @@ fn a_full_queue_whose_wait_grows_is_found_and_one_with_a_steady_wait_is_not() {
 #[test]
 fn the_most_contended_lock_is_named_with_its_call_sites() {
     let registry = registry();
-    let hot = Arc::new(
-        LockBuilder::new("raft_node")
-            .mutex(0u64, &registry)
-            .unwrap(),
-    );
-    let _cold = LockBuilder::new("config").mutex((), &registry).unwrap();
+    let hot = Arc::new(Mutex::builder("raft_node").build(0u64, &registry).unwrap());
+    let _cold = Mutex::builder("config").build((), &registry).unwrap();
     let before = registry.snapshot();
     let held = hot.lock();
     let waiters: Vec<_> = (0..12)
@@ -224,10 +221,10 @@ fn the_most_contended_lock_is_named_with_its_call_sites() {
 fn a_long_hold_is_reported_once_the_watchdog_saw_it() {
     let registry = registry();
     let (clock, hand) = Clock::manual();
-    let wal = LockBuilder::new("report_wal")
+    let wal = Mutex::builder("report_wal")
         .watchdog(Duration::from_secs(1))
         .clock(clock)
-        .mutex((), &registry)
+        .build((), &registry)
         .unwrap();
     let held = wal.lock();
     hand.advance(Duration::from_millis(500));
@@ -260,7 +257,7 @@ fn stuck_sagas_and_a_low_completion_ratio_are_found() {
     let reserve = orders.step("reserve").unwrap();
     let reason = orders
         .failure_reason("declined")
-        .unwrap_or(perf_instrument::SagaFailureReason::OTHER);
+        .unwrap_or(perf_instrument::saga::SagaFailureReason::OTHER);
     for id in 0..30u64 {
         orders.start(id);
         orders.step_started(id, reserve);

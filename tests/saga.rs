@@ -5,11 +5,11 @@
 mod common;
 
 use common::exposition::{parse, Dialect, Parsed};
-use perf_instrument::{
-    render_as, Clock, Format, ManualClock, Registry, SagaError, SagaFailureReason, SagaId,
-    SagaOutcome, SagaRejectReason, SagaStepState, SagaTracker, SagaVerdict, SagaViewFormat,
-    MAX_SAGA_ID_LEN,
+use perf_instrument::saga::{
+    SagaError, SagaFailureReason, SagaId, SagaOutcome, SagaRejectReason, SagaStepState,
+    SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
 };
+use perf_instrument::{render_as, Clock, Format, ManualClock, Registry, SagaTracker};
 use std::time::Duration;
 
 const STEPS: [&str; 3] = ["reserve_stock", "charge_payment", "ship"];
@@ -171,29 +171,37 @@ fn assert_rejected_once(
 ) {
     let before: Vec<u64> = SagaRejectReason::ALL
         .iter()
-        .map(|r| orders.rejected(*r))
+        .map(|r| orders.rejected_count(*r))
         .collect();
     let finished: Vec<u64> = SagaOutcome::ALL
         .iter()
-        .map(|o| orders.finished(*o))
+        .map(|o| orders.finished_count(*o))
         .collect();
-    let (started, active, stuck) = (orders.started(), orders.active(), orders.stuck_count());
+    let (started, active, stuck) = (
+        orders.started_count(),
+        orders.active_count(),
+        orders.stuck_count(),
+    );
     assert_eq!(event(), SagaVerdict::Rejected(reason));
     for (r, b) in SagaRejectReason::ALL.iter().zip(before) {
         let expected = b + u64::from(*r == reason);
         assert_eq!(
-            orders.rejected(*r),
+            orders.rejected_count(*r),
             expected,
             "{r:?} after a {reason:?} event"
         );
     }
     let after: Vec<u64> = SagaOutcome::ALL
         .iter()
-        .map(|o| orders.finished(*o))
+        .map(|o| orders.finished_count(*o))
         .collect();
     assert_eq!(after, finished, "outcomes moved on a {reason:?} event");
     assert_eq!(
-        (orders.started(), orders.active(), orders.stuck_count()),
+        (
+            orders.started_count(),
+            orders.active_count(),
+            orders.stuck_count()
+        ),
         (started, active, stuck)
     );
 }
@@ -319,12 +327,12 @@ fn capacity_evicts_the_oldest_of_the_shard_as_its_own_outcome() {
         hand.advance(Duration::from_secs(1));
     }
     assert_eq!(orders.start(4u64), SagaVerdict::Accepted);
-    assert_eq!(orders.active(), 3);
-    assert_eq!(orders.finished(SagaOutcome::Evicted), 1);
-    assert_eq!(orders.started(), 4);
+    assert_eq!(orders.active_count(), 3);
+    assert_eq!(orders.finished_count(SagaOutcome::Evicted), 1);
+    assert_eq!(orders.started_count(), 4);
     assert!(SagaRejectReason::ALL
         .iter()
-        .all(|r| orders.rejected(*r) == 0));
+        .all(|r| orders.rejected_count(*r) == 0));
     let ids: Vec<SagaId> = orders.oldest(10).into_iter().map(|s| s.id).collect();
     assert_eq!(ids, [SagaId::Int(2), SagaId::Int(3), SagaId::Int(4)]);
     // The evicted saga is remembered as finished.
@@ -362,9 +370,9 @@ fn a_full_tracker_with_an_empty_shard_drops_the_new_saga() {
         .filter(|v| **v == SagaVerdict::Dropped)
         .count();
     assert!(dropped > 0, "no id hashed to the empty shard: {verdicts:?}");
-    assert_eq!(orders.active(), 1);
-    assert_eq!(orders.started(), 64);
-    assert_eq!(orders.finished(SagaOutcome::Evicted), 63);
+    assert_eq!(orders.active_count(), 1);
+    assert_eq!(orders.started_count(), 64);
+    assert_eq!(orders.finished_count(SagaOutcome::Evicted), 63);
 }
 
 #[test]
@@ -412,7 +420,7 @@ fn sweeps_time_out_and_mark_stuck_at_the_right_instants() {
     hand.advance(tick);
     let s = orders.sweep();
     assert_eq!((s.timed_out, s.active, s.stuck), (1, 1, 1));
-    assert_eq!(orders.finished(SagaOutcome::TimedOut), 1);
+    assert_eq!(orders.finished_count(SagaOutcome::TimedOut), 1);
     assert_eq!(
         orders.completed("a"),
         SagaVerdict::Rejected(SagaRejectReason::AfterTerminal)
@@ -434,7 +442,7 @@ fn sweeps_time_out_and_mark_stuck_at_the_right_instants() {
     assert_eq!(orders.sweep().timed_out, 0);
     hand.advance(tick);
     assert_eq!(orders.sweep().timed_out, 1);
-    assert_eq!((orders.active(), orders.stuck_count()), (0, 0));
+    assert_eq!((orders.active_count(), orders.stuck_count()), (0, 0));
     let p = scrape(&registry);
     assert_eq!(
         value(&p, "saga_oldest_active_age_seconds", &[("saga", "order")]),
@@ -458,8 +466,8 @@ fn a_completion_before_the_sweep_wins_over_the_deadline() {
     hand.advance(Duration::from_secs(60));
     assert!(orders.completed("late").is_accepted());
     assert_eq!(orders.sweep().timed_out, 0);
-    assert_eq!(orders.finished(SagaOutcome::Completed), 1);
-    assert_eq!(orders.finished(SagaOutcome::TimedOut), 0);
+    assert_eq!(orders.finished_count(SagaOutcome::Completed), 1);
+    assert_eq!(orders.finished_count(SagaOutcome::TimedOut), 0);
 }
 
 #[test]
@@ -487,10 +495,13 @@ fn a_million_abandoned_sagas_stay_within_the_cap() {
     }
     let at_warm = at_warm.unwrap();
     let end = orders.memory();
-    assert_eq!(orders.active(), CAP);
+    assert_eq!(orders.active_count(), CAP);
     assert_eq!(end.active, CAP);
-    assert_eq!(orders.started(), TOTAL);
-    assert_eq!(orders.finished(SagaOutcome::Evicted), TOTAL - CAP as u64);
+    assert_eq!(orders.started_count(), TOTAL);
+    assert_eq!(
+        orders.finished_count(SagaOutcome::Evicted),
+        TOTAL - CAP as u64
+    );
     // The finished-id memory is split per shard, rounded up.
     assert!(end.remembered_finished <= CAP + orders.shard_count());
     assert!(end.remembered_finished >= CAP - orders.shard_count());
@@ -673,7 +684,7 @@ fn trackers_share_families_through_the_saga_label() {
 #[test]
 fn bad_settings_are_errors_that_say_what_to_fix() {
     let r = new_registry();
-    let build = |b: perf_instrument::SagaTrackerBuilder| b.build(&r).unwrap_err();
+    let build = |b: perf_instrument::saga::SagaTrackerBuilder| b.build(&r).unwrap_err();
     let err = build(SagaTracker::builder("").steps(["a"]));
     assert!(
         matches!(err, SagaError::InvalidName { what: "saga", .. }),
@@ -692,7 +703,10 @@ fn bad_settings_are_errors_that_say_what_to_fix() {
     );
     assert!(err.to_string().contains("deadline"), "{err}");
     let err = build(SagaTracker::builder("s").steps(["a"]).max_active(0));
-    assert!(matches!(err, SagaError::ZeroCapacity), "{err}");
+    assert!(
+        matches!(err, SagaError::ZeroCount { what: "max_active" }),
+        "{err}"
+    );
     let t = SagaTracker::builder("s")
         .steps(["a"])
         .failure_reasons(["other", "x"])
@@ -737,9 +751,9 @@ fn many_threads_running_whole_sagas_lose_nothing() {
         });
     });
     let total = THREADS * PER_THREAD;
-    assert_eq!(orders.started(), total);
-    assert_eq!(orders.finished(SagaOutcome::Completed), total);
-    assert_eq!(orders.active(), 0);
+    assert_eq!(orders.started_count(), total);
+    assert_eq!(orders.finished_count(SagaOutcome::Completed), total);
+    assert_eq!(orders.active_count(), 0);
     let p = scrape(&registry);
     assert_eq!(value(&p, "saga_active", &[("saga", "order")]), 0.0);
     assert_eq!(
@@ -759,12 +773,12 @@ fn the_sweeper_thread_sweeps_until_dropped() {
     assert_eq!(value(&p, "saga_sweeper_running", &[("saga", "order")]), 1.0);
     // Wait (without asserting on how long it takes) for a sweep to time the saga out.
     for _ in 0..10_000 {
-        if orders.finished(SagaOutcome::TimedOut) == 1 {
+        if orders.finished_count(SagaOutcome::TimedOut) == 1 {
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(orders.finished(SagaOutcome::TimedOut), 1);
+    assert_eq!(orders.finished_count(SagaOutcome::TimedOut), 1);
     drop(sweeper);
     let p = scrape(&registry);
     assert_eq!(value(&p, "saga_sweeper_running", &[("saga", "order")]), 0.0);

@@ -137,7 +137,8 @@ impl LongTaskTimerBuilder {
         self
     }
 
-    /// Most running tasks whose start times are kept for the oldest age (default 4,096).
+    /// Most running tasks whose start times are kept for the oldest age (default 4,096; zero
+    /// is refused by `build`).
     ///
     /// ```
     /// let b = perf_instrument::LongTaskTimer::builder("backup").capacity(16);
@@ -145,7 +146,7 @@ impl LongTaskTimerBuilder {
     /// ```
     #[must_use]
     pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
+        self.capacity = capacity;
         self
     }
 
@@ -165,13 +166,19 @@ impl LongTaskTimerBuilder {
     ///
     /// # Errors
     ///
-    /// [`RegistryError`] for an invalid name or labels, or a clash with other families.
+    /// [`RegistryError`] for an invalid name or labels, or a clash with other families;
+    /// [`RegistryError::ZeroSetting`] for a zero `capacity`.
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
     /// assert!(perf_instrument::LongTaskTimer::builder("bad name").build(&r).is_err());
     /// ```
     pub fn build(self, registry: &Registry) -> Result<LongTaskTimer, RegistryError> {
+        if self.capacity == 0 {
+            return Err(RegistryError::ZeroSetting {
+                setting: "capacity",
+            });
+        }
         let name = &self.name;
         let help = self.help.as_deref().unwrap_or("Long-running tasks.");
         let names: Vec<&str> = self.labels.iter().map(|(n, _)| n.as_str()).collect();

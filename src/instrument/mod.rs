@@ -7,19 +7,17 @@
 //! bounds its memory, and counts what it refuses by reason.
 
 mod active_set;
-pub(crate) mod background;
 mod batch;
 pub mod channel;
-mod lock;
+pub mod lock;
 mod long_task;
 mod pending;
 mod pipeline;
 mod queue;
-mod saga;
+pub mod saga;
 
 /// The catalogue entries of the instruments' families, one module per instrument.
 pub(crate) mod families {
-    pub(crate) use super::background::families as background;
     pub(crate) use super::batch::families as batch;
     pub(crate) use super::lock::families as lock;
     pub(crate) use super::long_task::families as long_task;
@@ -29,22 +27,12 @@ pub(crate) mod families {
     pub(crate) use super::saga::families as saga;
 }
 
-pub use background::BackgroundThread;
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
-#[cfg(feature = "tokio")]
-pub use lock::{AsyncMutex, AsyncMutexGuard};
 #[cfg(perf_instrument_loom)]
 pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
-pub use lock::{
-    LockBuilder, LockStall, LockWatchdog, Mutex, MutexGuard, RwLock, RwLockReadGuard,
-    RwLockWriteGuard, OTHER_SITE,
-};
+pub use lock::{Mutex, RwLock};
 pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
 pub use pending::{PendingTracker, PendingTrackerBuilder};
 pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
-pub use saga::{
-    SagaError, SagaFailureReason, SagaId, SagaIdRef, SagaMemory, SagaOutcome, SagaRejectReason,
-    SagaReport, SagaStatus, SagaStep, SagaStepState, SagaSweepSummary, SagaSweeper, SagaTracker,
-    SagaTrackerBuilder, SagaVerdict, SagaViewFormat, MAX_SAGA_ID_LEN,
-};
+pub use saga::SagaTracker;

@@ -1,9 +1,9 @@
 //! `PendingTracker`: completions awaited by request id — how many are pending, how old the
 //! oldest is, how long completions took, and which were orphaned and why.
 
-use super::background::{Background, BackgroundThread};
 use crate::clock::Clock;
 use crate::recorder::{Counter, Histogram};
+use crate::registry::background::{Background, BackgroundThread};
 use crate::registry::{Registry, RegistryError};
 use crate::sync::{lock, Mutex};
 use std::collections::{BTreeMap, HashMap};
@@ -212,7 +212,7 @@ pub struct PendingTrackerBuilder<K> {
 }
 
 impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
-    /// Age after which a sweep orphans an entry (default 30 s).
+    /// Age after which a sweep orphans an entry (default 30 s; zero is refused by `build`).
     ///
     /// ```
     /// let b = perf_instrument::PendingTracker::<u64>::builder("r").timeout(std::time::Duration::from_secs(2));
@@ -224,7 +224,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
         self
     }
 
-    /// Most entries kept (default 100,000).
+    /// Most entries kept (default 100,000; zero is refused by `build`).
     ///
     /// ```
     /// let b = perf_instrument::PendingTracker::<u64>::builder("r").max_pending(100);
@@ -232,7 +232,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
     /// ```
     #[must_use]
     pub fn max_pending(mut self, max: usize) -> Self {
-        self.max_pending = max.max(1);
+        self.max_pending = max;
         self
     }
 
@@ -252,13 +252,22 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
     ///
     /// # Errors
     ///
-    /// [`RegistryError`] if the families clash with others in `registry`.
+    /// [`RegistryError`] if the families clash with others in `registry`;
+    /// [`RegistryError::ZeroSetting`] for a zero `timeout` or `max_pending`.
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
     /// assert!(perf_instrument::PendingTracker::<u64>::builder("r").build(&r).is_ok());
     /// ```
     pub fn build(self, registry: &Registry) -> Result<PendingTracker<K>, RegistryError> {
+        if self.timeout.is_zero() {
+            return Err(RegistryError::ZeroSetting { setting: "timeout" });
+        }
+        if self.max_pending == 0 {
+            return Err(RegistryError::ZeroSetting {
+                setting: "max_pending",
+            });
+        }
         use families as f;
         let t = self.name.as_str();
         let counter = |def: &FamilyDef| -> Result<Counter, RegistryError> {
@@ -438,13 +447,19 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
     /// Sweeps every `period` on a background thread until the returned handle (or the
     /// tracker) is dropped.
     ///
+    /// # Errors
+    ///
+    /// [`RegistryError::ZeroSetting`] for a zero period.
+    ///
     /// ```
     /// # let r = perf_instrument::Registry::new();
     /// # let t = perf_instrument::PendingTracker::<u64>::builder("t").build(&r).unwrap();
-    /// let sweeper = t.spawn_sweeper(std::time::Duration::from_millis(100));
+    /// let sweeper = t.spawn_sweeper(std::time::Duration::from_millis(100)).unwrap();
+    /// assert!(sweeper.is_running());
     /// drop(sweeper); // stops and joins the thread
+    /// assert!(t.spawn_sweeper(std::time::Duration::ZERO).is_err());
     /// ```
-    pub fn spawn_sweeper(&self, period: Duration) -> BackgroundThread {
+    pub fn spawn_sweeper(&self, period: Duration) -> Result<BackgroundThread, RegistryError> {
         let weak = Arc::downgrade(&self.inner);
         let name = format!("pending-sweep-{}", self.inner.name);
         self.inner

@@ -297,13 +297,19 @@ impl PipelineBuilder {
     ///
     /// # Errors
     ///
-    /// [`RegistryError`] if the families clash with others in `registry`.
+    /// [`RegistryError`] if the families clash with others in `registry`;
+    /// [`RegistryError::ZeroSetting`] for a zero `max_remote_age`.
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
     /// assert!(perf_instrument::Pipeline::builder("p").stages(["s"]).build(&r).is_ok());
     /// ```
     pub fn build(self, registry: &Registry) -> Result<Pipeline, RegistryError> {
+        if self.max_remote_age.is_zero() {
+            return Err(RegistryError::ZeroSetting {
+                setting: "max_remote_age",
+            });
+        }
         let p = self.name.as_str();
         use families as f;
         let duration = registry.register_histogram(f::STAGE_DURATION.opts())?;

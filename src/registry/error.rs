@@ -94,4 +94,19 @@ pub enum RegistryError {
         /// Label values given.
         given: usize,
     },
+    /// A builder setting was zero where zero would make the instrument useless (a zero
+    /// capacity keeps nothing, a zero timeout or period fires on every look). The rule for
+    /// every instrument: such a setting is refused at build, never clamped.
+    ///
+    /// ```
+    /// use perf_instrument::{PendingTracker, Registry, RegistryError};
+    /// let err = PendingTracker::<u64>::builder("r").max_pending(0).build(&Registry::new()).unwrap_err();
+    /// assert_eq!(err, RegistryError::ZeroSetting { setting: "max_pending" });
+    /// ```
+    #[error("{setting} is zero, which would make the instrument useless; pass a positive value")]
+    ZeroSetting {
+        /// The setter's name (`max_pending`, `timeout`, `capacity`, `max_remote_age`,
+        /// `watchdog`, `period`).
+        setting: &'static str,
+    },
 }

@@ -1,5 +1,6 @@
 //! Layer 4: the registry — families with names, help, units and labels; handles resolved once.
 
+pub(crate) mod background;
 mod catalogue;
 mod collect;
 mod desc;
@@ -9,6 +10,7 @@ mod name;
 mod process;
 mod self_metrics;
 
+pub use background::BackgroundThread;
 pub use catalogue::{FamilyDef, TableSpec, Tabling, DEFAULT_TABLE_RANK};
 pub use collect::{Collector, FamilySnapshot, RegistrySnapshot, SeriesSnapshot, SeriesValue};
 #[cfg(feature = "protobuf")]

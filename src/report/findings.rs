@@ -2,8 +2,9 @@
 
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
-use crate::instrument::families::{background, lock, pending, pipeline, queue, saga};
+use crate::instrument::families::{lock, pending, pipeline, queue, saga};
 use crate::recorder::HistogramSnapshot;
+use crate::registry::background::families as background;
 use crate::registry::FamilyDef;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! [`Route`]: an extra read-only path served beside `/metrics`, with the same limits.
 
-use crate::instrument::{SagaTracker, SagaViewFormat};
+use crate::instrument::saga::{SagaTracker, SagaViewFormat};
 use std::fmt;
 use std::sync::Arc;
 

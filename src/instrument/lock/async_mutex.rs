@@ -3,6 +3,8 @@
 #![cfg(feature = "tokio")]
 
 use super::core::{Core, Hold};
+use super::AsyncMutexBuilder;
+use crate::registry::{Registry, RegistryError};
 use crate::sync::Ordering;
 use std::fmt;
 use std::future::Future;
@@ -15,9 +17,9 @@ use std::sync::Arc;
 /// (an `async fn` cannot be `#[track_caller]`).
 ///
 /// ```
-/// use perf_instrument::{LockBuilder, Registry};
+/// use perf_instrument::{lock::AsyncMutex, Registry};
 /// let registry = Registry::new();
-/// let session = LockBuilder::new("session").async_mutex(0u32, &registry).unwrap();
+/// let session = AsyncMutex::builder("session").build(0u32, &registry).unwrap();
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// runtime.block_on(async {
 ///     let mut guard = session.lock().await;
@@ -30,11 +32,50 @@ pub struct AsyncMutex<T: ?Sized> {
 }
 
 impl<T> AsyncMutex<T> {
+    /// A builder for an async mutex named `name` (the `lock` label value): hold timing, watchdog
+    /// threshold, clock; `build(value, &registry)` makes the lock.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let lock = perf_instrument::lock::AsyncMutex::builder("wal").hold_timing(true).build(0u8, &registry).unwrap();
+    /// assert_eq!(lock.into_inner(), 0);
+    /// ```
+    pub fn builder(name: impl Into<String>) -> AsyncMutexBuilder<T> {
+        AsyncMutexBuilder::new(name)
+    }
+
+    /// An async mutex named `name` with default settings (no hold timing, no watchdog):
+    /// `AsyncMutex::builder(name).build(value, registry)`.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] if the lock families clash with others in `registry`.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let lock = perf_instrument::lock::AsyncMutex::new(&registry, "wal", 0u8).unwrap();
+    /// assert_eq!(lock.into_inner(), 0);
+    /// ```
+    pub fn new(registry: &Registry, name: &str, value: T) -> Result<Self, RegistryError> {
+        Self::builder(name).build(value, registry)
+    }
+
     pub(super) fn from_parts(core: Arc<Core>, value: T) -> Self {
         Self {
             core,
             lock: tokio::sync::Mutex::new(value),
         }
+    }
+
+    /// The protected value.
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// let m = perf_instrument::lock::AsyncMutex::new(&r, "m", 7).unwrap();
+    /// assert_eq!(m.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.lock.into_inner()
     }
 }
 
@@ -46,7 +87,7 @@ impl<T: ?Sized> AsyncMutex<T> {
     ///
     /// ```
     /// # let registry = perf_instrument::Registry::new();
-    /// # let m = perf_instrument::LockBuilder::new("m").async_mutex(1, &registry).unwrap();
+    /// # let m = perf_instrument::lock::AsyncMutex::builder("m").build(1, &registry).unwrap();
     /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     /// rt.block_on(async { assert_eq!(*m.lock().await, 1) });
     /// ```
@@ -87,7 +128,7 @@ impl<T: ?Sized> fmt::Debug for AsyncMutex<T> {
 ///
 /// ```
 /// # let registry = perf_instrument::Registry::new();
-/// # let m = perf_instrument::LockBuilder::new("m").async_mutex(1, &registry).unwrap();
+/// # let m = perf_instrument::lock::AsyncMutex::builder("m").build(1, &registry).unwrap();
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
 ///     let mut g = m.lock().await;

@@ -90,7 +90,7 @@ pub(crate) const MAX_SITES: usize = 32;
 /// when code on the line moves); this value cannot be mistaken for one.
 ///
 /// ```
-/// use perf_instrument::OTHER_SITE;
+/// use perf_instrument::lock::OTHER_SITE;
 /// let here = std::panic::Location::caller();
 /// let site = format!("{}:{}", here.file(), here.line()); // how a kept site is labelled
 /// assert_eq!(site.matches(':').count(), 1);

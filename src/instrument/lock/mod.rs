@@ -6,6 +6,27 @@
 //! of a few atomics) and a store; waiting is timed only on the contended path. Hold timing adds
 //! two clock reads and a histogram record per hold; a watchdog adds a clock read and a small
 //! sequence-locked record of the holder per acquisition.
+//!
+//! Each lock type is made by `new(&registry, name, value)` with default settings, or by
+//! `builder(name)` — [`MutexBuilder`], [`RwLockBuilder`], `AsyncMutexBuilder`, with the same
+//! settings — and `build(value, &registry)`.
+//!
+//! Families, by label `lock`: `lock_wait_seconds` (contended acquisitions only),
+//! `lock_hold_seconds` (with hold timing on), `lock_contended_total`,
+//! `lock_contended_by_site_total{site,role}` and `lock_wait_by_site_seconds_total{site,role}`
+//! (contended acquisitions and the time they waited, by the waiter's call site and by the
+//! holder's it waited for; at most 32 sites per lock, then `site="__other__"`), and for locks
+//! with a watchdog `lock_held_too_long_total` and `lock_current_longest_hold_seconds`.
+//!
+//! ```
+//! use perf_instrument::lock::{LockWatchdog, Mutex};
+//! use perf_instrument::Registry;
+//! use std::time::Duration;
+//! let registry = Registry::new();
+//! let wal = Mutex::builder("wal").watchdog(Duration::from_secs(1)).build(0u64, &registry).unwrap();
+//! *wal.lock() += 1;
+//! assert!(LockWatchdog::scan().is_empty());
+//! ```
 
 mod async_mutex;
 mod core;
@@ -25,148 +46,160 @@ pub use watchdog::{LockStall, LockWatchdog};
 
 use crate::clock::Clock;
 use crate::registry::{Registry, RegistryError};
+use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
-/// Configures an instrumented lock: its name (label `lock`), hold timing, watchdog threshold,
-/// clock.
-///
-/// Families, by label `lock`: `lock_wait_seconds` (contended acquisitions only),
-/// `lock_hold_seconds` (with hold timing on), `lock_contended_total`,
-/// `lock_contended_by_site_total{site,role}` and `lock_wait_by_site_seconds_total{site,role}`
-/// (contended acquisitions and the time they waited, by the waiter's call site and by the
-/// holder's it waited for; at most 32 sites per lock, then `site="__other__"`), and for locks
-/// with a
-/// watchdog `lock_held_too_long_total` and `lock_current_longest_hold_seconds`.
-///
-/// ```
-/// use perf_instrument::{LockBuilder, Registry};
-/// use std::time::Duration;
-/// let registry = Registry::new();
-/// let node = LockBuilder::new("raft_node")
-///     .hold_timing(true)
-///     .watchdog(Duration::from_secs(1))
-///     .mutex(Vec::<u64>::new(), &registry)
-///     .unwrap();
-/// node.lock().push(1);
-/// assert_eq!(node.lock().len(), 1);
-/// ```
-#[derive(Clone, Debug)]
-pub struct LockBuilder {
-    config: core::Config,
+/// Defines the builder of one lock type: the settings every instrumented lock shares (a
+/// `core::Config`), and a `build(value, registry)` that makes that lock type.
+macro_rules! lock_builder {
+    (
+        $(#[$attr:meta])*
+        $builder:ident => $lock:ident, $example_value:literal, $example_use:literal
+    ) => {
+        $(#[$attr])*
+        ///
+        /// `T` is the type of the value the lock will hold, inferred from `build`.
+        #[must_use = "a builder does nothing until `build` is called"]
+        pub struct $builder<T> {
+            config: core::Config,
+            value: PhantomData<fn(T)>,
+        }
+
+        impl<T> Clone for $builder<T> {
+            fn clone(&self) -> Self {
+                Self {
+                    config: self.config.clone(),
+                    value: PhantomData,
+                }
+            }
+        }
+
+        impl<T> fmt::Debug for $builder<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($builder))
+                    .field("name", &self.config.name)
+                    .field("hold_timing", &self.config.hold_timing)
+                    .field("watchdog", &self.config.watchdog)
+                    .field("clock", &self.config.clock)
+                    .finish()
+            }
+        }
+
+        impl<T> $builder<T> {
+            pub(super) fn new(name: impl Into<String>) -> Self {
+                Self {
+                    config: core::Config {
+                        name: name.into(),
+                        hold_timing: false,
+                        watchdog: None,
+                        clock: None,
+                    },
+                    value: PhantomData,
+                }
+            }
+
+            /// Records every hold's duration in `lock_hold_seconds` (two clock reads per
+            /// acquisition).
+            ///
+            #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").hold_timing(true);\nassert!(format!(\"{b:?}\").contains(\"hold_timing: true\"));\n```")]
+            pub fn hold_timing(mut self, on: bool) -> Self {
+                self.config.hold_timing = on;
+                self
+            }
+
+            /// Holds longer than `threshold` are reported by the
+            /// [`LockWatchdog`](crate::lock::LockWatchdog) while they last (one clock read per
+            /// acquisition). A zero threshold is refused by `build`.
+            ///
+            #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").watchdog(std::time::Duration::from_millis(500));\nassert!(format!(\"{b:?}\").contains(\"500ms\"));\n```")]
+            pub fn watchdog(mut self, threshold: Duration) -> Self {
+                self.config.watchdog = Some(threshold);
+                self
+            }
+
+            /// The clock (default: the process clock).
+            ///
+            #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").clock(perf_instrument::Clock::manual().0);\nassert!(format!(\"{b:?}\").contains(\"wal\"));\n```")]
+            pub fn clock(mut self, clock: Clock) -> Self {
+                self.config.clock = Some(clock);
+                self
+            }
+
+            #[doc = concat!("Builds the [`", stringify!($lock), "`] around `value`.")]
+            ///
+            /// # Errors
+            ///
+            /// [`RegistryError`] if the lock families clash with others in `registry`;
+            /// [`RegistryError::ZeroSetting`] for a zero `watchdog` threshold.
+            ///
+            #[doc = concat!("```\nlet registry = perf_instrument::Registry::new();\nlet lock = perf_instrument::lock::", stringify!($lock), "::builder(\"wal\").build(", $example_value, ", &registry).unwrap();\n", $example_use, "\n```")]
+            pub fn build(self, value: T, registry: &Registry) -> Result<$lock<T>, RegistryError> {
+                Ok($lock::from_parts(core(self.config, registry)?, value))
+            }
+        }
+    };
 }
 
-impl LockBuilder {
-    /// A lock named `name`.
+lock_builder! {
+    /// Configures and builds a [`Mutex`] ([`Mutex::builder`]): hold timing, watchdog threshold,
+    /// clock; the same settings as [`RwLockBuilder`] and `AsyncMutexBuilder`.
     ///
     /// ```
-    /// let b = perf_instrument::LockBuilder::new("wal");
-    /// # let _ = b;
+    /// use perf_instrument::{Mutex, Registry};
+    /// use std::time::Duration;
+    /// let registry = Registry::new();
+    /// let node = Mutex::builder("raft_node")
+    ///     .hold_timing(true)
+    ///     .watchdog(Duration::from_secs(1))
+    ///     .build(Vec::<u64>::new(), &registry)
+    ///     .unwrap();
+    /// node.lock().push(1);
+    /// assert_eq!(node.lock().len(), 1);
     /// ```
-    #[must_use]
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            config: core::Config {
-                name: name.into(),
-                hold_timing: false,
-                watchdog: None,
-                clock: None,
-            },
-        }
-    }
+    MutexBuilder => Mutex, "0u32", "*lock.lock() += 1;\nassert_eq!(*lock.lock(), 1);"
+}
 
-    /// Records every hold's duration in `lock_hold_seconds` (two clock reads per acquisition).
+lock_builder! {
+    /// Configures and builds an [`RwLock`] ([`RwLock::builder`]): hold timing, watchdog
+    /// threshold, clock; the same settings as [`MutexBuilder`].
     ///
     /// ```
-    /// let b = perf_instrument::LockBuilder::new("wal").hold_timing(true);
-    /// # let _ = b;
+    /// use perf_instrument::{Registry, RwLock};
+    /// let registry = Registry::new();
+    /// let meta = RwLock::builder("metadata").hold_timing(true).build(vec![1], &registry).unwrap();
+    /// assert_eq!(meta.read().len(), 1);
     /// ```
-    #[must_use]
-    pub fn hold_timing(mut self, on: bool) -> Self {
-        self.config.hold_timing = on;
-        self
-    }
+    RwLockBuilder => RwLock, "String::new()", "assert!(lock.read().is_empty());"
+}
 
-    /// Holds longer than `threshold` are reported by the [`LockWatchdog`] while they last
-    /// (one clock read per acquisition).
+#[cfg(feature = "tokio")]
+lock_builder! {
+    /// Configures and builds an [`AsyncMutex`] ([`AsyncMutex::builder`]): hold timing, watchdog
+    /// threshold, clock; the same settings as [`MutexBuilder`].
     ///
     /// ```
-    /// let b = perf_instrument::LockBuilder::new("wal").watchdog(std::time::Duration::from_millis(500));
-    /// # let _ = b;
+    /// use perf_instrument::{lock::AsyncMutex, Registry};
+    /// let registry = Registry::new();
+    /// let session = AsyncMutex::builder("session").build(0u8, &registry).unwrap();
+    /// assert_eq!(session.into_inner(), 0);
     /// ```
-    #[must_use]
-    pub fn watchdog(mut self, threshold: Duration) -> Self {
-        self.config.watchdog = Some(threshold);
-        self
-    }
+    AsyncMutexBuilder => AsyncMutex, "0u8", "assert_eq!(lock.into_inner(), 0);"
+}
 
-    /// The clock (default: the process clock).
-    ///
-    /// ```
-    /// let b = perf_instrument::LockBuilder::new("wal").clock(perf_instrument::Clock::manual().0);
-    /// # let _ = b;
-    /// ```
-    #[must_use]
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.config.clock = Some(clock);
-        self
+/// A lock's shared state, watched by the watchdog when the lock has a threshold.
+fn core(
+    config: core::Config,
+    registry: &Registry,
+) -> Result<std::sync::Arc<core::Core>, RegistryError> {
+    if config.watchdog.is_some_and(|t| t.is_zero()) {
+        return Err(RegistryError::ZeroSetting {
+            setting: "watchdog",
+        });
     }
-
-    /// Builds a [`Mutex`] around `value`.
-    ///
-    /// # Errors
-    ///
-    /// [`RegistryError`] if the lock families clash with others in `registry`.
-    ///
-    /// ```
-    /// let r = perf_instrument::Registry::new();
-    /// let m = perf_instrument::LockBuilder::new("m").mutex(0u32, &r).unwrap();
-    /// *m.lock() += 1;
-    /// ```
-    pub fn mutex<T>(self, value: T, registry: &Registry) -> Result<Mutex<T>, RegistryError> {
-        Ok(Mutex::from_parts(self.core(registry)?, value))
+    let core = core::Core::new(config, registry)?;
+    if core.watchdog_nanos.is_some() {
+        watchdog::watch(&core);
     }
-
-    /// Builds an [`RwLock`] around `value`.
-    ///
-    /// # Errors
-    ///
-    /// [`RegistryError`] if the lock families clash with others in `registry`.
-    ///
-    /// ```
-    /// let r = perf_instrument::Registry::new();
-    /// let l = perf_instrument::LockBuilder::new("meta").rwlock(String::new(), &r).unwrap();
-    /// assert!(l.read().is_empty());
-    /// ```
-    pub fn rwlock<T>(self, value: T, registry: &Registry) -> Result<RwLock<T>, RegistryError> {
-        Ok(RwLock::from_parts(self.core(registry)?, value))
-    }
-
-    /// Builds an [`AsyncMutex`] (a `tokio::sync::Mutex`) around `value`.
-    ///
-    /// # Errors
-    ///
-    /// [`RegistryError`] if the lock families clash with others in `registry`.
-    ///
-    /// ```
-    /// let r = perf_instrument::Registry::new();
-    /// let m = perf_instrument::LockBuilder::new("session").async_mutex(0u8, &r).unwrap();
-    /// # let _ = m;
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub fn async_mutex<T>(
-        self,
-        value: T,
-        registry: &Registry,
-    ) -> Result<AsyncMutex<T>, RegistryError> {
-        Ok(AsyncMutex::from_parts(self.core(registry)?, value))
-    }
-
-    /// The lock's shared state, watched by the watchdog when the lock has a threshold.
-    fn core(self, registry: &Registry) -> Result<std::sync::Arc<core::Core>, RegistryError> {
-        let core = core::Core::new(self.config, registry)?;
-        if core.watchdog_nanos.is_some() {
-            watchdog::watch(&core);
-        }
-        Ok(core)
-    }
+    Ok(core)
 }

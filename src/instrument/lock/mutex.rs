@@ -1,7 +1,7 @@
 //! `Mutex<T>`: an instrumented `parking_lot::Mutex`.
 
 use super::core::{Core, Hold};
-use super::LockBuilder;
+use super::MutexBuilder;
 use crate::registry::{Registry, RegistryError};
 use crate::sync::Ordering;
 use std::fmt;
@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::sync::Arc;
 
-/// An instrumented mutual-exclusion lock (see [`LockBuilder`] for what it measures).
+/// An instrumented mutual-exclusion lock (see [the module](crate::lock) for what it measures).
 ///
 /// `lock` is `#[track_caller]`: the call site is attributed to waits and holds. Guards are
 /// `Send` (they may be dropped on another thread) and unlock on panic; the bookkeeping follows.
@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// ```
 /// use perf_instrument::{Mutex, Registry};
 /// let registry = Registry::new();
-/// let wal = Mutex::new("wal", Vec::<u8>::new(), &registry).unwrap();
+/// let wal = Mutex::new(&registry, "wal", Vec::<u8>::new()).unwrap();
 /// wal.lock().extend_from_slice(b"record");
 /// assert_eq!(wal.lock().len(), 6);
 /// ```
@@ -27,19 +27,34 @@ pub struct Mutex<T: ?Sized> {
 }
 
 impl<T> Mutex<T> {
-    /// A mutex named `name` with default settings (no hold timing, no watchdog).
+    /// A builder for a mutex named `name` (the `lock` label value): hold timing, watchdog
+    /// threshold, clock; `build(value, &registry)` makes the lock.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let lock = perf_instrument::lock::Mutex::builder("wal").hold_timing(true).build(0u32, &registry).unwrap();
+    /// *lock.lock() += 1;
+    /// assert_eq!(*lock.lock(), 1);
+    /// ```
+    pub fn builder(name: impl Into<String>) -> MutexBuilder<T> {
+        MutexBuilder::new(name)
+    }
+
+    /// A mutex named `name` with default settings (no hold timing, no watchdog):
+    /// `Mutex::builder(name).build(value, registry)`.
     ///
     /// # Errors
     ///
     /// [`RegistryError`] if the lock families clash with others in `registry`.
     ///
     /// ```
-    /// let r = perf_instrument::Registry::new();
-    /// let m = perf_instrument::Mutex::new("m", 1, &r).unwrap();
-    /// assert_eq!(*m.lock(), 1);
+    /// let registry = perf_instrument::Registry::new();
+    /// let lock = perf_instrument::lock::Mutex::new(&registry, "wal", 0u32).unwrap();
+    /// *lock.lock() += 1;
+    /// assert_eq!(*lock.lock(), 1);
     /// ```
-    pub fn new(name: &str, value: T, registry: &Registry) -> Result<Self, RegistryError> {
-        LockBuilder::new(name).mutex(value, registry)
+    pub fn new(registry: &Registry, name: &str, value: T) -> Result<Self, RegistryError> {
+        Self::builder(name).build(value, registry)
     }
 
     pub(super) fn from_parts(core: Arc<Core>, value: T) -> Self {
@@ -53,7 +68,7 @@ impl<T> Mutex<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let m = perf_instrument::Mutex::new("m", 7, &r).unwrap();
+    /// let m = perf_instrument::Mutex::new(&r, "m", 7).unwrap();
     /// assert_eq!(m.into_inner(), 7);
     /// ```
     pub fn into_inner(self) -> T {
@@ -66,7 +81,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let m = perf_instrument::Mutex::new("m", 0, &r).unwrap();
+    /// let m = perf_instrument::Mutex::new(&r, "m", 0).unwrap();
     /// *m.lock() += 1;
     /// ```
     #[track_caller]
@@ -84,7 +99,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let m = perf_instrument::Mutex::new("m", 0, &r).unwrap();
+    /// let m = perf_instrument::Mutex::new(&r, "m", 0).unwrap();
     /// let held = m.lock();
     /// assert!(m.try_lock().is_none());
     /// drop(held);
@@ -101,7 +116,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let mut m = perf_instrument::Mutex::new("m", 0, &r).unwrap();
+    /// let mut m = perf_instrument::Mutex::new(&r, "m", 0).unwrap();
     /// *m.get_mut() = 5;
     /// assert_eq!(*m.lock(), 5);
     /// ```
@@ -113,7 +128,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// assert_eq!(perf_instrument::Mutex::new("wal", (), &r).unwrap().name(), "wal");
+    /// assert_eq!(perf_instrument::Mutex::new(&r, "wal", ()).unwrap().name(), "wal");
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
@@ -144,7 +159,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 ///
 /// ```
 /// let r = perf_instrument::Registry::new();
-/// let m = perf_instrument::Mutex::new("m", String::from("a"), &r).unwrap();
+/// let m = perf_instrument::Mutex::new(&r, "m", String::from("a")).unwrap();
 /// let mut g = m.lock();
 /// g.push('b');
 /// assert_eq!(&*g, "ab");

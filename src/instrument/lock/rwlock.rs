@@ -1,7 +1,7 @@
 //! `RwLock<T>`: an instrumented `parking_lot::RwLock`.
 
 use super::core::{Core, Hold};
-use super::LockBuilder;
+use super::RwLockBuilder;
 use crate::registry::{Registry, RegistryError};
 use crate::sync::Ordering;
 use std::fmt;
@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::sync::Arc;
 
-/// An instrumented reader-writer lock (see [`LockBuilder`] for what it measures).
+/// An instrumented reader-writer lock (see [the module](crate::lock) for what it measures).
 ///
 /// Writers are tracked exactly like [`Mutex`](crate::Mutex) holders. Readers are timed each on
 /// its own. With a watchdog, the watchdog and `lock_current_longest_hold_seconds` see the
@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// ```
 /// use perf_instrument::{Registry, RwLock};
 /// let registry = Registry::new();
-/// let metadata = RwLock::new("metadata", vec![1, 2, 3], &registry).unwrap();
+/// let metadata = RwLock::new(&registry, "metadata", vec![1, 2, 3]).unwrap();
 /// assert_eq!(metadata.read().len(), 3);
 /// metadata.write().push(4);
 /// ```
@@ -35,19 +35,32 @@ pub struct RwLock<T: ?Sized> {
 }
 
 impl<T> RwLock<T> {
-    /// An `RwLock` named `name` with default settings.
+    /// A builder for an `RwLock` named `name` (the `lock` label value): hold timing, watchdog
+    /// threshold, clock; `build(value, &registry)` makes the lock.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let lock = perf_instrument::lock::RwLock::builder("wal").hold_timing(true).build(vec![1], &registry).unwrap();
+    /// assert_eq!(lock.read().len(), 1);
+    /// ```
+    pub fn builder(name: impl Into<String>) -> RwLockBuilder<T> {
+        RwLockBuilder::new(name)
+    }
+
+    /// An `RwLock` named `name` with default settings (no hold timing, no watchdog):
+    /// `RwLock::builder(name).build(value, registry)`.
     ///
     /// # Errors
     ///
     /// [`RegistryError`] if the lock families clash with others in `registry`.
     ///
     /// ```
-    /// let r = perf_instrument::Registry::new();
-    /// let l = perf_instrument::RwLock::new("l", 1, &r).unwrap();
-    /// assert_eq!(*l.read(), 1);
+    /// let registry = perf_instrument::Registry::new();
+    /// let lock = perf_instrument::lock::RwLock::new(&registry, "wal", vec![1]).unwrap();
+    /// assert_eq!(lock.read().len(), 1);
     /// ```
-    pub fn new(name: &str, value: T, registry: &Registry) -> Result<Self, RegistryError> {
-        LockBuilder::new(name).rwlock(value, registry)
+    pub fn new(registry: &Registry, name: &str, value: T) -> Result<Self, RegistryError> {
+        Self::builder(name).build(value, registry)
     }
 
     pub(super) fn from_parts(core: Arc<Core>, value: T) -> Self {
@@ -61,7 +74,7 @@ impl<T> RwLock<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// assert_eq!(perf_instrument::RwLock::new("l", 3, &r).unwrap().into_inner(), 3);
+    /// assert_eq!(perf_instrument::RwLock::new(&r, "l", 3).unwrap().into_inner(), 3);
     /// ```
     pub fn into_inner(self) -> T {
         self.lock.into_inner()
@@ -73,7 +86,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let l = perf_instrument::RwLock::new("l", 0, &r).unwrap();
+    /// let l = perf_instrument::RwLock::new(&r, "l", 0).unwrap();
     /// let (a, b) = (l.read(), l.read());
     /// assert_eq!(*a + *b, 0);
     /// ```
@@ -101,7 +114,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let l = perf_instrument::RwLock::new("l", 0, &r).unwrap();
+    /// let l = perf_instrument::RwLock::new(&r, "l", 0).unwrap();
     /// *l.write() = 2;
     /// assert_eq!(*l.read(), 2);
     /// ```
@@ -130,7 +143,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let l = perf_instrument::RwLock::new("l", 1, &r).unwrap();
+    /// let l = perf_instrument::RwLock::new(&r, "l", 1).unwrap();
     /// let reading = l.try_read().unwrap();
     /// assert_eq!(*reading, 1);
     /// assert!(l.try_write().is_none());
@@ -155,7 +168,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let l = perf_instrument::RwLock::new("l", 1, &r).unwrap();
+    /// let l = perf_instrument::RwLock::new(&r, "l", 1).unwrap();
     /// *l.try_write().unwrap() += 1;
     /// let reading = l.read();
     /// assert!(l.try_write().is_none());
@@ -177,7 +190,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// let mut l = perf_instrument::RwLock::new("l", 0, &r).unwrap();
+    /// let mut l = perf_instrument::RwLock::new(&r, "l", 0).unwrap();
     /// *l.get_mut() = 5;
     /// assert_eq!(*l.read(), 5);
     /// ```
@@ -189,7 +202,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
-    /// assert_eq!(perf_instrument::RwLock::new("meta", (), &r).unwrap().name(), "meta");
+    /// assert_eq!(perf_instrument::RwLock::new(&r, "meta", ()).unwrap().name(), "meta");
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
@@ -223,7 +236,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 ///
 /// ```
 /// let r = perf_instrument::Registry::new();
-/// let l = perf_instrument::RwLock::new("l", 5, &r).unwrap();
+/// let l = perf_instrument::RwLock::new(&r, "l", 5).unwrap();
 /// assert_eq!(*l.read(), 5);
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
@@ -250,7 +263,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
 ///
 /// ```
 /// let r = perf_instrument::Registry::new();
-/// let l = perf_instrument::RwLock::new("l", 5, &r).unwrap();
+/// let l = perf_instrument::RwLock::new(&r, "l", 5).unwrap();
 /// *l.write() += 1;
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]

@@ -2,7 +2,7 @@
 //! outlast it while they last.
 
 use super::core::Core;
-use crate::instrument::background::{Background, BackgroundThread};
+use crate::registry::background::{Background, BackgroundThread};
 use crate::registry::{Registry, RegistryError};
 use crate::sync::{lazy_global, lock, Mutex, Ordering};
 use std::sync::{Arc, Weak};
@@ -19,19 +19,20 @@ pub(crate) fn watch(core: &Arc<Core>) {
     watched.push(Arc::downgrade(core));
 }
 
-/// Scans every lock built with [`LockBuilder::watchdog`](crate::LockBuilder::watchdog): a hold
+/// Scans every lock built with [`MutexBuilder::watchdog`](crate::lock::MutexBuilder::watchdog) (or another lock builder's): a hold
 /// past the lock's threshold is logged once, while it lasts, as a `tracing` warning naming the
 /// lock, the holder's call site and the duration, and counted in `lock_held_too_long_total`.
 /// (`lock_current_longest_hold_seconds` needs no watchdog: it is computed at scrape.)
 ///
 /// ```
-/// use perf_instrument::{Clock, LockBuilder, LockWatchdog, Registry};
+/// use perf_instrument::lock::{LockWatchdog, Mutex};
+/// use perf_instrument::{Clock, Registry};
 /// use std::time::Duration;
 ///
 /// let registry = Registry::new();
 /// let (clock, hand) = Clock::manual();
-/// let node = LockBuilder::new("node").watchdog(Duration::from_secs(1)).clock(clock)
-///     .mutex((), &registry).unwrap();
+/// let node = Mutex::builder("node").watchdog(Duration::from_secs(1)).clock(clock)
+///     .build((), &registry).unwrap();
 /// let held = node.lock();
 /// hand.advance(Duration::from_secs(3));
 /// let stalls = LockWatchdog::scan();
@@ -45,7 +46,7 @@ pub struct LockWatchdog;
 /// A hold the watchdog reported.
 ///
 /// ```
-/// # use perf_instrument::LockWatchdog;
+/// # use perf_instrument::lock::LockWatchdog;
 /// for stall in LockWatchdog::scan() {
 ///     println!("{} held for {:?} at {}", stall.lock, stall.held_for, stall.site);
 /// }
@@ -65,26 +66,27 @@ impl LockWatchdog {
     ///
     /// # Errors
     ///
-    /// [`RegistryError`] if the background-thread families clash in `registry`.
+    /// [`RegistryError`] if the background-thread families clash in `registry`;
+    /// [`RegistryError::ZeroSetting`] for a zero period.
     ///
     /// ```
     /// let registry = perf_instrument::Registry::new();
-    /// let watchdog = perf_instrument::LockWatchdog::start(&registry, std::time::Duration::from_millis(100)).unwrap();
+    /// let watchdog = perf_instrument::lock::LockWatchdog::start(&registry, std::time::Duration::from_millis(100)).unwrap();
     /// assert!(watchdog.is_running());
     /// ```
     pub fn start(registry: &Registry, period: Duration) -> Result<BackgroundThread, RegistryError> {
         let background = Background::new(registry)?;
-        Ok(background.spawn("lock-watchdog".to_string(), period, || {
+        background.spawn("lock-watchdog".to_string(), period, || {
             Self::scan();
             true
-        }))
+        })
     }
 
     /// Scans once now: reports (and returns) each hold past its lock's threshold that was not
     /// reported before.
     ///
     /// ```
-    /// assert!(perf_instrument::LockWatchdog::scan().is_empty());
+    /// assert!(perf_instrument::lock::LockWatchdog::scan().is_empty());
     /// ```
     pub fn scan() -> Vec<LockStall> {
         let cores: Vec<Arc<Core>> = lock(&WATCHED).iter().filter_map(Weak::upgrade).collect();

@@ -23,7 +23,8 @@ const MAX_SHARDS: usize = 4096;
 /// Why a tracker could not be built or a handle not found. Each message says what to change.
 ///
 /// ```
-/// use perf_instrument::{Registry, SagaError, SagaTracker};
+/// use perf_instrument::saga::SagaError;
+/// use perf_instrument::{Registry, SagaTracker};
 /// let err = SagaTracker::builder("order").build(&Registry::new()).unwrap_err();
 /// assert!(matches!(err, SagaError::NoSteps { .. }));
 /// assert!(err.to_string().contains("steps(["));
@@ -80,9 +81,12 @@ pub enum SagaError {
         /// Which setting: `deadline`, `stuck_after` or `sweep period`.
         what: &'static str,
     },
-    /// `max_active(0)`.
-    #[error("max_active must be at least 1 (it bounds the memory of active sagas)")]
-    ZeroCapacity,
+    /// A count that must be positive was zero (`max_active(0)`, `shards(0)`).
+    #[error("{what} must be at least 1; pass a positive count")]
+    ZeroCount {
+        /// Which setting: `max_active` or `shards`.
+        what: &'static str,
+    },
     /// [`SagaTracker::step`](crate::SagaTracker::step) with a name that was not declared.
     #[error("saga {saga:?} has no step {name:?}; its steps are {steps:?}")]
     UnknownStep {
@@ -111,9 +115,6 @@ pub enum SagaError {
     /// with another shape).
     #[error("registering the saga metrics failed: {0}")]
     Registry(#[from] RegistryError),
-    /// The sweeper thread could not be started.
-    #[error("could not start the saga sweeper thread ({0}); check the process's thread limit")]
-    Spawn(#[source] std::io::Error),
 }
 
 /// A step of one tracker's saga type: a small `Copy` handle, resolved once at setup, that the
@@ -155,7 +156,8 @@ impl SagaStep {
 /// `saga_failures_total`). [`SagaFailureReason::OTHER`] (`"other"`) exists in every tracker.
 ///
 /// ```
-/// use perf_instrument::{Registry, SagaFailureReason, SagaTracker};
+/// use perf_instrument::saga::SagaFailureReason;
+/// use perf_instrument::{Registry, SagaTracker};
 /// let tracker = SagaTracker::builder("order")
 ///     .steps(["charge_payment"])
 ///     .failure_reasons(["payment_declined"])
@@ -178,7 +180,8 @@ impl SagaFailureReason {
     /// The reason `"other"`, valid for every tracker.
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaFailureReason, SagaTracker};
+    /// # use perf_instrument::saga::SagaFailureReason;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// # let t = SagaTracker::builder("s").steps(["a"]).build(&Registry::new()).unwrap();
     /// assert_eq!(t.failure_reason("other").unwrap(), SagaFailureReason::OTHER);
     /// ```
@@ -327,15 +330,16 @@ impl SagaTrackerBuilder {
     ///     .build(&Registry::new()).unwrap();
     /// t.start(1u64);
     /// t.completed(1u64);
-    /// assert_eq!(t.completed(1u64), perf_instrument::SagaVerdict::Rejected(
-    ///     perf_instrument::SagaRejectReason::TerminalBeforeStart));
+    /// assert_eq!(t.completed(1u64), perf_instrument::saga::SagaVerdict::Rejected(
+    ///     perf_instrument::saga::SagaRejectReason::TerminalBeforeStart));
     /// ```
     pub fn recent_finished(mut self, count: usize) -> Self {
         self.recent_finished = count;
         self
     }
 
-    /// The number of shards (rounded up to a power of two, 1 to 4,096). Events for ids in
+    /// The number of shards (rounded up to a power of two, at most 4,096; zero is refused by
+    /// `build`). Events for ids in
     /// different shards never wait for each other.
     ///
     /// ```
@@ -407,7 +411,10 @@ impl SagaTrackerBuilder {
             });
         }
         if self.max_active == 0 {
-            return Err(SagaError::ZeroCapacity);
+            return Err(SagaError::ZeroCount { what: "max_active" });
+        }
+        if self.shards == Some(0) {
+            return Err(SagaError::ZeroCount { what: "shards" });
         }
         let shards = self
             .shards

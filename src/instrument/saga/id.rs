@@ -10,7 +10,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 /// `id_too_long` (hash them to a shorter id first if yours are longer).
 ///
 /// ```
-/// use perf_instrument::{Registry, SagaRejectReason, SagaTracker, SagaVerdict, MAX_SAGA_ID_LEN};
+/// use perf_instrument::saga::{SagaRejectReason, SagaVerdict, MAX_SAGA_ID_LEN};
+/// use perf_instrument::{Registry, SagaTracker};
 /// let tracker = SagaTracker::builder("order").steps(["ship"]).build(&Registry::new()).unwrap();
 /// let long = "x".repeat(MAX_SAGA_ID_LEN + 1);
 /// assert_eq!(tracker.start(long.as_str()), SagaVerdict::Rejected(SagaRejectReason::IdTooLong));
@@ -22,7 +23,7 @@ pub const MAX_SAGA_ID_LEN: usize = 64;
 /// `"42"` and the integer `42` are different ids.
 ///
 /// ```
-/// use perf_instrument::SagaIdRef;
+/// use perf_instrument::saga::SagaIdRef;
 /// assert_eq!(SagaIdRef::from("o-1"), SagaIdRef::Str("o-1"));
 /// assert_eq!(SagaIdRef::from(7u64), SagaIdRef::Int(7));
 /// assert_ne!(SagaIdRef::from("7"), SagaIdRef::from(7u64));
@@ -78,7 +79,7 @@ impl<'a> From<&'a SagaId> for SagaIdRef<'a> {
 /// An owned saga id, as reports return it. Serialises as a JSON string or number.
 ///
 /// ```
-/// use perf_instrument::SagaId;
+/// use perf_instrument::saga::SagaId;
 /// assert_eq!(SagaId::Str("o-1".into()).to_string(), "o-1");
 /// assert_eq!(serde_json::to_string(&SagaId::Int(42)).unwrap(), "42");
 /// ```
@@ -212,7 +213,7 @@ impl Hasher for IdHasher {
 }
 
 /// A map keyed by saga id, hashed with the key's stored hash. (hashbrown's map is std's, and
-/// also reports its exact allocation, for [`SagaMemory`](crate::SagaMemory).)
+/// also reports its exact allocation, for [`SagaMemory`](crate::saga::SagaMemory).)
 pub(super) type IdMap<V> = hashbrown::HashMap<Key, V, BuildHasherDefault<IdHasher>>;
 
 /// A set of id fingerprints (already hashes, so stored as they are).

@@ -3,6 +3,7 @@
 
 use super::outcome::{SagaOutcome, SagaRejectReason};
 use crate::recorder::{Counter, Gauge, Histogram, Unit};
+use crate::registry::background::Background;
 use crate::registry::FamilyDef;
 use crate::registry::{Buckets, Registry, RegistryError};
 
@@ -122,6 +123,7 @@ pub(super) struct SagaMetrics {
     pub(super) compensations: Box<[Counter]>,
     pub(super) failures: Box<[Counter]>,
     pub(super) sweepers: Gauge,
+    pub(super) background: Background,
 }
 
 impl SagaMetrics {
@@ -176,6 +178,7 @@ impl SagaMetrics {
             compensations: per(&compensations, steps),
             failures: per(&failures, reasons),
             sweepers: sweepers.with_label_values(&[saga]),
+            background: Background::new(registry)?,
         })
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 /// `saga_started_total - sum(saga_finished_total) == saga_active` once the counters settle.
 ///
 /// ```
-/// use perf_instrument::SagaOutcome;
+/// use perf_instrument::saga::SagaOutcome;
 /// assert_eq!(SagaOutcome::TimedOut.label(), "timed_out");
 /// assert_eq!(SagaOutcome::ALL.len(), 5);
 /// ```
@@ -33,7 +33,7 @@ impl SagaOutcome {
     /// Every outcome, in label order.
     ///
     /// ```
-    /// assert_eq!(perf_instrument::SagaOutcome::ALL[0].label(), "completed");
+    /// assert_eq!(perf_instrument::saga::SagaOutcome::ALL[0].label(), "completed");
     /// ```
     pub const ALL: [SagaOutcome; 5] = [
         SagaOutcome::Completed,
@@ -46,7 +46,7 @@ impl SagaOutcome {
     /// The label value: `completed`, `failed`, `compensated`, `timed_out` or `evicted`.
     ///
     /// ```
-    /// assert_eq!(perf_instrument::SagaOutcome::Evicted.label(), "evicted");
+    /// assert_eq!(perf_instrument::saga::SagaOutcome::Evicted.label(), "evicted");
     /// ```
     #[must_use]
     pub fn label(self) -> &'static str {
@@ -71,7 +71,7 @@ impl SagaOutcome {
 /// handle, then the saga's state. See [`SagaTracker`](crate::SagaTracker) for the policy of each.
 ///
 /// ```
-/// use perf_instrument::SagaRejectReason;
+/// use perf_instrument::saga::SagaRejectReason;
 /// assert_eq!(SagaRejectReason::AfterTerminal.label(), "after_terminal");
 /// assert_eq!(SagaRejectReason::ALL.len(), 8);
 /// ```
@@ -94,7 +94,7 @@ pub enum SagaRejectReason {
     AfterTerminal,
     /// A terminal event (`completed`, `failed`, `compensated_saga`) for an id never started.
     TerminalBeforeStart,
-    /// A string id longer than [`MAX_SAGA_ID_LEN`](crate::MAX_SAGA_ID_LEN) bytes.
+    /// A string id longer than [`MAX_SAGA_ID_LEN`](crate::saga::MAX_SAGA_ID_LEN) bytes.
     IdTooLong,
     /// A step or failure-reason handle from another tracker.
     InvalidHandle,
@@ -104,7 +104,7 @@ impl SagaRejectReason {
     /// Every reason, in label order.
     ///
     /// ```
-    /// assert_eq!(perf_instrument::SagaRejectReason::ALL[0].label(), "unknown_id");
+    /// assert_eq!(perf_instrument::saga::SagaRejectReason::ALL[0].label(), "unknown_id");
     /// ```
     pub const ALL: [SagaRejectReason; 8] = [
         SagaRejectReason::UnknownId,
@@ -120,7 +120,7 @@ impl SagaRejectReason {
     /// The label value, in snake case (`unknown_id`, `duplicate_start`, ...).
     ///
     /// ```
-    /// assert_eq!(perf_instrument::SagaRejectReason::IdTooLong.label(), "id_too_long");
+    /// assert_eq!(perf_instrument::saga::SagaRejectReason::IdTooLong.label(), "id_too_long");
     /// ```
     #[must_use]
     pub fn label(self) -> &'static str {
@@ -145,7 +145,8 @@ impl SagaRejectReason {
 /// refusal is counted in `saga_events_rejected_total`).
 ///
 /// ```
-/// use perf_instrument::{Registry, SagaRejectReason, SagaTracker, SagaVerdict};
+/// use perf_instrument::saga::{SagaRejectReason, SagaVerdict};
+/// use perf_instrument::{Registry, SagaTracker};
 /// let tracker = SagaTracker::builder("order").steps(["ship"]).build(&Registry::new()).unwrap();
 /// assert_eq!(tracker.start("o-1"), SagaVerdict::Accepted);
 /// assert_eq!(tracker.start("o-1"), SagaVerdict::Rejected(SagaRejectReason::DuplicateStart));
@@ -166,7 +167,7 @@ impl SagaVerdict {
     /// Whether the event was applied.
     ///
     /// ```
-    /// assert!(perf_instrument::SagaVerdict::Accepted.is_accepted());
+    /// assert!(perf_instrument::saga::SagaVerdict::Accepted.is_accepted());
     /// ```
     #[must_use]
     pub fn is_accepted(self) -> bool {
@@ -177,7 +178,7 @@ impl SagaVerdict {
 /// Where a saga's current (most recently touched) step stands, as reports show it.
 ///
 /// ```
-/// use perf_instrument::SagaStepState;
+/// use perf_instrument::saga::SagaStepState;
 /// assert_eq!(SagaStepState::Compensating.label(), "compensating");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -199,7 +200,7 @@ impl SagaStepState {
     /// The state in snake case, as the text and JSON views print it.
     ///
     /// ```
-    /// assert_eq!(perf_instrument::SagaStepState::Running.label(), "running");
+    /// assert_eq!(perf_instrument::saga::SagaStepState::Running.label(), "running");
     /// ```
     #[must_use]
     pub fn label(self) -> &'static str {

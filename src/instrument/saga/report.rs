@@ -18,7 +18,8 @@ use std::time::Duration;
 /// "step_state":"running","age_seconds":412.0,"since_progress_seconds":401.0,"stuck":true}`.
 ///
 /// ```
-/// use perf_instrument::{Clock, Registry, SagaId, SagaStepState, SagaTracker};
+/// use perf_instrument::saga::{SagaId, SagaStepState};
+/// use perf_instrument::{Clock, Registry, SagaTracker};
 /// use std::time::Duration;
 /// let (clock, hand) = Clock::manual();
 /// let t = SagaTracker::builder("order").steps(["reserve"]).clock(clock)
@@ -84,7 +85,7 @@ pub struct SagaReport {
 /// The format of [`SagaTracker::view`] (and of `Route::saga_view`, feature `http`).
 ///
 /// ```
-/// use perf_instrument::SagaViewFormat;
+/// use perf_instrument::saga::SagaViewFormat;
 /// assert_eq!(SagaViewFormat::Json.content_type(), "application/json");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,7 +100,7 @@ impl SagaViewFormat {
     /// The `Content-Type` to send.
     ///
     /// ```
-    /// use perf_instrument::SagaViewFormat;
+    /// use perf_instrument::saga::SagaViewFormat;
     /// assert_eq!(SagaViewFormat::Text.content_type(), "text/plain; charset=utf-8");
     /// ```
     #[must_use]
@@ -233,11 +234,12 @@ impl SagaTracker {
     }
 
     /// The report rendered in `format` within the tracker's view limits
-    /// ([`view_limits`](crate::SagaTrackerBuilder::view_limits)); returns the content type and
+    /// ([`view_limits`](crate::saga::SagaTrackerBuilder::view_limits)); returns the content type and
     /// the body.
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaTracker, SagaViewFormat};
+    /// # use perf_instrument::saga::SagaViewFormat;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.start("o-1");
     /// let (content_type, body) = t.view(SagaViewFormat::Json);

@@ -111,7 +111,7 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instrument::SagaIdRef;
+    use crate::instrument::saga::SagaIdRef;
     use std::collections::hash_map::RandomState;
 
     fn key(n: u64, h: &RandomState) -> Key {

@@ -1,15 +1,12 @@
 //! Sweeps: time out sagas past their deadline, mark stuck ones, publish the oldest age; and
-//! [`SagaSweeper`], the background thread that sweeps every period.
+//! the background thread that sweeps every period.
 
 use super::config::SagaError;
 use super::outcome::SagaOutcome;
 use super::tracker::{Inner, SagaTracker};
+use crate::registry::BackgroundThread;
 use crate::sync::{self, Arc, Ordering};
-use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Weak;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// What one [`sweep`](SagaTracker::sweep) did and saw.
@@ -45,7 +42,8 @@ impl SagaTracker {
     /// Takes each shard's lock in turn (never two at once) for a scan of its sagas.
     ///
     /// ```
-    /// use perf_instrument::{Clock, Registry, SagaOutcome, SagaTracker};
+    /// use perf_instrument::saga::SagaOutcome;
+    /// use perf_instrument::{Clock, Registry, SagaTracker};
     /// use std::time::Duration;
     /// let (clock, hand) = Clock::manual();
     /// let t = SagaTracker::builder("order").steps(["a"])
@@ -56,10 +54,15 @@ impl SagaTracker {
     /// assert_eq!(t.sweep().newly_stuck, 1);
     /// hand.advance(Duration::from_secs(7));
     /// assert_eq!(t.sweep().timed_out, 1);
-    /// assert_eq!(t.finished(SagaOutcome::TimedOut), 1);
+    /// assert_eq!(t.finished_count(SagaOutcome::TimedOut), 1);
     /// ```
     pub fn sweep(&self) -> SagaSweepSummary {
         let inner = &*self.inner;
+        #[cfg(test)]
+        assert!(
+            !inner.panic_next_sweep.swap(false, Ordering::Relaxed),
+            "sweep made to panic by a test"
+        );
         let m = &inner.metrics;
         let now = self.now();
         let mut summary = SagaSweepSummary::default();
@@ -106,65 +109,62 @@ impl SagaTracker {
         summary
     }
 
-    /// Starts a thread (named `saga-sweep`) that calls [`sweep`](Self::sweep) every `period`,
-    /// until the returned handle is dropped (which stops and joins it) or the tracker is
-    /// dropped. `saga_sweeper_running{saga}` counts running sweepers; a sweep that panicked
-    /// stops its thread and shows there as a drop.
+    /// Starts a thread (named `saga-sweep-<saga>`) that calls [`sweep`](Self::sweep) every
+    /// `period`, until the returned handle is dropped (which stops and joins it) or the tracker
+    /// is dropped. It is a [`BackgroundThread`] like the other sweepers and the lock watchdog:
+    /// `perf_instrument_background_thread_up{thread}` is 1 while it runs, and a sweep that
+    /// panics is caught, counted in `perf_instrument_background_panics_total{thread}`, and the
+    /// next sweep runs on time. `saga_sweeper_running{saga}` counts the running sweepers of
+    /// the saga type. A thread that cannot be started gives a handle that is not running.
     ///
     /// # Errors
     ///
-    /// [`SagaError::ZeroDuration`] for a zero period, [`SagaError::Spawn`] if the thread cannot
-    /// be started.
+    /// [`SagaError::ZeroDuration`] for a zero period.
     ///
     /// ```
     /// # use perf_instrument::{Registry, SagaTracker};
     /// use std::time::Duration;
     /// let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
     /// let sweeper = t.spawn_sweeper(Duration::from_secs(1)).unwrap();
+    /// assert!(sweeper.is_running());
     /// drop(sweeper); // stops and joins the thread
     /// assert!(t.spawn_sweeper(Duration::ZERO).is_err());
     /// ```
-    pub fn spawn_sweeper(&self, period: Duration) -> Result<SagaSweeper, SagaError> {
+    pub fn spawn_sweeper(&self, period: Duration) -> Result<BackgroundThread, SagaError> {
         if period.is_zero() {
             return Err(SagaError::ZeroDuration {
                 what: "sweep period",
             });
         }
-        let (stop, stopped) = mpsc::channel::<()>();
         let tracker: Weak<Inner> = Arc::downgrade(&self.inner);
-        let running = self.inner.metrics.sweepers.clone();
-        running.inc();
-        let thread = std::thread::Builder::new()
-            .name("saga-sweep".to_string())
-            .spawn(move || {
-                let _running = Running(running);
-                // A message or a dropped sender (the handle dropped) stops the thread.
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                    let Some(inner) = tracker.upgrade() else {
-                        break;
-                    };
-                    let tracker = SagaTracker { inner };
-                    if catch_unwind(AssertUnwindSafe(|| tracker.sweep())).is_err() {
-                        break;
-                    }
-                }
-            });
-        match thread {
-            Ok(thread) => Ok(SagaSweeper {
-                stop: Some(stop),
-                thread: Some(thread),
-                period,
-            }),
-            Err(e) => {
-                self.inner.metrics.sweepers.dec();
-                Err(SagaError::Spawn(e))
-            }
-        }
+        let running = Running::new(self.inner.metrics.sweepers.clone());
+        let name = format!("saga-sweep-{}", self.inner.name);
+        let thread = self.inner.metrics.background.spawn(name, period, move || {
+            // Dropped with the closure when the thread ends, however it ends.
+            let _running = &running;
+            let Some(inner) = tracker.upgrade() else {
+                return false;
+            };
+            SagaTracker { inner }.sweep();
+            true
+        });
+        // The period was checked above, the only setting the helper refuses.
+        thread.map_err(|_| SagaError::ZeroDuration {
+            what: "sweep period",
+        })
     }
 }
 
-/// Decrements `saga_sweeper_running` when the sweeper thread ends, however it ends.
+/// Counts one running sweeper in `saga_sweeper_running` from its creation until it is dropped
+/// (with the sweeper's tick, when the thread ends or could not start).
 struct Running(crate::recorder::Gauge);
+
+impl Running {
+    fn new(gauge: crate::recorder::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -172,59 +172,52 @@ impl Drop for Running {
     }
 }
 
-/// The handle of a background sweeper thread ([`SagaTracker::spawn_sweeper`]); dropping it
-/// stops the thread and waits for it (at most one sweep's time).
-///
-/// ```
-/// # use perf_instrument::{Registry, SagaTracker};
-/// # use std::time::Duration;
-/// let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
-/// let sweeper = t.spawn_sweeper(Duration::from_millis(500)).unwrap();
-/// assert_eq!(sweeper.period(), Duration::from_millis(500));
-/// ```
-#[must_use = "dropping the sweeper stops its thread"]
-pub struct SagaSweeper {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    period: Duration,
-}
+#[cfg(test)]
+mod tests {
+    use super::super::families;
+    use crate::registry::background::families as background;
+    use crate::registry::Registry;
+    use crate::sync::Ordering;
+    use std::time::Duration;
 
-impl SagaSweeper {
-    /// Time between sweeps.
-    ///
-    /// ```
-    /// # use perf_instrument::{Registry, SagaTracker};
-    /// # use std::time::Duration;
-    /// # let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
-    /// let sweeper = t.spawn_sweeper(Duration::from_secs(2)).unwrap();
-    /// assert_eq!(sweeper.period().as_secs(), 2);
-    /// ```
-    #[must_use]
-    pub fn period(&self) -> Duration {
-        self.period
-    }
-}
-
-impl Drop for SagaSweeper {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    #[test]
+    fn a_panicking_sweep_is_counted_and_the_sweeper_goes_on() {
+        let registry = Registry::new();
+        let (clock, hand) = crate::clock::Clock::manual();
+        let tracker = super::SagaTracker::builder("order")
+            .steps(["a"])
+            .stuck_after(Duration::from_secs(3))
+            .clock(clock)
+            .build(&registry)
+            .unwrap();
+        let panics = registry
+            .register_counter(background::PANICS.opts())
+            .unwrap()
+            .get(&["saga-sweep-order"])
+            .unwrap();
+        let running = registry
+            .register_gauge(families::SWEEPER_RUNNING.opts())
+            .unwrap()
+            .get(&["order"])
+            .unwrap();
+        tracker
+            .inner
+            .panic_next_sweep
+            .store(true, Ordering::Relaxed);
+        let sweeper = tracker.spawn_sweeper(Duration::from_millis(1)).unwrap();
+        // Waits for the panic, then for one more sweep (the flag is taken by the panicking one).
+        while panics.get() == 0 {
+            std::thread::yield_now();
         }
-        if let Some(thread) = self.thread.take() {
-            // A panic inside a sweep was caught in the thread; nothing to propagate.
-            let _ = thread.join();
+        tracker.start(1u64);
+        hand.advance(Duration::from_secs(4));
+        while tracker.stuck_count() == 0 {
+            std::thread::yield_now();
         }
-    }
-}
-
-impl fmt::Debug for SagaSweeper {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SagaSweeper")
-            .field("period", &self.period)
-            .field(
-                "running",
-                &self.thread.as_ref().is_some_and(|t| !t.is_finished()),
-            )
-            .finish()
+        assert_eq!(panics.get(), 1);
+        assert!(sweeper.is_running());
+        assert_eq!(running.get(), 1);
+        drop(sweeper);
+        assert_eq!(running.get(), 0);
     }
 }

@@ -24,7 +24,7 @@ lazy_global! {
 ///
 /// A saga is a multi-step transaction across services (order → reserve stock → charge payment
 /// → ship, with compensations when a step fails). The service reports each saga's events by
-/// its own id (a string of at most [`MAX_SAGA_ID_LEN`](crate::MAX_SAGA_ID_LEN) bytes, or an
+/// its own id (a string of at most [`MAX_SAGA_ID_LEN`](crate::saga::MAX_SAGA_ID_LEN) bytes, or an
 /// integer); the tracker keeps each active saga in one of `N` mutex-protected shards chosen by
 /// the id's hash, so events for different sagas from many threads rarely meet on a lock. An
 /// event takes one shard lock, never allocates (except `start`, to store the new saga) and
@@ -149,6 +149,9 @@ pub(super) struct Inner {
     /// Active sagas across shards (reserved before an insert, so never above `max_active`).
     pub(super) active: AtomicUsize,
     pub(super) metrics: SagaMetrics,
+    /// Makes the next sweep panic (the sweeper's panic handling is tested with it).
+    #[cfg(test)]
+    pub(super) panic_next_sweep: crate::sync::AtomicBool,
 }
 
 /// How much a tracker holds, and roughly how many bytes that takes.
@@ -214,6 +217,8 @@ impl SagaTracker {
                 shards,
                 active: AtomicUsize::new(0),
                 metrics,
+                #[cfg(test)]
+                panic_next_sweep: crate::sync::AtomicBool::new(false),
             }),
         })
     }
@@ -382,10 +387,10 @@ impl SagaTracker {
     /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("s").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.start("x");
-    /// assert_eq!(t.active(), 1);
+    /// assert_eq!(t.active_count(), 1);
     /// ```
     #[must_use]
-    pub fn active(&self) -> usize {
+    pub fn active_count(&self) -> usize {
         self.inner.active.load(Ordering::Relaxed)
     }
 
@@ -396,37 +401,39 @@ impl SagaTracker {
     /// let t = SagaTracker::builder("s").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.start("x");
     /// t.start("x"); // duplicate: not counted
-    /// assert_eq!(t.started(), 1);
+    /// assert_eq!(t.started_count(), 1);
     /// ```
     #[must_use]
-    pub fn started(&self) -> u64 {
+    pub fn started_count(&self) -> u64 {
         self.inner.metrics.started.get()
     }
 
     /// Sagas that ended with `outcome` so far (`saga_finished_total{outcome}`).
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaOutcome, SagaTracker};
+    /// # use perf_instrument::saga::SagaOutcome;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("s").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.start("x");
     /// t.completed("x");
-    /// assert_eq!(t.finished(SagaOutcome::Completed), 1);
+    /// assert_eq!(t.finished_count(SagaOutcome::Completed), 1);
     /// ```
     #[must_use]
-    pub fn finished(&self, outcome: SagaOutcome) -> u64 {
+    pub fn finished_count(&self, outcome: SagaOutcome) -> u64 {
         self.inner.metrics.finished[outcome.index()].get()
     }
 
     /// Events refused for `reason` so far (`saga_events_rejected_total{reason}`).
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaRejectReason, SagaTracker};
+    /// # use perf_instrument::saga::SagaRejectReason;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("s").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.completed("never-started");
-    /// assert_eq!(t.rejected(SagaRejectReason::TerminalBeforeStart), 1);
+    /// assert_eq!(t.rejected_count(SagaRejectReason::TerminalBeforeStart), 1);
     /// ```
     #[must_use]
-    pub fn rejected(&self, reason: SagaRejectReason) -> u64 {
+    pub fn rejected_count(&self, reason: SagaRejectReason) -> u64 {
         self.inner.metrics.rejected[reason.index()].get()
     }
 
@@ -474,11 +481,12 @@ impl SagaTracker {
     /// recently. At capacity, evicts the oldest saga of its shard (see the type docs).
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaTracker, SagaVerdict};
+    /// # use perf_instrument::saga::SagaVerdict;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
     /// assert_eq!(t.start("o-1"), SagaVerdict::Accepted);
     /// assert_eq!(t.start(42u64), SagaVerdict::Accepted);
-    /// assert_eq!(t.active(), 2);
+    /// assert_eq!(t.active_count(), 2);
     /// ```
     pub fn start<'a>(&self, id: impl Into<SagaIdRef<'a>>) -> SagaVerdict {
         let inner = &*self.inner;
@@ -614,12 +622,13 @@ impl SagaTracker {
     /// Saga `id` completed (terminal): outcome `completed`.
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaOutcome, SagaTracker};
+    /// # use perf_instrument::saga::SagaOutcome;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.start("o-1");
     /// assert!(t.completed("o-1").is_accepted());
     /// assert!(!t.completed("o-1").is_accepted()); // after_terminal
-    /// assert_eq!(t.finished(SagaOutcome::Completed), 1);
+    /// assert_eq!(t.finished_count(SagaOutcome::Completed), 1);
     /// ```
     pub fn completed<'a>(&self, id: impl Into<SagaIdRef<'a>>) -> SagaVerdict {
         self.finish(id.into(), SagaOutcome::Completed, None)
@@ -629,11 +638,12 @@ impl SagaTracker {
     /// `saga_failures_total{reason}`.
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaFailureReason, SagaOutcome, SagaTracker};
+    /// # use perf_instrument::saga::{SagaFailureReason, SagaOutcome};
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.start("o-1");
     /// assert!(t.failed("o-1", SagaFailureReason::OTHER).is_accepted());
-    /// assert_eq!(t.finished(SagaOutcome::Failed), 1);
+    /// assert_eq!(t.finished_count(SagaOutcome::Failed), 1);
     /// ```
     pub fn failed<'a>(
         &self,
@@ -647,11 +657,12 @@ impl SagaTracker {
     /// (The step-level event is [`compensated`](Self::compensated).)
     ///
     /// ```
-    /// # use perf_instrument::{Registry, SagaOutcome, SagaTracker};
+    /// # use perf_instrument::saga::SagaOutcome;
+    /// # use perf_instrument::{Registry, SagaTracker};
     /// let t = SagaTracker::builder("order").steps(["a"]).build(&Registry::new()).unwrap();
     /// t.start("o-1");
     /// assert!(t.compensated_saga("o-1").is_accepted());
-    /// assert_eq!(t.finished(SagaOutcome::Compensated), 1);
+    /// assert_eq!(t.finished_count(SagaOutcome::Compensated), 1);
     /// ```
     pub fn compensated_saga<'a>(&self, id: impl Into<SagaIdRef<'a>>) -> SagaVerdict {
         self.finish(id.into(), SagaOutcome::Compensated, None)
@@ -818,7 +829,7 @@ impl fmt::Debug for SagaTracker {
         f.debug_struct("SagaTracker")
             .field("name", &self.inner.name)
             .field("steps", &self.inner.steps)
-            .field("active", &self.active())
+            .field("active", &self.active_count())
             .field("max_active", &self.inner.max_active)
             .field("shards", &self.inner.shards.len())
             .finish()

@@ -1,9 +1,9 @@
-//! Background threads of the instruments (sweepers, the lock watchdog): periodic, stoppable,
-//! and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
+//! Background threads (the pending and saga sweepers, the lock watchdog): one helper for all,
+//! periodic, stoppable and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
 //! panic in a tick is caught and counted in `perf_instrument_background_panics_total{thread}`.
 
+use super::{Family, Registry, RegistryError};
 use crate::recorder::{Counter, Gauge};
-use crate::registry::{Family, Registry, RegistryError};
 use std::fmt;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -47,13 +47,16 @@ impl Background {
     }
 
     /// Runs `tick` every `period` on a new thread until the handle drops or `tick` returns
-    /// `false`.
+    /// `false`. A zero period (a thread that would spin) is refused.
     pub(crate) fn spawn(
         &self,
         name: String,
         period: Duration,
         mut tick: impl FnMut() -> bool + Send + 'static,
-    ) -> BackgroundThread {
+    ) -> Result<BackgroundThread, RegistryError> {
+        if period.is_zero() {
+            return Err(RegistryError::ZeroSetting { setting: "period" });
+        }
         let up = self.up.with_label_values(&[&name]);
         let panics = self.panics.with_label_values(&[&name]);
         let (stop, stopped) = mpsc::channel::<()>();
@@ -71,9 +74,10 @@ impl Background {
                 }
                 thread_up.set(0);
             });
-        match thread {
+        Ok(match thread {
             Ok(thread) => BackgroundThread {
                 name,
+                period,
                 stop: Some(stop),
                 thread: Some(thread),
             },
@@ -81,11 +85,12 @@ impl Background {
                 up.set(0);
                 BackgroundThread {
                     name,
+                    period,
                     stop: None,
                     thread: None,
                 }
             }
-        }
+        })
     }
 }
 
@@ -95,13 +100,14 @@ impl Background {
 /// use perf_instrument::{PendingTracker, Registry};
 /// let registry = Registry::new();
 /// let tracker = PendingTracker::<u64>::builder("replies").build(&registry).unwrap();
-/// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+/// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap();
 /// assert!(sweeper.is_running());
 /// drop(sweeper);
 /// ```
 #[must_use = "the thread stops when the handle is dropped"]
 pub struct BackgroundThread {
     name: String,
+    period: Duration,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -113,12 +119,41 @@ impl BackgroundThread {
     /// # use perf_instrument::{PendingTracker, Registry};
     /// # let registry = Registry::new();
     /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
-    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1));
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap();
     /// assert!(sweeper.is_running());
     /// ```
     #[must_use]
     pub fn is_running(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// The thread's name: its `thread` label value and the OS thread's name
+    /// (`pending-sweep-<tracker>`, `saga-sweep-<saga>`, `lock-watchdog`).
+    ///
+    /// ```
+    /// # use perf_instrument::{PendingTracker, Registry};
+    /// # let registry = Registry::new();
+    /// # let tracker = PendingTracker::<u64>::builder("replies").build(&registry).unwrap();
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap();
+    /// assert_eq!(sweeper.name(), "pending-sweep-replies");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Time between two ticks.
+    ///
+    /// ```
+    /// # use perf_instrument::{PendingTracker, Registry};
+    /// # let registry = Registry::new();
+    /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
+    /// let sweeper = tracker.spawn_sweeper(std::time::Duration::from_millis(500)).unwrap();
+    /// assert_eq!(sweeper.period(), std::time::Duration::from_millis(500));
+    /// ```
+    #[must_use]
+    pub fn period(&self) -> Duration {
+        self.period
     }
 
     /// Stops the thread and waits for it.
@@ -127,7 +162,7 @@ impl BackgroundThread {
     /// # use perf_instrument::{PendingTracker, Registry};
     /// # let registry = Registry::new();
     /// # let tracker = PendingTracker::<u64>::builder("r").build(&registry).unwrap();
-    /// tracker.spawn_sweeper(std::time::Duration::from_secs(1)).stop();
+    /// tracker.spawn_sweeper(std::time::Duration::from_secs(1)).unwrap().stop();
     /// ```
     pub fn stop(mut self) {
         self.stop_and_join();
@@ -151,6 +186,7 @@ impl fmt::Debug for BackgroundThread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BackgroundThread")
             .field("name", &self.name)
+            .field("period", &self.period)
             .field("running", &self.is_running())
             .finish()
     }
