@@ -103,10 +103,9 @@ fn stage_thread(
     std::thread::spawn(move || {
         let mut rng = Rng(seed);
         for mut event in rx.iter() {
-            let mut token = event.token;
-            app.pipeline
-                .time_stage(&mut token, stage, || body(&app, &mut event, &mut rng));
-            event.token = token;
+            app.pipeline.stage_started(&mut event.token, stage);
+            body(&app, &mut event, &mut rng);
+            app.pipeline.stage_finished(&mut event.token, stage);
             match &tx {
                 Some(tx) => {
                     if tx.send(event).is_err() {

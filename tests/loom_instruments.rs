@@ -1,4 +1,4 @@
-//! Loom models of the instruments' concurrent parts: the in-flight guard (also dropped on
+//! Loom models of the instruments' concurrent parts: the pipeline's in-flight count, the in-flight guard (also dropped on
 //! another thread than the one that made it), the pending tracker's register/complete/cancel/
 //! sweep races and its global bound, the held-lock record the watchdog reads, and the readers'
 //! stretch record it reads for an `RwLock`.
@@ -13,9 +13,51 @@ use common::loom_model::{bare_registry, model};
 
 use loom::thread;
 use perf_instrument::__loom::{HeldRecord, ReadStretch};
-use perf_instrument::{Clock, Gauge, PendingTracker};
+use perf_instrument::{Clock, Gauge, PendingTracker, Pipeline};
 use std::sync::Arc;
 use std::time::Duration;
+
+#[test]
+fn pipeline_in_flight_is_exact_with_a_foreign_end_racing_a_begin_and_finish() {
+    model(|| {
+        let registry = bare_registry();
+        let (clock, _hand) = Clock::manual();
+        let build = |name: &str| {
+            Pipeline::builder(name)
+                .clock(clock.clone())
+                .build(&registry)
+                .unwrap()
+        };
+        let (p, other) = (Arc::new(build("p")), Arc::new(build("other")));
+        // A token of another pipeline ended on `p` (what a mixed-up caller does), racing an
+        // event that begins and finishes on `p`: the event's end-to-end time is kept and the
+        // in-flight count ends at 0 (with the old shared count a stray end could take the
+        // event's place and leave the gauge stuck at 1).
+        let stray = {
+            let (p, other) = (p.clone(), other.clone());
+            thread::spawn(move || {
+                let _ = p.finish(other.begin());
+            })
+        };
+        let event = {
+            let p = p.clone();
+            thread::spawn(move || {
+                let token = p.begin();
+                let seen = p.in_flight();
+                assert!((0..=1).contains(&seen), "in flight read {seen}");
+                let _ = p.finish(token);
+            })
+        };
+        stray.join().unwrap();
+        event.join().unwrap();
+        assert_eq!((p.in_flight(), other.in_flight()), (0, 1));
+        let snapshot = registry.snapshot();
+        let e2e = snapshot
+            .histogram("pipeline_end_to_end_duration_seconds", &[("pipeline", "p")])
+            .unwrap();
+        assert_eq!(e2e.count(), 1, "the event's end-to-end time is kept");
+    });
+}
 
 #[test]
 fn in_flight_never_goes_negative_and_ends_at_zero() {

@@ -158,9 +158,10 @@ fn pipeline_tokens_cross_processes_and_skew_is_clamped_and_counted() {
 }
 
 #[test]
-fn pipeline_in_flight_never_goes_negative_when_a_token_ends_twice() {
+fn pipeline_in_flight_is_exact_and_refuses_tokens_of_another_pipeline() {
     let registry = registry();
     let p = Pipeline::builder("twice").build(&registry).unwrap();
+    let other = Pipeline::builder("other").build(&registry).unwrap();
     let in_flight = || {
         value(
             &scrape(&registry),
@@ -171,12 +172,17 @@ fn pipeline_in_flight_never_goes_negative_when_a_token_ends_twice() {
     };
     let first = p.begin();
     let second = p.begin();
-    p.finish(first);
-    p.finish(second);
-    // Copies of ended tokens ended again, once by finish and once by abandon.
-    p.finish(first);
-    p.abandon(second);
+    let _ = p.finish(first);
+    let _ = p.finish(second);
+    // Tokens of another pipeline, ended here once by finish and once by abandon.
+    let _ = p.finish(other.begin());
+    p.abandon(other.begin());
     assert_eq!(p.in_flight(), 0);
+    assert_eq!(
+        other.in_flight(),
+        2,
+        "the other pipeline's events are still in flight"
+    );
     assert_eq!(in_flight(), Some(0.0));
     let parsed = scrape(&registry);
     let l = [("pipeline", "twice")];
@@ -209,11 +215,48 @@ fn pipeline_in_flight_never_goes_negative_when_a_token_ends_twice() {
         Some(0.0),
         "nor an abandonment"
     );
-    // Back to normal accounting afterwards.
     let third = p.begin();
     assert_eq!(in_flight(), Some(1.0));
     p.abandon(third);
     assert_eq!(in_flight(), Some(0.0));
     drop(p);
     assert_eq!(in_flight(), None, "the series leaves with the pipeline");
+}
+
+#[test]
+fn pipeline_in_flight_stays_exact_under_racing_begins_finishes_and_foreign_ends() {
+    let registry = registry();
+    let p = Pipeline::builder("raced").build(&registry).unwrap();
+    let other = Pipeline::builder("foreign").build(&registry).unwrap();
+    const ROUNDS: usize = 20_000;
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..ROUNDS {
+                    let event = p.begin();
+                    let _ = p.finish(event);
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..ROUNDS {
+                let _ = p.finish(other.begin());
+            }
+        });
+    });
+    assert_eq!(p.in_flight(), 0);
+    let snapshot = registry.snapshot();
+    let raced = [("pipeline", "raced")];
+    assert_eq!(
+        snapshot
+            .histogram("pipeline_end_to_end_duration_seconds", &raced)
+            .unwrap()
+            .count(),
+        3 * ROUNDS as u64,
+        "no legitimate end-to-end time is lost"
+    );
+    assert_eq!(
+        snapshot.value("pipeline_events_in_flight", &raced),
+        Some(0.0)
+    );
 }

@@ -97,8 +97,11 @@ pub struct Stage {
     index: u32,
 }
 
-/// An event on its way through a pipeline: when it began and when its last stage mark was.
-/// 16 bytes, `Copy` and `Send`, so it travels with the event across threads and queues.
+/// An event on its way through a pipeline: when it began, when its last stage mark was, and
+/// which pipeline it belongs to. 24 bytes and `Send`, so it travels with the event across
+/// threads and queues. It is neither `Copy` nor `Clone`: [`finish`](Pipeline::finish) and
+/// [`abandon`](Pipeline::abandon) take it by value, so an event ends at most once and
+/// `pipeline_events_in_flight` stays exact.
 ///
 /// ```
 /// # let r = perf_instrument::Registry::new();
@@ -107,10 +110,22 @@ pub struct Stage {
 /// let moved = std::thread::spawn(move || token).join().unwrap();
 /// p.finish(moved);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Ending a token twice does not compile:
+///
+/// ```compile_fail
+/// # let r = perf_instrument::Registry::new();
+/// let p = perf_instrument::Pipeline::builder("orders").build(&r).unwrap();
+/// let token = p.begin();
+/// p.finish(token);
+/// p.finish(token); // use of moved value
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an event stays in flight until its token is finished or abandoned"]
 pub struct EventToken {
     origin: u64,
     mark: u64,
+    pipeline: u64,
 }
 
 /// An event's origin on the wall clock (Unix nanoseconds), to embed in a record that another
@@ -202,14 +217,14 @@ struct Inner {
 /// `pipeline_events_abandoned_total`, `pipeline_remote_clock_skew_total{reason}` (remote origins
 /// in the future, `negative`, or older than the maximum age, `absurd`; both clamped) and
 /// `pipeline_events_rejected_total{reason}`: `wrong_stage` (a stage handle of another
-/// pipeline) and `unmatched_end` (a `finish` or `abandon` with no event in flight).
+/// pipeline) and `unmatched_end` (a `finish` or `abandon` of another pipeline's token).
 ///
 /// Every begun event must end exactly once, with [`finish`](Pipeline::finish) or
-/// [`abandon`](Pipeline::abandon): the token is `Copy`, so it cannot end itself, and a copy
-/// cannot be told from the original. `pipeline_events_in_flight` never goes below 0: an end
-/// that finds no event in flight is refused (no end-to-end time or abandonment recorded) and
-/// counted as `unmatched_end`. An extra end while other events are in flight cannot be told
-/// from theirs: it lowers the gauge early, and the end it took the place of is the one counted.
+/// [`abandon`](Pipeline::abandon), which take its [`EventToken`] by value: the token is
+/// neither `Copy` nor `Clone`, so it cannot end twice, and it carries its pipeline, so another
+/// pipeline's token is refused (no end-to-end time or abandonment recorded) and counted as
+/// `unmatched_end`. `pipeline_events_in_flight` is therefore exact, raced or not. A token
+/// dropped without an end leaves its event in flight: abandon it instead.
 ///
 /// ```
 /// use perf_instrument::{Clock, Pipeline, Registry};
@@ -413,6 +428,7 @@ impl Pipeline {
         EventToken {
             origin: now,
             mark: now,
+            pipeline: self.inner.id,
         }
     }
 
@@ -441,6 +457,7 @@ impl Pipeline {
         EventToken {
             origin,
             mark: origin,
+            pipeline: now.pipeline,
         }
     }
 
@@ -507,19 +524,20 @@ impl Pipeline {
         out
     }
 
-    /// The event leaves the pipeline: records and returns its end-to-end time. A token must
-    /// end once: an end with no event in flight records nothing and is counted as
-    /// `pipeline_events_rejected_total{reason="unmatched_end"}` (see [`Pipeline`]).
+    /// The event leaves the pipeline: records and returns its end-to-end time. A token of
+    /// another pipeline records nothing, leaves this pipeline's in-flight count alone and is
+    /// counted as `pipeline_events_rejected_total{reason="unmatched_end"}` (see [`Pipeline`]).
     ///
     /// ```
     /// # let r = perf_instrument::Registry::new();
     /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// # let other = perf_instrument::Pipeline::builder("other").build(&r).unwrap();
     /// let event = p.begin();
     /// let took = p.finish(event);
     /// assert!(took.as_secs() < 60);
     /// assert_eq!(p.in_flight(), 0);
-    /// p.finish(event); // a copy ended again: refused and counted, the gauge stays at 0
-    /// assert_eq!(p.in_flight(), 0);
+    /// let _ = p.finish(other.begin()); // another pipeline's token: refused and counted
+    /// assert_eq!((p.in_flight(), other.in_flight()), (0, 1));
     /// ```
     #[inline]
     pub fn finish(&self, token: EventToken) -> Duration {
@@ -527,7 +545,7 @@ impl Pipeline {
             .inner
             .clock
             .delta_nanos(token.origin, self.inner.clock.raw());
-        if self.end() {
+        if self.end(&token) {
             self.inner.end_to_end.record(nanos);
         }
         Duration::from_nanos(nanos)
@@ -543,18 +561,19 @@ impl Pipeline {
     /// assert_eq!(p.in_flight(), 0);
     /// ```
     pub fn abandon(&self, token: EventToken) {
-        let _ = token;
-        if self.end() {
+        if self.end(&token) {
             self.inner.abandoned.inc();
         }
     }
 
-    /// Takes one event out of the in-flight count, unless none is in flight (then puts it back,
-    /// counts an unmatched end and returns `false`). One atomic subtraction, not a compare-and-swap
-    /// loop: the count is shared by the threads that begin and end events.
+    /// Takes the token's event out of the in-flight count: one atomic subtraction. A token
+    /// ends once (it moves into `finish` or `abandon`) and only a token this pipeline began is
+    /// counted off, so every subtraction matches an addition and the count is exact; a token
+    /// of another pipeline is refused and counted (`false`).
     #[inline]
-    fn end(&self) -> bool {
-        if self.inner.in_flight.fetch_sub(1, Ordering::Relaxed) > 0 {
+    fn end(&self, token: &EventToken) -> bool {
+        if token.pipeline == self.inner.id {
+            self.inner.in_flight.fetch_sub(1, Ordering::Relaxed);
             return true;
         }
         self.unmatched_end();
@@ -564,7 +583,6 @@ impl Pipeline {
     #[cold]
     #[inline(never)]
     fn unmatched_end(&self) {
-        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
         self.inner.unmatched_end.inc();
     }
 

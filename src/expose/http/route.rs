@@ -40,10 +40,11 @@ impl Route {
 
     /// Serves a saga tracker's [`view`](SagaTracker::view) in `format` on GET/HEAD `path`:
     /// the stuck and oldest active sagas, within the tracker's
-    /// [`view_limits`](crate::SagaTrackerBuilder::view_limits), rendered on each request.
+    /// [`view_limits`](crate::saga::SagaTrackerBuilder::view_limits), rendered on each request.
     ///
     /// ```
-    /// use perf_instrument::{Registry, Route, SagaTracker, SagaViewFormat, Server};
+    /// use perf_instrument::saga::SagaViewFormat;
+    /// use perf_instrument::{Registry, Route, SagaTracker, Server};
     /// let registry = Registry::new();
     /// let orders = SagaTracker::builder("order").steps(["a"]).build(&registry).unwrap();
     /// let server = Server::builder(registry)
