@@ -17,6 +17,18 @@
 //! Each call receives a [`Call`]: its number and its intended start, so the service can date
 //! its own measurements from the intended start too (see `Pipeline::begin_at`).
 
+mod compare;
+mod record;
+
+pub use compare::{
+    compare, compare_with, CompareError, CompareOptions, ComparedRow, Comparison, Figures,
+    Judgement, Statistic,
+};
+pub use record::{
+    HistogramRecord, IntervalRecord, PhaseRecord, RecordError, RowRecord, RunRecord, RECORD_FORMAT,
+    SCHEMA_VERSION,
+};
+
 use crate::recorder::{Counter, Histogram, HistogramSnapshot, Unit};
 use std::fmt;
 use std::time::{Duration, Instant};
