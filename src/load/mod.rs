@@ -18,12 +18,14 @@
 //! its own measurements from the intended start too (see `Pipeline::begin_at`).
 
 mod compare;
+mod gate;
 mod record;
 
 pub use compare::{
     compare, compare_with, CompareError, CompareOptions, ComparedRow, Comparison, Figures,
     Judgement, Statistic,
 };
+pub use gate::{Gate, GateFailure};
 pub use record::{
     HistogramRecord, IntervalRecord, PhaseRecord, RecordError, RowRecord, RunRecord, RECORD_FORMAT,
     SCHEMA_VERSION,
