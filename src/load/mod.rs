@@ -18,18 +18,24 @@
 //! its own measurements from the intended start too (see `Pipeline::begin_at`).
 
 mod compare;
+mod driver;
 mod gate;
+mod plan;
 mod record;
+mod sweep;
 
 pub use compare::{
     compare, compare_with, CompareError, CompareOptions, ComparedRow, Comparison, Figures,
     Judgement, Statistic,
 };
+pub use driver::{recovery_seconds, PlanResult, MAX_ERROR_KINDS, MAX_ERROR_KIND_BYTES};
 pub use gate::{Gate, GateFailure};
+pub use plan::{Phase, Plan, PlanError, Shape};
 pub use record::{
     HistogramRecord, IntervalRecord, PhaseRecord, RecordError, RowRecord, RunRecord, RECORD_FORMAT,
     SCHEMA_VERSION,
 };
+pub use sweep::{Sweep, SweepStep};
 
 use crate::recorder::{Counter, Histogram, HistogramSnapshot, Unit};
 use std::fmt;
