@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! perf-instrument compare BASE CAND [--runs N] [--max-p99-regression 5%] [--min-throughput 400]
-//!                                   [--decide-by p99] [--markdown FILE] [--json FILE]
+//!                                   [--decide-by p99] [--gate-tables stages,load]
+//!                                   [--markdown FILE] [--json FILE]
 //! ```
 //!
 //! `BASE` and `CAND` are run record files (`docs/RUN_RECORD.md`), each a record or a JSON array
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: perf-instrument compare BASE[,BASE...] CAND[,CAND...] [--runs N] \
 [--max-p99-regression PCT] [--min-throughput PER_SECOND] [--decide-by p50|p95|p99|p99.9|mean] \
-[--markdown FILE] [--json FILE]";
+[--gate-tables TABLE,...] [--markdown FILE] [--json FILE]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -118,6 +119,13 @@ fn run(args: &[String]) -> Result<bool, String> {
                     "mean" => Statistic::Mean,
                     _ => return Err(format!("--decide-by: unknown statistic `{v}`")),
                 };
+            }
+            "--gate-tables" => {
+                gate.tables = value("--gate-tables")?
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect();
             }
             "--markdown" => markdown = Some(value("--markdown")?),
             "--json" => json = Some(value("--json")?),

@@ -294,9 +294,20 @@ pub enum CompareError {
 /// The rows of a run that a comparison looks at: its registry rows, and the load driver's
 /// latency and service time over the phases in the verdict (from the steady part of each
 /// phase where one was found), with errors.
-fn rows_of(record: &RunRecord) -> Vec<(RowRecord, Option<(u64, u64)>)> {
-    let mut rows: Vec<(RowRecord, Option<(u64, u64)>)> =
-        record.rows.iter().map(|r| (r.clone(), None)).collect();
+///
+/// Registry rows cover the whole run, warm-up included, so their throughput is over all phases
+/// (or the record's `seconds` when it has none); load rows are over the phases in the verdict.
+fn rows_of(record: &RunRecord) -> Vec<RunRow> {
+    let whole = if record.phases.is_empty() {
+        record.seconds
+    } else {
+        record.phases.iter().map(|p| p.seconds).sum()
+    };
+    let mut rows: Vec<RunRow> = record
+        .rows
+        .iter()
+        .map(|r| (r.clone(), None, whole))
+        .collect();
     let verdict: Vec<_> = record.phases.iter().filter(|p| p.in_verdict).collect();
     if !verdict.is_empty() {
         let mut latency = HistogramRecord::empty("seconds");
@@ -313,8 +324,16 @@ fn rows_of(record: &RunRecord) -> Vec<(RowRecord, Option<(u64, u64)>)> {
             name: name.into(),
             histogram: h,
         };
-        rows.push((load("latency", latency), Some((completed, errors))));
-        rows.push((load("service time", service), Some((completed, errors))));
+        rows.push((
+            load("latency", latency),
+            Some((completed, errors)),
+            record.seconds,
+        ));
+        rows.push((
+            load("service time", service),
+            Some((completed, errors)),
+            record.seconds,
+        ));
     }
     rows
 }
@@ -352,7 +371,7 @@ fn side(records: &[RunRecord], name: &'static str) -> Result<Side, CompareError>
             });
         }
         let rows = rows_of(record);
-        let keys: Vec<String> = rows.iter().map(|(r, _)| r.key()).collect();
+        let keys: Vec<String> = rows.iter().map(|(r, _, _)| r.key()).collect();
         if run == 0 {
             first_keys.clone_from(&keys);
             out.order.clone_from(&keys);
@@ -374,11 +393,8 @@ fn side(records: &[RunRecord], name: &'static str) -> Result<Side, CompareError>
                 });
             }
         }
-        for (row, errors) in rows {
-            out.rows
-                .entry(row.key())
-                .or_default()
-                .push((row, errors, record.seconds));
+        for row in rows {
+            out.rows.entry(row.0.key()).or_default().push(row);
         }
     }
     Ok(out)

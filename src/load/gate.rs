@@ -9,16 +9,18 @@ use std::fmt::{self, Write as _};
 ///
 /// ```
 /// use perf_instrument::load::Gate;
-/// let gate = Gate { max_p99_regression: Some(0.05), min_throughput: Some(400.0) };
+/// let gate = Gate { max_p99_regression: Some(0.05), min_throughput: Some(400.0), tables: vec!["stages".into()] };
 /// assert_eq!(Gate::default().max_p99_regression, None);
 /// # let _ = gate;
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Gate {
     /// Largest p99 regression allowed (0.05 = 5%) on any row judged worse.
     pub max_p99_regression: Option<f64>,
     /// Smallest candidate throughput allowed, calls per second, of the `load: latency` row.
     pub min_throughput: Option<f64>,
+    /// Tables whose rows the p99 limit applies to (empty: every table).
+    pub tables: Vec<String>,
 }
 
 /// One broken limit.
@@ -55,14 +57,15 @@ impl Comparison {
     /// ```
     /// use perf_instrument::load::{compare, Gate, RunRecord};
     /// let c = compare(&[RunRecord::new()], &[RunRecord::new()]).unwrap();
-    /// assert!(c.check(&Gate { max_p99_regression: Some(0.05), min_throughput: None }).is_empty());
-    /// assert_eq!(c.check(&Gate { max_p99_regression: None, min_throughput: Some(1.0) }).len(), 1);
+    /// assert!(c.check(&Gate { max_p99_regression: Some(0.05), ..Gate::default() }).is_empty());
+    /// assert_eq!(c.check(&Gate { min_throughput: Some(1.0), ..Gate::default() }).len(), 1);
     /// ```
     #[must_use]
     pub fn check(&self, gate: &Gate) -> Vec<GateFailure> {
         let mut out = Vec::new();
         if let Some(max) = gate.max_p99_regression {
-            for row in self.worse() {
+            let gated = |t: &str| gate.tables.is_empty() || gate.tables.iter().any(|g| g == t);
+            for row in self.worse().filter(|r| gated(&r.table)) {
                 let change = row.change_of(super::Statistic::P99).unwrap_or(0.0);
                 if change > max {
                     out.push(GateFailure {

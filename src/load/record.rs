@@ -465,7 +465,8 @@ impl RunRecord {
     }
 
     /// Adds every tabled histogram series of `snapshot` as a row (named as the report names
-    /// it), and every counter and gauge under `counters`.
+    /// it; empty series too, so repeated runs have the same rows), and every counter and gauge
+    /// under `counters`.
     ///
     /// ```
     /// use perf_instrument::{Pipeline, Registry};
@@ -491,7 +492,7 @@ impl RunRecord {
                     .collect();
                 match (&series.value, desc.report_table()) {
                     (SeriesValue::Histogram(h), Some(spec))
-                        if desc.kind() == MetricKind::Histogram && h.count() > 0 =>
+                        if desc.kind() == MetricKind::Histogram =>
                     {
                         self.rows.push(RowRecord {
                             table: spec.title().to_string(),
