@@ -203,3 +203,38 @@ fn interpolated_quantiles_see_a_shift_smaller_than_a_bucket() {
     let change = p(&two) / p(&one) - 1.0;
     assert!((change - 0.02).abs() < 0.01, "{change}");
 }
+
+#[test]
+fn load_latency_row_uses_the_steady_part_of_a_phase() {
+    use perf_instrument::load::IntervalRecord;
+    let hist = |index: i32, n: u64| HistogramRecord {
+        count: n,
+        sum: n as f64 * 2f64.powf(f64::from(index) / 8.0),
+        max: Some(2f64.powf(f64::from(index) / 8.0)),
+        buckets: vec![(index, n)],
+        ..HistogramRecord::empty("seconds")
+    };
+    let interval = |start: f64, index: i32| IntervalRecord {
+        start_seconds: start,
+        seconds: 1.0,
+        completed: 100,
+        dropped: 0,
+        errors: 0,
+        latency: hist(index, 100),
+    };
+    let mut record = RunRecord::new();
+    record.seconds = 3.0;
+    let mut phase = PhaseRecord::empty("steady", "constant 100/s", 0.0);
+    phase.seconds = 3.0;
+    phase.completed = 300;
+    phase.intervals = vec![interval(0.0, 40), interval(1.0, 0), interval(2.0, 0)];
+    phase.latency = hist(40, 100);
+    phase.latency.merge(&hist(0, 200));
+    phase.steady_from = Some(1);
+    record.phases.push(phase);
+    let c = compare(std::slice::from_ref(&record), std::slice::from_ref(&record)).unwrap();
+    let row = c.row("load", "latency").unwrap();
+    // Only the steady intervals (all at 1 s): the slow first interval is left out.
+    assert!(row.old.max.unwrap() <= 1.0, "{:?}", row.old.max);
+    assert!((row.old.throughput.unwrap() - 100.0).abs() < 1e-9);
+}

@@ -292,8 +292,8 @@ pub enum CompareError {
 }
 
 /// The rows of a run that a comparison looks at: its registry rows, and the load driver's
-/// latency and service time over the phases in the verdict (from the steady part of each
-/// phase where one was found), with errors.
+/// latency (over the steady part of each phase in the verdict where one was found, the whole
+/// phase otherwise) and service time (whole phases), with errors.
 ///
 /// Registry rows cover the whole run, warm-up included, so their throughput is over all phases
 /// (or the record's `seconds` when it has none); load rows are over the phases in the verdict.
@@ -314,7 +314,17 @@ fn rows_of(record: &RunRecord) -> Vec<RunRow> {
         let mut service = HistogramRecord::empty("seconds");
         let (mut completed, mut errors) = (0, 0);
         for p in &verdict {
-            latency.merge(&p.latency);
+            // The steady part of a phase when one was found, otherwise all of it.
+            match p.steady_from {
+                Some(k) if k > 0 && k < p.intervals.len() => {
+                    for i in &p.intervals[k..] {
+                        latency.merge(&i.latency);
+                    }
+                }
+                _ => {
+                    latency.merge(&p.latency);
+                }
+            }
             service.merge(&p.service_time);
             completed += p.completed;
             errors += p.error_count();
@@ -451,7 +461,7 @@ fn figures(runs: &[RunRow], decide_by: Statistic) -> Figures {
     let tput: Vec<f64> = runs
         .iter()
         .filter(|(_, _, s)| *s > 0.0)
-        .map(|(r, _, s)| r.histogram.count as f64 / s)
+        .map(|(r, e, s)| e.map_or(r.histogram.count, |(completed, _)| completed) as f64 / s)
         .collect();
     let errors: Vec<f64> = runs
         .iter()
