@@ -16,6 +16,12 @@
 //!
 //! Each call receives a [`Call`]: its number and its intended start, so the service can date
 //! its own measurements from the intended start too (see `Pipeline::begin_at`).
+//!
+//! Beyond one constant run: [`LoadDriver::run_plan`] runs a [`Plan`] of named phases (warm-up,
+//! constant, ramp, step ramp, burst, recovery) and keeps per-phase and per-interval figures;
+//! [`LoadDriver::sweep`] finds the knee; a [`RunRecord`] saves a run as versioned JSON
+//! (`docs/RUN_RECORD.md`), and [`compare`] judges candidate runs against baseline runs
+//! (`docs/VERDICT.md`), which the `perf-instrument compare` command turns into a CI gate.
 
 mod compare;
 mod driver;
