@@ -3,6 +3,11 @@
 //! `cargo run --release --example event_pipeline [-- --listen 127.0.0.1:9464 --duration 20s
 //! --rate 400 --report-json report.json]`
 //!
+//! For a before/after verdict: `--record run.json` writes a run record (see docs/RUN_RECORD.md),
+//! `--phases warm-up=400:2s,baseline=400:10s,burst=1200:2s,recovery=400:10s` runs a phase plan
+//! instead of the constant rate, and `--slow-stage persist=10%` injects a known slowdown into one
+//! stage's work, so `perf-instrument compare` can show what a regression looks like.
+//!
 //! Events flow Enrich → Persist → ViewUpdate → Publish → Complete, one thread per stage, through
 //! instrumented channels. Persist appends to an event store behind an instrumented lock and
 //! hands the event to a write-behind buffer that a flusher writes out in batches (holding the
@@ -19,7 +24,7 @@
 #[path = "common/args.rs"]
 mod args;
 
-use perf_instrument::load::{Call, LoadDriver, Rate};
+use perf_instrument::load::{recovery_seconds, Call, LoadDriver, Phase, Plan, Rate, RunRecord};
 use perf_instrument::saga::{SagaFailureReason, SagaStep, SagaViewFormat};
 use perf_instrument::{
     channel, timed, BatchRecorder, EventToken, Mutex, PendingTracker, Pipeline, QueueProbe,
@@ -47,6 +52,59 @@ impl Rng {
     fn micros(&mut self, lo: u64, hi: u64) -> Duration {
         Duration::from_micros(lo + self.next() % (hi - lo + 1))
     }
+}
+
+/// The stage slowed down by `--slow-stage`, and the factor of its work.
+static SLOW: std::sync::OnceLock<(String, f64)> = std::sync::OnceLock::new();
+
+/// `d`, longer by the `--slow-stage` factor when `stage` is the slowed one.
+fn scaled(stage: &str, d: Duration) -> Duration {
+    match SLOW.get() {
+        Some((name, factor)) if name == stage => d.mul_f64(*factor),
+        _ => d,
+    }
+}
+
+/// Parses `--phases name=rate:duration,...` (`warm-up` is left out of the verdict).
+fn parse_phases(text: &str) -> Result<Plan, String> {
+    let mut phases = Vec::new();
+    for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+        let err = || format!("--phases: `{part}` is not name=rate:duration (e.g. burst=1200:2s)");
+        let (name, rest) = part.trim().split_once('=').ok_or_else(err)?;
+        let (rate, duration) = rest.split_once(':').ok_or_else(err)?;
+        let rate: f64 = rate
+            .parse()
+            .ok()
+            .filter(|r: &f64| r.is_finite() && *r >= 0.0)
+            .ok_or_else(err)?;
+        let duration = args::parse_duration(duration).ok_or_else(err)?;
+        phases.push(if name == "warm-up" {
+            Phase::warm_up(rate, duration)
+        } else {
+            Phase::constant(name, rate, duration)
+        });
+    }
+    Plan::new(phases).map_err(|e| format!("--phases: {e}"))
+}
+
+/// Parses `--slow-stage stage=10%`.
+fn parse_slow(text: &str) -> Result<(String, f64), String> {
+    let err = || format!("--slow-stage: `{text}` is not stage=percent (e.g. persist=10%)");
+    let (stage, pct) = text.split_once('=').ok_or_else(err)?;
+    let stages = ["enrich", "persist", "view_update", "publish", "complete"];
+    if !stages.contains(&stage) {
+        return Err(format!(
+            "--slow-stage: no stage `{stage}` (one of {})",
+            stages.join(", ")
+        ));
+    }
+    let pct: f64 = pct
+        .trim_end_matches('%')
+        .parse()
+        .ok()
+        .filter(|p: &f64| p.is_finite() && *p >= 0.0)
+        .ok_or_else(err)?;
+    Ok((stage.to_string(), 1.0 + pct / 100.0))
 }
 
 /// Spins for `d`: CPU work a stage does (sleeping would not occupy the core).
@@ -122,7 +180,7 @@ fn stage_thread(
 
 #[timed]
 fn enrich(_: &App, event: &mut Event, rng: &mut Rng) {
-    work(rng.micros(40, 160));
+    work(scaled("enrich", rng.micros(40, 160)));
     event.payload.extend_from_slice(&event.id.to_le_bytes());
 }
 
@@ -132,11 +190,14 @@ fn persist(app: &App, event: &mut Event, rng: &mut Rng) {
         let mut store = app.store.lock();
         store.push((event.id, event.payload.len()));
         // Now and then an expensive append (a segment roll) while holding the store lock.
-        work(if rng.chance(0.01) {
-            rng.micros(2_000, 4_000)
-        } else {
-            rng.micros(150, 450)
-        });
+        work(scaled(
+            "persist",
+            if rng.chance(0.01) {
+                rng.micros(2_000, 4_000)
+            } else {
+                rng.micros(150, 450)
+            },
+        ));
     }
     app.write_behind.lock().push(event.id);
 }
@@ -145,18 +206,18 @@ fn persist(app: &App, event: &mut Event, rng: &mut Rng) {
 fn view_update(app: &App, event: &mut Event, rng: &mut Rng) {
     let mut view = app.view.write();
     view.insert(event.id % 10_000, event.payload.len());
-    work(rng.micros(20, 80));
+    work(scaled("view_update", rng.micros(20, 80)));
 }
 
 #[timed]
 fn publish(app: &App, event: &mut Event, rng: &mut Rng) {
     app.replies.register(event.id);
-    work(rng.micros(10, 40));
+    work(scaled("publish", rng.micros(10, 40)));
 }
 
 #[timed]
 fn complete(app: &App, event: &mut Event, rng: &mut Rng) {
-    work(rng.micros(10, 30));
+    work(scaled("complete", rng.micros(10, 30)));
     let _ = app.view.read().get(&(event.id % 10_000)).copied();
 }
 
@@ -205,6 +266,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("--duration", "20s"),
             ("--rate", "400"),
             ("--report-json", "FILE"),
+            ("--record", "FILE"),
+            ("--phases", "warm-up=400:2s,baseline=400:10s"),
+            ("--slow-stage", "persist=10%"),
+            ("--revision", "REV"),
         ],
     );
     let listen = args
@@ -213,6 +278,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_for = args.duration("--duration", Duration::from_secs(20));
     let rate: f64 = args.value("--rate", 400.0);
     let report_json = args.string("--report-json");
+    let record_path = args.string("--record");
+    let revision = args.string("--revision");
+    let slow = args.string("--slow-stage");
+    if let Some(text) = &slow {
+        let parsed = parse_slow(text).unwrap_or_else(|e| args.fail(&e));
+        let _ = SLOW.set(parsed);
+    }
+    let plan = match args.string("--phases") {
+        Some(text) => Some(parse_phases(&text).unwrap_or_else(|e| args.fail(&e))),
+        None if record_path.is_some() && !run_for.is_zero() => Some(
+            Plan::new(vec![
+                Phase::warm_up(rate, Duration::from_secs(1).min(run_for)),
+                Phase::constant("steady", rate, run_for),
+            ])
+            .unwrap_or_else(|e| args.fail(&e.to_string())),
+        ),
+        None => None,
+    };
 
     let registry = Registry::global().clone();
     let pipeline = Pipeline::builder("orders")
@@ -407,7 +490,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let _ = ingest_tx.send(event);
     };
-    let result = load.run_until(|| stop.load(Ordering::Relaxed), submit);
+    let (result, phases) = match &plan {
+        // A phase plan: calls fail (and are counted by kind) when the pipeline has shut down.
+        Some(plan) => {
+            let phases = load.run_plan_in(plan, &registry, |call: Call| {
+                let event = Event {
+                    id: call.index,
+                    token: app.pipeline.begin_at(call.intended),
+                    payload: Vec::with_capacity(64),
+                };
+                ingest_tx.send(event).map_err(|_| "pipeline closed")
+            })?;
+            (None, Some(phases))
+        }
+        None => (
+            Some(load.run_until(|| stop.load(Ordering::Relaxed), submit)),
+            None,
+        ),
+    };
     drop(ingest_tx);
     for t in threads {
         let _ = t.join();
@@ -423,9 +523,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop((watchdog, sweeper, saga_sweeper));
 
     println!();
-    println!("load: {result}");
+    if let Some(result) = result {
+        println!("load: {result}");
+    }
+    if let Some(phases) = &phases {
+        println!("load phases:\n{phases}");
+        if let (Some(base), Some(rec)) = (phases.phase("baseline"), phases.phase("recovery")) {
+            let reference = base.latency.quantile(0.99).unwrap_or(0.0);
+            match recovery_seconds(rec, reference, 0.10) {
+                Some(s) => println!("recovery: p99 back within 10% of baseline after {s:.1} s"),
+                None => println!("recovery: p99 never back within 10% of baseline"),
+            }
+        }
+    }
     println!();
     report.print();
+    if let Some(path) = record_path {
+        let mut record = RunRecord::new()
+            .with_config("rate", format!("{rate}/s"))
+            .with_config("submitters", 2)
+            .with_config("slow_stage", slow.as_deref().unwrap_or("none"))
+            .with_registry(&registry.snapshot());
+        if let Some(rev) = revision {
+            record = record.with_revision(rev);
+        }
+        record.findings = report
+            .findings()
+            .iter()
+            .map(|f| format!("{}: {}", f.subject, f.summary))
+            .collect();
+        if let Some(phases) = phases {
+            record = phases.into_record(record);
+        }
+        record.write(&path)?;
+        println!("run record: {path}");
+    }
     if let Some(path) = report_json {
         std::fs::write(path, report.to_json())?;
     }

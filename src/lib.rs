@@ -30,7 +30,8 @@
 //! entries, and [`catalogue()`] lists them all.
 //!
 //! Beside the layers, [`load`] (feature `load`) is an open-loop load driver that measures
-//! latency from each call's intended start.
+//! latency from each call's intended start, runs phase plans and saturation sweeps, saves run
+//! records and compares them into a verdict.
 //!
 //! ## Recording costs a few plain stores
 //!

@@ -1,7 +1,7 @@
 //! The machine and configuration a report was made on.
 
 use crate::clock::Clock;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the numbers were measured on: cores, CPU model, clock source, OS, the build profile,
 /// and the crate's configuration (lanes).
@@ -10,7 +10,7 @@ use serde::Serialize;
 /// let m = perf_instrument::Machine::current();
 /// assert!(m.cores >= 1 && m.lanes >= 1);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
     /// Logical cores available to the process.
     pub cores: usize,

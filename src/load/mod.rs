@@ -16,6 +16,32 @@
 //!
 //! Each call receives a [`Call`]: its number and its intended start, so the service can date
 //! its own measurements from the intended start too (see `Pipeline::begin_at`).
+//!
+//! Beyond one constant run: [`LoadDriver::run_plan`] runs a [`Plan`] of named phases (warm-up,
+//! constant, ramp, step ramp, burst, recovery) and keeps per-phase and per-interval figures;
+//! [`LoadDriver::sweep`] finds the knee; a [`RunRecord`] saves a run as versioned JSON
+//! (`docs/RUN_RECORD.md`), and [`compare`] judges candidate runs against baseline runs
+//! (`docs/VERDICT.md`), which the `perf-instrument compare` command turns into a CI gate.
+
+mod compare;
+mod driver;
+mod gate;
+mod plan;
+mod record;
+mod sweep;
+
+pub use compare::{
+    compare, compare_with, CompareError, CompareOptions, ComparedRow, Comparison, Figures,
+    Judgement, Statistic,
+};
+pub use driver::{recovery_seconds, PlanResult, MAX_ERROR_KINDS, MAX_ERROR_KIND_BYTES};
+pub use gate::{Gate, GateFailure};
+pub use plan::{Phase, Plan, PlanError, Shape};
+pub use record::{
+    HistogramRecord, IntervalRecord, PhaseRecord, RecordError, RowRecord, RunRecord, RECORD_FORMAT,
+    SCHEMA_VERSION,
+};
+pub use sweep::{Sweep, SweepStep};
 
 use crate::recorder::{Counter, Histogram, HistogramSnapshot, Unit};
 use std::fmt;

@@ -1,0 +1,454 @@
+//! Running a [`Plan`]: per phase and per interval latency, service time, throughput, errors by
+//! kind and dropped calls; live figures in a registry; steady-state detection.
+
+use super::plan::Plan;
+use super::record::{HistogramRecord, IntervalRecord, PhaseRecord, RunRecord};
+use super::{Call, LoadDriver};
+use crate::recorder::{Counter, Gauge, Histogram, Unit};
+use crate::registry::{Opts, Registry, RegistryError};
+use crate::sync::{lock, Mutex};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Distinct error kinds kept per phase; further kinds are counted under `other`.
+pub const MAX_ERROR_KINDS: usize = 16;
+
+/// Longest error kind label, in bytes; longer ones are cut at a character boundary.
+pub const MAX_ERROR_KIND_BYTES: usize = 64;
+
+/// What a [`LoadDriver::run_plan`] measured: a [`PhaseRecord`] per phase.
+///
+/// ```
+/// use perf_instrument::load::{LoadDriver, Phase, Plan, Rate};
+/// use std::time::Duration;
+/// let plan = Plan::new(vec![Phase::constant("a", 200.0, Duration::from_millis(100))]).unwrap();
+/// let r = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO)
+///     .run_plan(&plan, |_| Ok::<(), String>(()));
+/// assert_eq!(r.phases.len(), 1);
+/// assert!(r.phases[0].planned > 0);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanResult {
+    /// The phases, in order.
+    pub phases: Vec<PhaseRecord>,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+impl PlanResult {
+    /// Puts the phases into `record`, with the measured length (phases in the verdict).
+    ///
+    /// ```
+    /// use perf_instrument::load::{LoadDriver, Phase, Plan, Rate, RunRecord};
+    /// use std::time::Duration;
+    /// let plan = Plan::new(vec![Phase::constant("a", 100.0, Duration::from_millis(50))]).unwrap();
+    /// let r = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO).run_plan(&plan, |_| Ok::<(), String>(()));
+    /// let record = r.into_record(RunRecord::new());
+    /// assert_eq!(record.phases.len(), 1);
+    /// assert!(record.seconds > 0.0);
+    /// ```
+    #[must_use]
+    pub fn into_record(self, mut record: RunRecord) -> RunRecord {
+        record.seconds = self
+            .phases
+            .iter()
+            .filter(|p| p.in_verdict)
+            .map(|p| p.seconds)
+            .sum();
+        record.phases = self.phases;
+        record
+    }
+
+    /// The phase named `name`.
+    ///
+    /// ```
+    /// use perf_instrument::load::{LoadDriver, Phase, Plan, Rate};
+    /// use std::time::Duration;
+    /// let plan = Plan::new(vec![Phase::burst(100.0, Duration::from_millis(50))]).unwrap();
+    /// let r = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO).run_plan(&plan, |_| Ok::<(), String>(()));
+    /// assert!(r.phase("burst").is_some());
+    /// ```
+    #[must_use]
+    pub fn phase(&self, name: &str) -> Option<&PhaseRecord> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+}
+
+impl fmt::Display for PlanResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |h: &HistogramRecord, q: f64| h.quantile(q).map_or(f64::NAN, |v| v * 1e3);
+        for p in &self.phases {
+            writeln!(
+                f,
+                "{:<10} {:<26} {:>6.1}/s achieved, {} dropped, {} errors; latency p50 {:.3} ms p95 {:.3} ms p99 {:.3} ms{}",
+                p.name,
+                p.shape,
+                p.completed as f64 / p.seconds.max(1e-9),
+                p.dropped,
+                p.error_count(),
+                ms(&p.latency, 0.5),
+                ms(&p.latency, 0.95),
+                ms(&p.latency, 0.99),
+                match p.steady_from {
+                    Some(k) => format!(", steady from interval {k}"),
+                    None => ", never steady".to_string(),
+                }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct IntervalState {
+    latency: Histogram,
+    completed: Counter,
+    errors: Counter,
+}
+
+struct PhaseState {
+    latency: Histogram,
+    service: Histogram,
+    completed: Counter,
+    errors: Mutex<BTreeMap<String, u64>>,
+    intervals: Vec<IntervalState>,
+}
+
+/// The driver's figures in a registry, so a scrape during the test sees the load beside the
+/// service.
+struct Live {
+    offered: Gauge,
+    phase: Gauge,
+    ok: Counter,
+    failed: Counter,
+    dropped: Counter,
+    latency: Histogram,
+    service: Histogram,
+    errors: crate::registry::Family<Counter>,
+}
+
+impl Live {
+    fn register(registry: &Registry) -> Result<Self, RegistryError> {
+        let calls = registry.register_counter(
+            Opts::new("load_calls", "Calls of the load driver, by outcome.").labels(["outcome"]),
+        )?;
+        Ok(Self {
+            offered: registry.gauge("load_offered_rate", "Planned calls per second now.")?,
+            phase: registry.gauge("load_phase", "Index of the load plan's current phase.")?,
+            ok: calls.with_label_values(&["ok"]),
+            failed: calls.with_label_values(&["error"]),
+            dropped: calls.with_label_values(&["dropped"]),
+            latency: registry.histogram(
+                "load_latency_seconds",
+                "Latency from each call's intended start (coordinated omission corrected).",
+                Unit::Seconds,
+            )?,
+            service: registry.histogram(
+                "load_service_time_seconds",
+                "Time from each call's actual start to its end.",
+                Unit::Seconds,
+            )?,
+            errors: registry.register_counter(
+                Opts::new("load_errors", "Calls that returned an error, by kind.").labels(["kind"]),
+            )?,
+        })
+    }
+}
+
+fn kind_of(text: &str) -> String {
+    let mut end = text.len().min(MAX_ERROR_KIND_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// Index of the first interval from which throughput and p99 stop drifting: every interval from
+/// there on has a throughput within 10% and a p99 within 25% of the median of those intervals
+/// (at least three of them). `None` when no such tail exists.
+pub(crate) fn steady_from(intervals: &[IntervalRecord]) -> Option<usize> {
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    let n = intervals.len();
+    (0..n.saturating_sub(2)).find(|&k| {
+        let rest = &intervals[k..];
+        let tput: Vec<f64> = rest.iter().map(IntervalRecord::throughput).collect();
+        let p99: Vec<f64> = rest
+            .iter()
+            .map(|i| i.latency.quantile(0.99).unwrap_or(0.0))
+            .collect();
+        let (mt, mp) = (median(tput.clone()), median(p99.clone()));
+        mt > 0.0
+            && tput.iter().all(|t| (t - mt).abs() <= 0.10 * mt)
+            && p99.iter().all(|p| (p - mp).abs() <= 0.25 * mp)
+    })
+}
+
+/// Seconds from the start of `phase` until its interval p99 is back within `tolerance`
+/// (0.10 = 10%) of `reference` (a baseline p99, in seconds); `None` if it never is.
+///
+/// ```
+/// use perf_instrument::load::{recovery_seconds, HistogramRecord, IntervalRecord, PhaseRecord};
+/// let interval = |start: f64, index: i32| IntervalRecord { start_seconds: start, seconds: 1.0, completed: 10, dropped: 0, errors: 0,
+///     latency: HistogramRecord { count: 10, sum: 1.0, max: None, zero_count: 0, buckets: vec![(index, 10)], unit: "seconds".into() } };
+/// let mut p = PhaseRecord::empty("recovery", "constant 100/s", 0.0);
+/// p.intervals = vec![interval(0.0, 8), interval(1.0, 0)]; // 2 s, then 1 s
+/// assert_eq!(recovery_seconds(&p, 1.0, 0.10), Some(2.0));
+/// ```
+#[must_use]
+pub fn recovery_seconds(phase: &PhaseRecord, reference: f64, tolerance: f64) -> Option<f64> {
+    phase
+        .intervals
+        .iter()
+        .find(|i| {
+            i.latency
+                .quantile(0.99)
+                .is_some_and(|p| p <= reference * (1.0 + tolerance))
+        })
+        .map(|i| i.start_seconds + i.seconds)
+}
+
+impl LoadDriver {
+    /// Runs the phases of `plan` in order on this driver's pool (its own rate and duration are
+    /// not used). The call returns a `Result`; an `Err`'s text is its kind (capped at
+    /// [`MAX_ERROR_KINDS`] kinds of [`MAX_ERROR_KIND_BYTES`] per phase). A call belongs to the
+    /// phase that planned it, and to the interval of that phase in which it ended (the last one
+    /// when it ended after its phase).
+    ///
+    /// ```
+    /// use perf_instrument::load::{LoadDriver, Phase, Plan, Rate};
+    /// use std::time::Duration;
+    /// let plan = Plan::new(vec![
+    ///     Phase::warm_up(200.0, Duration::from_millis(50)),
+    ///     Phase::constant("steady", 200.0, Duration::from_millis(100)),
+    /// ]).unwrap().with_interval(Duration::from_millis(50)).unwrap();
+    /// let r = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO)
+    ///     .run_plan(&plan, |call| if call.index % 2 == 0 { Ok(()) } else { Err("timeout") });
+    /// let steady = r.phase("steady").unwrap();
+    /// assert_eq!(steady.intervals.len(), 2);
+    /// assert!(steady.errors.get("timeout").copied().unwrap_or(0) > 0);
+    /// ```
+    pub fn run_plan<F, T, E>(&self, plan: &Plan, call: F) -> PlanResult
+    where
+        F: Fn(Call) -> Result<T, E> + Sync,
+        E: fmt::Display,
+    {
+        self.drive_plan(plan, None, call)
+    }
+
+    /// [`run_plan`](Self::run_plan), with live figures registered in `registry`:
+    /// `load_offered_rate`, `load_phase`, `load_calls_total{outcome}` (ok, error, dropped; the
+    /// achieved rate is its rate), `load_latency_seconds`, `load_service_time_seconds`,
+    /// `load_errors_total{kind}`.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError`] when those names are taken.
+    ///
+    /// ```
+    /// use perf_instrument::load::{LoadDriver, Phase, Plan, Rate};
+    /// use perf_instrument::Registry;
+    /// use std::time::Duration;
+    /// let registry = Registry::new();
+    /// let plan = Plan::new(vec![Phase::constant("a", 200.0, Duration::from_millis(50))]).unwrap();
+    /// let r = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO)
+    ///     .run_plan_in(&plan, &registry, |_| Ok::<(), String>(())).unwrap();
+    /// let snapshot = registry.snapshot();
+    /// assert_eq!(snapshot.histogram("load_latency_seconds", &[]).unwrap().count(), r.phases[0].completed);
+    /// ```
+    pub fn run_plan_in<F, T, E>(
+        &self,
+        plan: &Plan,
+        registry: &Registry,
+        call: F,
+    ) -> Result<PlanResult, RegistryError>
+    where
+        F: Fn(Call) -> Result<T, E> + Sync,
+        E: fmt::Display,
+    {
+        let live = Live::register(registry)?;
+        Ok(self.drive_plan(plan, Some(&live), call))
+    }
+
+    fn drive_plan<F, T, E>(&self, plan: &Plan, live: Option<&Live>, call: F) -> PlanResult
+    where
+        F: Fn(Call) -> Result<T, E> + Sync,
+        E: fmt::Display,
+    {
+        let interval = plan.interval;
+        let states: Vec<PhaseState> = plan
+            .phases
+            .iter()
+            .map(|p| {
+                let n = (p.duration.as_secs_f64() / interval.as_secs_f64())
+                    .ceil()
+                    .max(1.0) as usize;
+                PhaseState {
+                    latency: Histogram::new(Unit::Seconds),
+                    service: Histogram::new(Unit::Seconds),
+                    completed: Counter::new(),
+                    errors: Mutex::new(BTreeMap::new()),
+                    intervals: (0..n)
+                        .map(|_| IntervalState {
+                            latency: Histogram::new(Unit::Seconds),
+                            completed: Counter::new(),
+                            errors: Counter::new(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut planned = vec![0u64; states.len()];
+        let mut dropped: Vec<Vec<u64>> =
+            states.iter().map(|s| vec![0; s.intervals.len()]).collect();
+        let (tx, rx) = crossbeam_channel::bounded::<(u64, Instant, usize, Instant)>(self.queue);
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..self.threads {
+                let (rx, call, states) = (rx.clone(), &call, &states);
+                s.spawn(move || {
+                    for (index, intended, phase, phase_start) in rx.iter() {
+                        let actual = Instant::now();
+                        let outcome = call(Call { index, intended });
+                        let end = Instant::now();
+                        let latency = end.saturating_duration_since(intended);
+                        let service = end.saturating_duration_since(actual);
+                        let st = &states[phase];
+                        let k = ((end.saturating_duration_since(phase_start).as_secs_f64()
+                            / interval.as_secs_f64()) as usize)
+                            .min(st.intervals.len() - 1);
+                        st.latency.record_duration(latency);
+                        st.service.record_duration(service);
+                        st.completed.inc();
+                        st.intervals[k].latency.record_duration(latency);
+                        st.intervals[k].completed.inc();
+                        if let Some(l) = live {
+                            l.latency.record_duration(latency);
+                            l.service.record_duration(service);
+                        }
+                        match outcome {
+                            Ok(v) => {
+                                std::hint::black_box(v);
+                                if let Some(l) = live {
+                                    l.ok.inc();
+                                }
+                            }
+                            Err(e) => {
+                                st.intervals[k].errors.inc();
+                                let kind = kind_of(&e.to_string());
+                                if let Some(l) = live {
+                                    l.failed.inc();
+                                    l.errors.with_label_values(&[&kind]).inc();
+                                }
+                                let mut map = lock(&st.errors);
+                                let key = if map.contains_key(&kind) || map.len() < MAX_ERROR_KINDS
+                                {
+                                    kind
+                                } else {
+                                    "other".to_string()
+                                };
+                                *map.entry(key).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                });
+            }
+            drop(rx);
+            let total = plan.duration();
+            let (mut t, mut owed) = (0.0f64, 1.0f64);
+            let total_s = total.as_secs_f64();
+            let mut index = 0u64;
+            while t < total_s {
+                let at_t = Duration::from_secs_f64(t);
+                let (phase, phase_offset) = plan.phase_at(at_t);
+                let p = &plan.phases[phase];
+                let rate = p.shape.at(at_t.saturating_sub(phase_offset), p.duration);
+                if let Some(l) = live {
+                    l.offered.set(rate.round() as i64);
+                    l.phase.set(phase as i64);
+                }
+                let to_next = if rate > 0.0 {
+                    owed / rate
+                } else {
+                    f64::INFINITY
+                };
+                if to_next > super::STEP {
+                    owed -= rate * super::STEP;
+                    t += super::STEP;
+                    continue;
+                }
+                t += to_next;
+                owed = 1.0;
+                if t >= total_s {
+                    break;
+                }
+                let at = started + Duration::from_secs_f64(t);
+                let now = Instant::now();
+                if at > now {
+                    std::thread::sleep(at - now);
+                }
+                let (phase, phase_offset) = plan.phase_at(Duration::from_secs_f64(t));
+                planned[phase] += 1;
+                if tx
+                    .try_send((index, at, phase, started + phase_offset))
+                    .is_err()
+                {
+                    let k = ((Duration::from_secs_f64(t) - phase_offset).as_secs_f64()
+                        / interval.as_secs_f64()) as usize;
+                    let d = &mut dropped[phase];
+                    let last = d.len() - 1;
+                    d[k.min(last)] += 1;
+                    if let Some(l) = live {
+                        l.dropped.inc();
+                    }
+                }
+                index += 1;
+            }
+            drop(tx);
+        });
+        let mut start = 0.0;
+        let phases = plan
+            .phases
+            .iter()
+            .zip(&states)
+            .enumerate()
+            .map(|(i, (p, st))| {
+                let mut rec = PhaseRecord::empty(&p.name, &p.shape.to_string(), start);
+                rec.in_verdict = p.in_verdict;
+                rec.seconds = p.duration.as_secs_f64();
+                rec.planned = planned[i];
+                rec.completed = st.completed.get();
+                rec.dropped = dropped[i].iter().sum();
+                rec.errors = lock(&st.errors).clone();
+                rec.latency = HistogramRecord::from_snapshot(&st.latency.snapshot());
+                rec.service_time = HistogramRecord::from_snapshot(&st.service.snapshot());
+                let len = interval.as_secs_f64();
+                rec.intervals = st
+                    .intervals
+                    .iter()
+                    .enumerate()
+                    .map(|(k, iv)| {
+                        let s0 = k as f64 * len;
+                        IntervalRecord {
+                            start_seconds: s0,
+                            seconds: len.min(rec.seconds - s0).max(0.0),
+                            completed: iv.completed.get(),
+                            dropped: dropped[i][k],
+                            errors: iv.errors.get(),
+                            latency: HistogramRecord::from_snapshot(&iv.latency.snapshot()),
+                        }
+                    })
+                    .collect();
+                rec.steady_from = steady_from(&rec.intervals);
+                start += rec.seconds;
+                rec
+            })
+            .collect();
+        PlanResult {
+            phases,
+            elapsed: started.elapsed(),
+        }
+    }
+}
