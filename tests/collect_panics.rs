@@ -72,7 +72,7 @@ fn a_scrape_succeeds_without_the_panicking_families_and_counts_them() {
     assert_eq!(panics("temperature"), Some(2.0));
     assert_eq!(panics("exploding"), Some(2.0));
     let parsed = scrape(&registry);
-    assert!(parsed.get("jobs_total").is_some());
+    assert!(parsed.contains_key("jobs_total"));
     assert_eq!(
         common::value(
             &parsed,
