@@ -15,9 +15,6 @@ else
   cargo test --workspace --all-features --lib --bins --tests
 fi
 
-step "the HTTP endpoint under 2,000 idle and 200 slowloris sockets, alone (docs/HARDENING.md)"
-cargo test --release --all-features --test http_attacks -- --ignored --nocapture
-
 step "doc tests"
 cargo test --workspace --all-features --doc
 
