@@ -1,5 +1,5 @@
 //! Values above a histogram's range: counted in the top bucket, added to the sum as recorded,
-//! and exported in `perf_instrument_histogram_clamped_total{family}`; the coordinated-omission
+//! and exported in `perf_instrument_clamped_values_total{family}`; the coordinated-omission
 //! fill-in is capped.
 #![cfg(not(perf_instrument_loom))]
 
@@ -38,13 +38,13 @@ fn a_clamped_value_keeps_the_sum_exact_and_is_exported() {
     );
     assert_eq!(
         snapshot.value(
-            "perf_instrument_histogram_clamped",
+            "perf_instrument_clamped_values",
             &[("family", "payload_bytes")]
         ),
         Some(2.0)
     );
     let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
-    assert!(text.contains("perf_instrument_histogram_clamped_total{family=\"payload_bytes\"} 2"));
+    assert!(text.contains("perf_instrument_clamped_values_total{family=\"payload_bytes\"} 2"));
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn families_that_never_clamp_export_no_series() {
     h.with_label_values(&[]).record(5);
     let snapshot = registry.snapshot();
     assert!(snapshot
-        .family("perf_instrument_histogram_clamped")
+        .family("perf_instrument_clamped_values")
         .unwrap()
         .series
         .is_empty());

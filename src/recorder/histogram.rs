@@ -495,7 +495,7 @@ impl Histogram {
     }
 
     /// Values recorded above [`MAX_VALUE`](crate::MAX_VALUE) so far (what
-    /// `perf_instrument_histogram_clamped_total{family}` exports).
+    /// `perf_instrument_clamped_values_total{family}` exports).
     pub(crate) fn clamped(&self) -> u64 {
         self.shards
             .iter()

@@ -85,7 +85,7 @@ impl SelfMetrics {
         let clamped = Descriptor::new(
             MetricKind::Counter,
             Opts::new(
-                "perf_instrument_histogram_clamped",
+                "perf_instrument_clamped_values",
                 "Values recorded above a histogram's range (counted in its top bucket, added to \
                  its sum as recorded), by family.",
             )
@@ -167,7 +167,7 @@ impl Collector for MemoryBytes {
     }
 }
 
-/// `perf_instrument_histogram_clamped_total{family}`: values recorded above a histogram
+/// `perf_instrument_clamped_values_total{family}`: values recorded above a histogram
 /// family's range, for the families that clamped any.
 struct Clamped {
     desc: Arc<Descriptor>,
