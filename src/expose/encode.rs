@@ -258,9 +258,12 @@ mod tests {
 
     #[test]
     fn every_format_maps_to_an_encoder_of_its_content_type() {
-        let mut formats = vec![Format::PrometheusText, Format::OpenMetrics];
-        #[cfg(feature = "protobuf")]
-        formats.push(Format::Protobuf);
+        let formats = [
+            Format::PrometheusText,
+            Format::OpenMetrics,
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf,
+        ];
         for format in formats {
             assert_eq!(format.encoder().content_type(), format.content_type());
         }
@@ -279,9 +282,12 @@ mod tests {
             .histogram("rpc_seconds", "RPC.", crate::recorder::Unit::Seconds)
             .unwrap()
             .record(1_500_000);
-        let mut formats = vec![Format::PrometheusText, Format::OpenMetrics];
-        #[cfg(feature = "protobuf")]
-        formats.push(Format::Protobuf);
+        let formats = [
+            Format::PrometheusText,
+            Format::OpenMetrics,
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf,
+        ];
         for format in formats {
             let encoder = format.encoder();
             let mut from_snapshot = Vec::new();
