@@ -23,7 +23,7 @@ pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
 pub(crate) use self_metrics::SelfMetrics;
 
 use crate::recorder::{Counter, Gauge, Histogram, Unit};
-use crate::sync::{LazyLock, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{lock, LazyLock, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
@@ -83,6 +83,8 @@ struct Inner {
     const_labels: Vec<(String, String)>,
     state: RwLock<State>,
     self_metrics: OnceLock<SelfMetrics>,
+    /// Families whose collection panicked and was logged.
+    panicked: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A set of metric families: where instruments register and what exposition renders.
@@ -207,6 +209,7 @@ impl RegistryBuilder {
                 const_labels: self.const_labels,
                 state: RwLock::new(State::default()),
                 self_metrics: OnceLock::new(),
+                panicked: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         if !self.no_self_metrics {
@@ -241,6 +244,7 @@ impl Registry {
                 const_labels: Vec::new(),
                 state: RwLock::new(State::default()),
                 self_metrics: OnceLock::new(),
+                panicked: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -523,10 +527,13 @@ impl Registry {
             Source::Family { desc, .. } => desc.name(),
             Source::Collector { descs, .. } => descs.first().map_or("(collector)", |d| d.name()),
         };
-        let first = match self.self_metrics() {
-            Some(metrics) => metrics.record_collect_panic(name),
-            None => true,
-        };
+        if let Some(metrics) = self.self_metrics() {
+            metrics.record_collect_panic(name);
+        }
+        // Logged once per family (the set is bounded by the registered families), whether or
+        // not self metrics count it, so a callback that panics on every scrape cannot flood
+        // the log.
+        let first = lock(&self.inner.panicked).insert(name.to_string());
         if first {
             tracing::warn!(
                 family = name,

@@ -109,11 +109,9 @@ impl SelfMetrics {
         self.overflow.clone()
     }
 
-    /// Counts a panic while collecting `family`; true the first time for that family.
-    pub(crate) fn record_collect_panic(&self, family: &str) -> bool {
-        let counter = self.collect_panics.with_label_values(&[family]);
-        counter.inc();
-        counter.get() == 1
+    /// Counts a panic while collecting `family`.
+    pub(crate) fn record_collect_panic(&self, family: &str) {
+        self.collect_panics.with_label_values(&[family]).inc();
     }
 
     /// Records one render.
