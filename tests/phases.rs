@@ -57,7 +57,7 @@ fn burst_shows_in_its_phase_and_recovery_time_is_reported() {
     let total: u64 = record.phases.iter().map(|p| p.completed).sum();
     assert_eq!(
         snapshot
-            .histogram("load_latency_seconds", &[])
+            .histogram("load_latency_seconds", &[("operation", "call")])
             .unwrap()
             .count(),
         total

@@ -344,6 +344,37 @@ fn rows_of(record: &RunRecord) -> Vec<RunRow> {
             Some((completed, errors)),
             record.seconds,
         ));
+        // Per operation of the mix, over the whole phases in the verdict.
+        let mut operations: BTreeMap<&str, (HistogramRecord, HistogramRecord, u64, u64)> =
+            BTreeMap::new();
+        for p in &verdict {
+            for (name, op) in &p.operations {
+                let entry = operations.entry(name).or_insert_with(|| {
+                    (
+                        HistogramRecord::empty("seconds"),
+                        HistogramRecord::empty("seconds"),
+                        0,
+                        0,
+                    )
+                });
+                entry.0.merge(&op.latency);
+                entry.1.merge(&op.service_time);
+                entry.2 += op.completed;
+                entry.3 += op.errors;
+            }
+        }
+        for (name, (latency, service, completed, errors)) in operations {
+            rows.push((
+                load(&format!("{name} latency"), latency),
+                Some((completed, errors)),
+                record.seconds,
+            ));
+            rows.push((
+                load(&format!("{name} service time"), service),
+                Some((completed, errors)),
+                record.seconds,
+            ));
+        }
     }
     rows
 }

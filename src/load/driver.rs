@@ -1,8 +1,8 @@
 //! Running a [`Plan`]: per phase and per interval latency, service time, throughput, errors by
 //! kind and dropped calls; live figures in a registry; steady-state detection.
 
-use super::plan::Plan;
-use super::record::{HistogramRecord, IntervalRecord, PhaseRecord, RunRecord};
+use super::plan::{Mix, Picker, Plan};
+use super::record::{HistogramRecord, IntervalRecord, OperationRecord, PhaseRecord, RunRecord};
 use super::{Call, LoadDriver};
 use crate::recorder::{Counter, Gauge, Histogram, Unit};
 use crate::registry::{Opts, Registry, RegistryError};
@@ -100,6 +100,15 @@ impl fmt::Display for PlanResult {
     }
 }
 
+/// A call on its way from the dispatcher to a worker.
+struct Planned {
+    index: u64,
+    intended: Instant,
+    phase: usize,
+    phase_start: Instant,
+    operation: usize,
+}
+
 struct IntervalState {
     latency: Histogram,
     completed: Counter,
@@ -112,46 +121,106 @@ struct PhaseState {
     completed: Counter,
     errors: Mutex<BTreeMap<String, u64>>,
     intervals: Vec<IntervalState>,
+    /// Per operation of the mix (empty without one).
+    operations: Vec<OperationState>,
+}
+
+/// One operation's live figures.
+struct LiveOperation {
+    ok: Counter,
+    failed: Counter,
+    dropped: Counter,
+    latency: Histogram,
+    service: Histogram,
 }
 
 /// The driver's figures in a registry, so a scrape during the test sees the load beside the
 /// service.
 struct Live {
     offered: Gauge,
+    achieved: Gauge,
     phase: Gauge,
-    ok: Counter,
-    failed: Counter,
-    dropped: Counter,
-    latency: Histogram,
-    service: Histogram,
+    operations: Vec<LiveOperation>,
     errors: crate::registry::Family<Counter>,
 }
 
+/// The operation of calls when the plan has no mix.
+const SINGLE_OPERATION: &str = "call";
+
 impl Live {
-    fn register(registry: &Registry) -> Result<Self, RegistryError> {
+    fn register(registry: &Registry, operations: &[String]) -> Result<Self, RegistryError> {
         let calls = registry.register_counter(
-            Opts::new("load_calls", "Calls of the load driver, by outcome.").labels(["outcome"]),
+            Opts::new(
+                "load_calls",
+                "Calls of the load driver, by operation and outcome.",
+            )
+            .labels(["operation", "outcome"]),
+        )?;
+        let latency = registry.register_histogram(
+            Opts::new(
+                "load_latency_seconds",
+                "Latency from each call's intended start (coordinated omission corrected), by operation.",
+            )
+            .labels(["operation"])
+            .unit(Unit::Seconds),
+        )?;
+        let service = registry.register_histogram(
+            Opts::new(
+                "load_service_time_seconds",
+                "Time from each call's actual start to its end, by operation.",
+            )
+            .labels(["operation"])
+            .unit(Unit::Seconds),
         )?;
         Ok(Self {
             offered: registry.gauge("load_offered_rate", "Planned calls per second now.")?,
+            achieved: registry.gauge(
+                "load_achieved_rate",
+                "Calls completed per second over the last measuring interval.",
+            )?,
             phase: registry.gauge("load_phase", "Index of the load plan's current phase.")?,
-            ok: calls.with_label_values(&["ok"]),
-            failed: calls.with_label_values(&["error"]),
-            dropped: calls.with_label_values(&["dropped"]),
-            latency: registry.histogram(
-                "load_latency_seconds",
-                "Latency from each call's intended start (coordinated omission corrected).",
-                Unit::Seconds,
-            )?,
-            service: registry.histogram(
-                "load_service_time_seconds",
-                "Time from each call's actual start to its end.",
-                Unit::Seconds,
-            )?,
+            operations: operations
+                .iter()
+                .map(|op| LiveOperation {
+                    ok: calls.with_label_values(&[op, "ok"]),
+                    failed: calls.with_label_values(&[op, "error"]),
+                    dropped: calls.with_label_values(&[op, "dropped"]),
+                    latency: latency.with_label_values(&[op]),
+                    service: service.with_label_values(&[op]),
+                })
+                .collect(),
             errors: registry.register_counter(
                 Opts::new("load_errors", "Calls that returned an error, by kind.").labels(["kind"]),
             )?,
         })
+    }
+}
+
+/// One operation's figures within a phase.
+struct OperationState {
+    latency: Histogram,
+    service: Histogram,
+    completed: Counter,
+    errors: Counter,
+}
+
+impl OperationState {
+    fn new() -> Self {
+        Self {
+            latency: Histogram::new(Unit::Seconds),
+            service: Histogram::new(Unit::Seconds),
+            completed: Counter::new(),
+            errors: Counter::new(),
+        }
+    }
+
+    fn record(&self) -> OperationRecord {
+        OperationRecord {
+            completed: self.completed.get(),
+            errors: self.errors.get(),
+            latency: HistogramRecord::from_snapshot(&self.latency.snapshot()),
+            service_time: HistogramRecord::from_snapshot(&self.service.snapshot()),
+        }
     }
 }
 
@@ -239,9 +308,11 @@ impl LoadDriver {
     }
 
     /// [`run_plan`](Self::run_plan), with live figures registered in `registry`:
-    /// `load_offered_rate`, `load_phase`, `load_calls_total{outcome}` (ok, error, dropped; the
-    /// achieved rate is its rate), `load_latency_seconds`, `load_service_time_seconds`,
-    /// `load_errors_total{kind}`.
+    /// `load_offered_rate`, `load_achieved_rate` (calls completed per second over the last
+    /// interval), `load_phase`, `load_calls_total{operation, outcome}` (ok, error, dropped),
+    /// `load_latency_seconds{operation}`, `load_service_time_seconds{operation}`,
+    /// `load_errors_total{kind}`. The operation is the mix's (see [`Plan::with_mix`]), or `call`
+    /// without one. Both rates read 0 once the run is over.
     ///
     /// # Errors
     ///
@@ -256,7 +327,7 @@ impl LoadDriver {
     /// let r = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO)
     ///     .run_plan_in(&plan, &registry, |_| Ok::<(), String>(())).unwrap();
     /// let snapshot = registry.snapshot();
-    /// assert_eq!(snapshot.histogram("load_latency_seconds", &[]).unwrap().count(), r.phases[0].completed);
+    /// assert_eq!(snapshot.histogram("load_latency_seconds", &[("operation", "call")]).unwrap().count(), r.phases[0].completed);
     /// ```
     pub fn run_plan_in<F, T, E>(
         &self,
@@ -268,7 +339,11 @@ impl LoadDriver {
         F: Fn(Call) -> Result<T, E> + Sync,
         E: fmt::Display,
     {
-        let live = Live::register(registry)?;
+        let names = match &plan.mix {
+            Some(mix) => mix.names().to_vec(),
+            None => vec![SINGLE_OPERATION.to_string()],
+        };
+        let live = Live::register(registry, &names)?;
         Ok(self.drive_plan(plan, Some(&live), call))
     }
 
@@ -278,6 +353,7 @@ impl LoadDriver {
         E: fmt::Display,
     {
         let interval = plan.interval;
+        let operations = plan.mix.as_ref().map_or(0, |m| m.names().len());
         let states: Vec<PhaseState> = plan
             .phases
             .iter()
@@ -297,21 +373,35 @@ impl LoadDriver {
                             errors: Counter::new(),
                         })
                         .collect(),
+                    operations: (0..operations).map(|_| OperationState::new()).collect(),
                 }
             })
             .collect();
         let mut planned = vec![0u64; states.len()];
         let mut dropped: Vec<Vec<u64>> =
             states.iter().map(|s| vec![0; s.intervals.len()]).collect();
-        let (tx, rx) = crossbeam_channel::bounded::<(u64, Instant, usize, Instant)>(self.queue);
+        let mut picker = plan.mix.as_ref().map(Mix::picker);
+        let done = Counter::new();
+        let (tx, rx) = crossbeam_channel::bounded::<Planned>(self.queue);
         let started = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..self.threads {
-                let (rx, call, states) = (rx.clone(), &call, &states);
+                let (rx, call, states, done) = (rx.clone(), &call, &states, &done);
                 s.spawn(move || {
-                    for (index, intended, phase, phase_start) in rx.iter() {
+                    for planned in rx.iter() {
+                        let Planned {
+                            index,
+                            intended,
+                            phase,
+                            phase_start,
+                            operation,
+                        } = planned;
                         let actual = Instant::now();
-                        let outcome = call(Call { index, intended });
+                        let outcome = call(Call {
+                            index,
+                            intended,
+                            operation,
+                        });
                         let end = Instant::now();
                         let latency = end.saturating_duration_since(intended);
                         let service = end.saturating_duration_since(actual);
@@ -324,22 +414,34 @@ impl LoadDriver {
                         st.completed.inc();
                         st.intervals[k].latency.record_duration(latency);
                         st.intervals[k].completed.inc();
-                        if let Some(l) = live {
+                        let op = st.operations.get(operation);
+                        if let Some(op) = op {
+                            op.latency.record_duration(latency);
+                            op.service.record_duration(service);
+                            op.completed.inc();
+                        }
+                        let live_op = live.and_then(|l| l.operations.get(operation));
+                        if let Some(l) = live_op {
                             l.latency.record_duration(latency);
                             l.service.record_duration(service);
                         }
                         match outcome {
                             Ok(v) => {
                                 std::hint::black_box(v);
-                                if let Some(l) = live {
+                                if let Some(l) = live_op {
                                     l.ok.inc();
                                 }
                             }
                             Err(e) => {
                                 st.intervals[k].errors.inc();
+                                if let Some(op) = op {
+                                    op.errors.inc();
+                                }
                                 let kind = kind_of(&e.to_string());
-                                if let Some(l) = live {
+                                if let Some(l) = live_op {
                                     l.failed.inc();
+                                }
+                                if let Some(l) = live {
                                     l.errors.with_label_values(&[&kind]).inc();
                                 }
                                 let mut map = lock(&st.errors);
@@ -352,6 +454,8 @@ impl LoadDriver {
                                 *map.entry(key).or_insert(0) += 1;
                             }
                         }
+                        // After the figures: whoever reads `done` reads them too.
+                        done.inc();
                     }
                 });
             }
@@ -360,6 +464,7 @@ impl LoadDriver {
             let (mut t, mut owed) = (0.0f64, 1.0f64);
             let total_s = total.as_secs_f64();
             let mut index = 0u64;
+            let (mut mark, mut done_at_mark) = (Instant::now(), 0u64);
             while t < total_s {
                 let at_t = Duration::from_secs_f64(t);
                 let (phase, phase_offset) = plan.phase_at(at_t);
@@ -389,18 +494,34 @@ impl LoadDriver {
                 if at > now {
                     std::thread::sleep(at - now);
                 }
+                if let Some(l) = live {
+                    // The achieved rate over the interval that just ended.
+                    let now = Instant::now();
+                    let seconds = now.saturating_duration_since(mark).as_secs_f64();
+                    if seconds >= interval.as_secs_f64() {
+                        let count = done.get();
+                        l.achieved
+                            .set(((count - done_at_mark) as f64 / seconds).round() as i64);
+                        (mark, done_at_mark) = (now, count);
+                    }
+                }
                 let (phase, phase_offset) = plan.phase_at(Duration::from_secs_f64(t));
                 planned[phase] += 1;
-                if tx
-                    .try_send((index, at, phase, started + phase_offset))
-                    .is_err()
-                {
+                let operation = picker.as_mut().map_or(0, Picker::next);
+                let planned_call = Planned {
+                    index,
+                    intended: at,
+                    phase,
+                    phase_start: started + phase_offset,
+                    operation,
+                };
+                if tx.try_send(planned_call).is_err() {
                     let k = ((Duration::from_secs_f64(t) - phase_offset).as_secs_f64()
                         / interval.as_secs_f64()) as usize;
                     let d = &mut dropped[phase];
                     let last = d.len() - 1;
                     d[k.min(last)] += 1;
-                    if let Some(l) = live {
+                    if let Some(l) = live.and_then(|l| l.operations.get(operation)) {
                         l.dropped.inc();
                     }
                 }
@@ -408,6 +529,11 @@ impl LoadDriver {
             }
             drop(tx);
         });
+        if let Some(l) = live {
+            // The run is over: nothing is offered or achieved any more.
+            l.offered.set(0);
+            l.achieved.set(0);
+        }
         let mut start = 0.0;
         let phases = plan
             .phases
@@ -442,6 +568,14 @@ impl LoadDriver {
                     })
                     .collect();
                 rec.steady_from = steady_from(&rec.intervals);
+                if let Some(mix) = &plan.mix {
+                    rec.operations = mix
+                        .names()
+                        .iter()
+                        .zip(&st.operations)
+                        .map(|(name, op)| (name.clone(), op.record()))
+                        .collect();
+                }
                 start += rec.seconds;
                 rec
             })

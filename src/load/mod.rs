@@ -36,10 +36,10 @@ pub use compare::{
 };
 pub use driver::{recovery_seconds, PlanResult, MAX_ERROR_KINDS, MAX_ERROR_KIND_BYTES};
 pub use gate::{Gate, GateFailure};
-pub use plan::{Phase, Plan, PlanError, Shape};
+pub use plan::{Mix, Phase, Plan, PlanError, Shape, MAX_OPERATIONS};
 pub use record::{
-    HistogramRecord, IntervalRecord, PhaseRecord, RecordError, RowRecord, RunRecord, RECORD_FORMAT,
-    SCHEMA_VERSION,
+    HistogramRecord, IntervalRecord, OperationRecord, PhaseRecord, RecordError, RowRecord,
+    RunRecord, RECORD_FORMAT, SCHEMA_VERSION,
 };
 pub use sweep::{Sweep, SweepStep};
 
@@ -71,6 +71,8 @@ pub struct Call {
     pub index: u64,
     /// When the plan wanted it to start; latency is measured from here.
     pub intended: Instant,
+    /// Index of the call's operation in the plan's [`Mix`] (0 without one).
+    pub operation: usize,
 }
 
 /// How the arrival rate evolves over the run.
@@ -369,7 +371,11 @@ impl LoadDriver {
                 s.spawn(move || {
                     for (index, intended) in rx.iter() {
                         let actual = Instant::now();
-                        std::hint::black_box(call(Call { index, intended }));
+                        std::hint::black_box(call(Call {
+                            index,
+                            intended,
+                            operation: 0,
+                        }));
                         let end = Instant::now();
                         latency.record_duration(end.saturating_duration_since(intended));
                         service.record_duration(end.saturating_duration_since(actual));

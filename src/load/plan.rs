@@ -211,6 +211,145 @@ pub enum PlanError {
     /// An interval of length zero.
     #[error("the interval must be longer than zero")]
     ZeroInterval,
+    /// A mix without operations.
+    #[error("the operation mix is empty; give at least one operation")]
+    EmptyMix,
+    /// More operations than [`MAX_OPERATIONS`].
+    #[error("the operation mix has {count} operations; at most {MAX_OPERATIONS} are kept")]
+    TooManyOperations {
+        /// How many were given.
+        count: usize,
+    },
+    /// An operation of weight zero, or with an empty name.
+    #[error("operation `{name}` needs a name and a weight above zero")]
+    BadOperation {
+        /// The operation.
+        name: String,
+    },
+    /// The same operation twice.
+    #[error("operation `{name}` appears twice in the mix")]
+    DuplicateOperation {
+        /// The operation.
+        name: String,
+    },
+}
+
+/// Most operations a [`Mix`] holds.
+///
+/// ```
+/// assert_eq!(perf_instrument::load::MAX_OPERATIONS, 32);
+/// ```
+pub const MAX_OPERATIONS: usize = 32;
+
+/// A weighted mix of named operations (for example reads 60, writes 25, scans 15): each planned
+/// call is given one, in exact proportion to the weights (smooth weighted round robin, so every
+/// run of `sum of weights` consecutive calls holds each operation exactly its weight times, spread
+/// evenly), and the driver keeps latency, service time, throughput and errors per operation.
+///
+/// ```
+/// use perf_instrument::load::Mix;
+/// let mix = Mix::new([("read", 60), ("write", 25), ("scan", 15)]).unwrap();
+/// assert_eq!(mix.names(), ["read", "write", "scan"]);
+/// assert!(Mix::new([("read", 0)]).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mix {
+    names: Vec<String>,
+    weights: Vec<u32>,
+}
+
+impl Mix {
+    /// A mix of `(name, weight)` pairs.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError`]: no operation, more than [`MAX_OPERATIONS`], an empty name, a zero weight,
+    /// or a name given twice.
+    ///
+    /// ```
+    /// use perf_instrument::load::{Mix, PlanError};
+    /// assert_eq!(Mix::new([("a", 1), ("a", 2)]), Err(PlanError::DuplicateOperation { name: "a".into() }));
+    /// ```
+    pub fn new<I, S>(operations: I) -> Result<Self, PlanError>
+    where
+        I: IntoIterator<Item = (S, u32)>,
+        S: Into<String>,
+    {
+        let (mut names, mut weights) = (Vec::new(), Vec::new());
+        for (name, weight) in operations {
+            let name = name.into();
+            if name.is_empty() || weight == 0 {
+                return Err(PlanError::BadOperation { name });
+            }
+            if names.contains(&name) {
+                return Err(PlanError::DuplicateOperation { name });
+            }
+            names.push(name);
+            weights.push(weight);
+            if names.len() > MAX_OPERATIONS {
+                return Err(PlanError::TooManyOperations { count: names.len() });
+            }
+        }
+        if names.is_empty() {
+            return Err(PlanError::EmptyMix);
+        }
+        Ok(Self { names, weights })
+    }
+
+    /// The operations' names, in the order given ([`Call::operation`](super::Call::operation)
+    /// indexes this).
+    ///
+    /// ```
+    /// let mix = perf_instrument::load::Mix::new([("get", 3), ("put", 1)]).unwrap();
+    /// assert_eq!(mix.names()[1], "put");
+    /// ```
+    #[must_use]
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The weights, in the same order.
+    ///
+    /// ```
+    /// let mix = perf_instrument::load::Mix::new([("get", 3), ("put", 1)]).unwrap();
+    /// assert_eq!(mix.weights(), [3, 1]);
+    /// ```
+    #[must_use]
+    pub fn weights(&self) -> &[u32] {
+        &self.weights
+    }
+
+    /// The picker of operations for a run.
+    pub(crate) fn picker(&self) -> Picker {
+        Picker {
+            weights: self.weights.iter().map(|&w| i64::from(w)).collect(),
+            current: vec![0; self.weights.len()],
+            total: self.weights.iter().map(|&w| i64::from(w)).sum(),
+        }
+    }
+}
+
+/// Smooth weighted round robin: each pick raises every operation by its weight, takes the
+/// highest and lowers it by the total.
+#[derive(Debug)]
+pub(crate) struct Picker {
+    weights: Vec<i64>,
+    current: Vec<i64>,
+    total: i64,
+}
+
+impl Picker {
+    pub(crate) fn next(&mut self) -> usize {
+        for (c, w) in self.current.iter_mut().zip(&self.weights) {
+            *c += w;
+        }
+        // The highest, the first of equals.
+        let best = (0..self.current.len())
+            .max_by_key(|&i| (self.current[i], std::cmp::Reverse(i)))
+            .unwrap_or(0);
+        self.current[best] -= self.total;
+        best
+    }
 }
 
 /// A sequence of phases, measured per fixed interval (default 1 s).
@@ -230,6 +369,7 @@ pub enum PlanError {
 pub struct Plan {
     pub(crate) phases: Vec<Phase>,
     pub(crate) interval: Duration,
+    pub(crate) mix: Option<Mix>,
 }
 
 impl Plan {
@@ -254,6 +394,7 @@ impl Plan {
         Ok(Self {
             phases,
             interval: Duration::from_secs(1),
+            mix: None,
         })
     }
 
@@ -275,6 +416,33 @@ impl Plan {
         }
         self.interval = interval;
         Ok(self)
+    }
+
+    /// Gives every call one operation of `mix`, and keeps figures per operation.
+    ///
+    /// ```
+    /// use perf_instrument::load::{Mix, Phase, Plan};
+    /// use std::time::Duration;
+    /// let mix = Mix::new([("read", 60), ("write", 25), ("scan", 15)]).unwrap();
+    /// let plan = Plan::new(vec![Phase::constant("a", 1.0, Duration::from_secs(1))]).unwrap().with_mix(mix);
+    /// assert_eq!(plan.mix().unwrap().names().len(), 3);
+    /// ```
+    #[must_use]
+    pub fn with_mix(mut self, mix: Mix) -> Self {
+        self.mix = Some(mix);
+        self
+    }
+
+    /// The operation mix, if any.
+    ///
+    /// ```
+    /// use perf_instrument::load::{Phase, Plan};
+    /// let plan = Plan::new(vec![Phase::constant("a", 1.0, std::time::Duration::from_secs(1))]).unwrap();
+    /// assert!(plan.mix().is_none());
+    /// ```
+    #[must_use]
+    pub fn mix(&self) -> Option<&Mix> {
+        self.mix.as_ref()
     }
 
     /// The phases.

@@ -258,6 +258,72 @@ pub struct PhaseRecord {
     pub intervals: Vec<IntervalRecord>,
     /// Index of the first interval of the steady part (`None`: never steady).
     pub steady_from: Option<usize>,
+    /// Figures per operation of the plan's mix (empty without one).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operations: BTreeMap<String, OperationRecord>,
+}
+
+/// One operation of a weighted mix within a phase: its calls, errors, latency and service time.
+///
+/// ```
+/// use perf_instrument::load::OperationRecord;
+/// let mut op = OperationRecord::default();
+/// op.completed = 50;
+/// assert_eq!(op.throughput(2.0), 25.0);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    /// Calls of this operation that finished (successfully or with an error).
+    pub completed: u64,
+    /// Those that returned an error.
+    pub errors: u64,
+    /// Latency from each call's intended start to its end.
+    pub latency: HistogramRecord,
+    /// Time from each call's actual start to its end.
+    pub service_time: HistogramRecord,
+}
+
+impl Default for OperationRecord {
+    fn default() -> Self {
+        Self {
+            completed: 0,
+            errors: 0,
+            latency: HistogramRecord::empty("seconds"),
+            service_time: HistogramRecord::empty("seconds"),
+        }
+    }
+}
+
+impl OperationRecord {
+    /// Completed calls per second over a phase of `seconds`.
+    ///
+    /// ```
+    /// let op = perf_instrument::load::OperationRecord { completed: 30, ..Default::default() };
+    /// assert_eq!(op.throughput(3.0), 10.0);
+    /// ```
+    #[must_use]
+    pub fn throughput(&self, seconds: f64) -> f64 {
+        if seconds > 0.0 {
+            self.completed as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Errors per completed call.
+    ///
+    /// ```
+    /// let op = perf_instrument::load::OperationRecord { completed: 10, errors: 1, ..Default::default() };
+    /// assert_eq!(op.error_rate(), 0.1);
+    /// ```
+    #[must_use]
+    pub fn error_rate(&self) -> f64 {
+        if self.completed == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.completed as f64
+        }
+    }
 }
 
 impl PhaseRecord {
@@ -283,6 +349,7 @@ impl PhaseRecord {
             service_time: HistogramRecord::empty("seconds"),
             intervals: Vec::new(),
             steady_from: None,
+            operations: BTreeMap::new(),
         }
     }
 
