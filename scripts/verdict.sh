@@ -12,8 +12,8 @@ cargo build --quiet --example event_pipeline --bin perf-instrument
 example=target/debug/examples/event_pipeline
 cli=target/debug/perf-instrument
 phases="${VERDICT_PHASES:-warm-up=300:1s,baseline=300:3s}"
-slow="${VERDICT_SLOW:-persist=50%}"
-gate=(--max-p99-regression 5% --gate-tables stages)
+slow="${VERDICT_SLOW:-persist=10%}"
+gate=(--decide-by p50 --max-regression 5% --gate-tables stages)
 
 run() { # name extra-args...
   local name=$1; shift

@@ -92,6 +92,41 @@ fn a_a_passes_and_a_slowdown_fails_the_gate() {
 }
 
 #[test]
+fn a_median_gate_fails_a_median_slowdown_and_passes_a_a() {
+    let base = write_side("mbase.json", &[run(1, 100), run(2, 100), run(3, 100)]);
+    let same = write_side("msame.json", &[run(4, 100), run(5, 100), run(6, 100)]);
+    let slow = write_side("mslow.json", &[run(7, 108), run(8, 108), run(9, 108)]);
+    let gate = [
+        "--runs",
+        "3",
+        "--decide-by",
+        "p50",
+        "--max-regression",
+        "5%",
+    ];
+    let (code, stdout, stderr) = cli(&[&["compare", &base, &same][..], &gate].concat());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = cli(&[&["compare", &base, &slow][..], &gate].concat());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("gate failed: stages: orders/persist: p50 +"),
+        "{stdout}"
+    );
+    // Under the limit: judged worse, but the gate passes.
+    let gate = [
+        "--runs",
+        "3",
+        "--decide-by",
+        "p50",
+        "--max-regression",
+        "10%",
+    ];
+    let (code, stdout, _) = cli(&[&["compare", &base, &slow][..], &gate].concat());
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("worse"), "{stdout}");
+}
+
+#[test]
 fn bad_input_is_a_clear_error_with_status_2() {
     let good = write_side("good.json", &[run(1, 100)]);
     let text = run(1, 100).to_json();

@@ -14,7 +14,7 @@ use perf_instrument::load::{compare_with, CompareOptions, Gate, RunRecord, Stati
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: perf-instrument compare BASE[,BASE...] CAND[,CAND...] [--runs N] \
-[--max-p99-regression PCT] [--min-throughput PER_SECOND] [--decide-by p50|p95|p99|p99.9|mean] \
+[--max-p99-regression PCT] [--max-regression PCT] [--min-throughput PER_SECOND] [--decide-by p50|p95|p99|p99.9|mean] \
 [--gate-tables TABLE,...] [--markdown FILE] [--json FILE]";
 
 fn main() -> ExitCode {
@@ -103,6 +103,11 @@ fn run(args: &[String]) -> Result<bool, String> {
             "--max-p99-regression" => {
                 let v = percent(&value("--max-p99-regression")?)?;
                 gate.max_p99_regression = Some(v);
+                options.single_run_threshold = v;
+            }
+            "--max-regression" => {
+                let v = percent(&value("--max-regression")?)?;
+                gate.max_regression = Some(v);
                 options.single_run_threshold = v;
             }
             "--min-throughput" => {

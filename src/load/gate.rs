@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 ///
 /// ```
 /// use perf_instrument::load::Gate;
-/// let gate = Gate { max_p99_regression: Some(0.05), min_throughput: Some(400.0), tables: vec!["stages".into()] };
+/// let gate = Gate { max_p99_regression: Some(0.05), min_throughput: Some(400.0), tables: vec!["stages".into()], ..Gate::default() };
 /// assert_eq!(Gate::default().max_p99_regression, None);
 /// # let _ = gate;
 /// ```
@@ -17,6 +17,11 @@ use std::fmt::{self, Write as _};
 pub struct Gate {
     /// Largest p99 regression allowed (0.05 = 5%) on any row judged worse.
     pub max_p99_regression: Option<f64>,
+    /// Largest regression allowed (0.05 = 5%) of the comparison's deciding statistic
+    /// ([`CompareOptions::decide_by`](super::CompareOptions::decide_by)) on any row judged
+    /// worse: with `decide_by` p50, a gate on the typical latency, steadier than p99 on a busy
+    /// machine.
+    pub max_regression: Option<f64>,
     /// Smallest candidate throughput allowed, calls per second, of the `load: latency` row.
     pub min_throughput: Option<f64>,
     /// Tables whose rows the p99 limit applies to (empty: every table).
@@ -50,7 +55,7 @@ fn key(row: &ComparedRow) -> String {
 
 impl Comparison {
     /// The limits of `gate` this comparison breaks (empty: the gate passes). A p99 regression
-    /// fails only on a row judged worse, so run-to-run noise does not fail a build; a
+    /// (or one of the deciding statistic) fails only on a row judged worse, so run-to-run noise does not fail a build; a
     /// throughput floor applies to the candidate's `load: latency` row, and fails when there is
     /// none.
     ///
@@ -58,20 +63,26 @@ impl Comparison {
     /// use perf_instrument::load::{compare, Gate, RunRecord};
     /// let c = compare(&[RunRecord::new()], &[RunRecord::new()]).unwrap();
     /// assert!(c.check(&Gate { max_p99_regression: Some(0.05), ..Gate::default() }).is_empty());
+    /// assert!(c.check(&Gate { max_regression: Some(0.05), ..Gate::default() }).is_empty());
     /// assert_eq!(c.check(&Gate { min_throughput: Some(1.0), ..Gate::default() }).len(), 1);
     /// ```
     #[must_use]
     pub fn check(&self, gate: &Gate) -> Vec<GateFailure> {
         let mut out = Vec::new();
-        if let Some(max) = gate.max_p99_regression {
-            let gated = |t: &str| gate.tables.is_empty() || gate.tables.iter().any(|g| g == t);
+        let limits = [
+            (super::Statistic::P99, gate.max_p99_regression),
+            (self.decide_by, gate.max_regression),
+        ];
+        let gated = |t: &str| gate.tables.is_empty() || gate.tables.iter().any(|g| g == t);
+        for (statistic, max) in limits {
+            let Some(max) = max else { continue };
             for row in self.worse().filter(|r| gated(&r.table)) {
-                let change = row.change_of(super::Statistic::P99).unwrap_or(0.0);
+                let change = row.change_of(statistic).unwrap_or(0.0);
                 if change > max {
                     out.push(GateFailure {
                         row: key(row),
                         reason: format!(
-                            "p99 {:+.1}% is worse than the allowed {:+.1}% ({} judged worse)",
+                            "{statistic} {:+.1}% is worse than the allowed {:+.1}% ({} judged worse)",
                             change * 100.0,
                             max * 100.0,
                             self.decide_by
