@@ -541,11 +541,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     report.print();
     if let Some(path) = record_path {
-        let mut record = RunRecord::new()
+        let record = RunRecord::new()
             .with_config("rate", format!("{rate}/s"))
             .with_config("submitters", 2)
-            .with_config("slow_stage", slow.as_deref().unwrap_or("none"))
-            .with_registry(&registry.snapshot());
+            .with_config("slow_stage", slow.as_deref().unwrap_or("none"));
+        // The registry's rows over the phases in the verdict: the warm-up left out.
+        let end = registry.snapshot();
+        let mut record = match phases.as_ref().and_then(|p| p.verdict_start.as_ref()) {
+            Some(start) => record.with_registry_between(start, &end),
+            None => record.with_registry(&end),
+        };
         if let Some(rev) = revision {
             record = record.with_revision(rev);
         }

@@ -5,7 +5,7 @@ use super::plan::{Mix, Picker, Plan};
 use super::record::{HistogramRecord, IntervalRecord, OperationRecord, PhaseRecord, RunRecord};
 use super::{Call, LoadDriver};
 use crate::recorder::{Counter, Gauge, Histogram, Unit};
-use crate::registry::{Opts, Registry, RegistryError};
+use crate::registry::{Opts, Registry, RegistryError, RegistrySnapshot};
 use crate::sync::{lock, Mutex};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,12 +28,18 @@ pub const MAX_ERROR_KIND_BYTES: usize = 64;
 /// assert_eq!(r.phases.len(), 1);
 /// assert!(r.phases[0].planned > 0);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct PlanResult {
     /// The phases, in order.
     pub phases: Vec<PhaseRecord>,
     /// How long the run took.
     pub elapsed: Duration,
+    /// The registry as it was when the first phase in the verdict began after phases out of it
+    /// (a warm-up), taken by [`LoadDriver::run_plan_in`]; `None` otherwise. Give it to
+    /// [`RunRecord::with_registry_between`] so that the registry's rows leave the warm-up out,
+    /// as the load rows do. Calls of the warm-up still in flight at that moment end in the
+    /// verdict's window.
+    pub verdict_start: Option<RegistrySnapshot>,
 }
 
 impl PlanResult {
@@ -344,14 +350,22 @@ impl LoadDriver {
             None => vec![SINGLE_OPERATION.to_string()],
         };
         let live = Live::register(registry, &names)?;
-        Ok(self.drive_plan(plan, Some(&live), call))
+        Ok(self.drive_plan(plan, Some((&live, registry)), call))
     }
 
-    fn drive_plan<F, T, E>(&self, plan: &Plan, live: Option<&Live>, call: F) -> PlanResult
+    fn drive_plan<F, T, E>(
+        &self,
+        plan: &Plan,
+        live_in: Option<(&Live, &Registry)>,
+        call: F,
+    ) -> PlanResult
     where
         F: Fn(Call) -> Result<T, E> + Sync,
         E: fmt::Display,
     {
+        let live = live_in.map(|(l, _)| l);
+        let mut verdict_start = None;
+        let mut warmed = false;
         let interval = plan.interval;
         let operations = plan.mix.as_ref().map_or(0, |m| m.names().len());
         let states: Vec<PhaseState> = plan
@@ -506,6 +520,11 @@ impl LoadDriver {
                     }
                 }
                 let (phase, phase_offset) = plan.phase_at(Duration::from_secs_f64(t));
+                if !plan.phases[phase].in_verdict {
+                    warmed = true;
+                } else if warmed && verdict_start.is_none() {
+                    verdict_start = live_in.map(|(_, registry)| registry.snapshot());
+                }
                 planned[phase] += 1;
                 let operation = picker.as_mut().map_or(0, Picker::next);
                 let planned_call = Planned {
@@ -583,6 +602,7 @@ impl LoadDriver {
         PlanResult {
             phases,
             elapsed: started.elapsed(),
+            verdict_start,
         }
     }
 }

@@ -547,7 +547,46 @@ impl RunRecord {
     /// assert!(r.rows.iter().any(|row| row.key() == "stages: orders/enrich"));
     /// ```
     #[must_use]
-    pub fn with_registry(mut self, snapshot: &RegistrySnapshot) -> Self {
+    pub fn with_registry(self, snapshot: &RegistrySnapshot) -> Self {
+        self.with_rows_of(None, snapshot)
+    }
+
+    /// [`with_registry`](Self::with_registry) over what happened between two snapshots of one
+    /// registry: histogram rows hold the observations made in between, counters their growth,
+    /// gauges their later value. With [`PlanResult::verdict_start`](super::PlanResult::verdict_start)
+    /// as `earlier`, the rows leave the warm-up out.
+    ///
+    /// ```
+    /// use perf_instrument::{Pipeline, Registry};
+    /// let registry = Registry::new();
+    /// let p = Pipeline::builder("orders").stages(["enrich"]).build(&registry).unwrap();
+    /// let enrich = p.stage("enrich").unwrap();
+    /// let run = |n| for _ in 0..n {
+    ///     let mut event = p.begin();
+    ///     p.time_stage(&mut event, enrich, || ());
+    ///     p.finish(event);
+    /// };
+    /// run(3); // warm-up
+    /// let earlier = registry.snapshot();
+    /// run(5);
+    /// let r = perf_instrument::load::RunRecord::new().with_registry_between(&earlier, &registry.snapshot());
+    /// let row = r.rows.iter().find(|row| row.key() == "stages: orders/enrich").unwrap();
+    /// assert_eq!(row.histogram.count, 5);
+    /// ```
+    #[must_use]
+    pub fn with_registry_between(
+        self,
+        earlier: &RegistrySnapshot,
+        later: &RegistrySnapshot,
+    ) -> Self {
+        self.with_rows_of(Some(earlier), later)
+    }
+
+    fn with_rows_of(
+        mut self,
+        earlier: Option<&RegistrySnapshot>,
+        snapshot: &RegistrySnapshot,
+    ) -> Self {
         for family in snapshot.families() {
             let desc = &family.desc;
             for series in &family.series {
@@ -561,10 +600,14 @@ impl RunRecord {
                     (SeriesValue::Histogram(h), Some(spec))
                         if desc.kind() == MetricKind::Histogram =>
                     {
+                        let window = match earlier.and_then(|e| e.histogram(desc.name(), &labels)) {
+                            Some(then) => h.delta(then),
+                            None => h.clone(),
+                        };
                         self.rows.push(RowRecord {
                             table: spec.title().to_string(),
                             name: spec.row_name(desc.name(), &labels),
-                            histogram: HistogramRecord::from_snapshot(h),
+                            histogram: HistogramRecord::from_snapshot(&window),
                         });
                     }
                     (SeriesValue::Histogram(_), _) => {}
@@ -574,6 +617,10 @@ impl RunRecord {
                             SeriesValue::Signed(v) => *v as f64,
                             SeriesValue::Float(v) => *v,
                             SeriesValue::Histogram(_) => continue,
+                        };
+                        let v = match earlier.and_then(|e| e.value(desc.name(), &labels)) {
+                            Some(then) if desc.kind() == MetricKind::Counter => v - then,
+                            _ => v,
                         };
                         let key = if labels.is_empty() {
                             desc.name().to_string()
