@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# End to end: a real Prometheus (Debian package, loopback, temporary data dir, bounded time)
-# scrapes two instances of examples/event_pipeline.rs on different ports. Through the
-# Prometheus HTTP API it checks: both targets up with no scrape error; every query of the
-# Grafana dashboard (docs/grafana/perf-instrument.json) returns data, with at least one finite
-# value; the end-to-end p99 across both instances, histogram_quantile(0.99, sum by (le)
+# End to end: two real Prometheus servers (Debian package, loopback, temporary data dirs,
+# bounded time), one ingesting classic histograms and one with
+# --enable-feature=native-histograms (which stores native histograms instead of the classic
+# series), scrape two instances of examples/event_pipeline.rs on different ports. Through the
+# Prometheus HTTP API it checks, on both: both targets up with no scrape error; every query and
+# every variable of the Grafana dashboard (docs/grafana/perf-instrument.json, as
+# scripts/dashboard.py writes it) returns data, a finite value or a native histogram. On the
+# classic one: the end-to-end p99 across both instances, histogram_quantile(0.99, sum by (le)
 # (rate(...[1m]))), is finite and lies within one classic bucket (a power of two) of the buckets
 # that hold the p99s the instances' reports printed, widened by the reports' 4.33% bound:
 # Prometheus interpolates linearly inside a bucket, and its window starts at its first scrape
@@ -16,13 +19,16 @@ source scripts/tools.sh
 source scripts/prometheus.sh
 install_promtool
 
-cargo build -q -p perf-instrument --example event_pipeline
+python3 scripts/dashboard.py --check
+cargo build -q -p perf-instrument --example event_pipeline --features protobuf
 bin="${CARGO_TARGET_DIR:-target}/debug/examples/event_pipeline"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   stop_prometheus
+  if [ -n "${CLASSIC_PID:-}" ]; then kill "$CLASSIC_PID" 2>/dev/null || true; wait "$CLASSIC_PID" 2>/dev/null || true; fi
+  if [ -n "${CLASSIC_DIR:-}" ]; then rm -rf "$CLASSIC_DIR"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,35 +55,59 @@ scrape_configs:
 YAML
 "$PROMTOOL" check config "$work/prometheus.yml" >/dev/null
 start_prometheus "$work/prometheus.yml"
+CLASSIC_PID=$PROM_PID CLASSIC_URL=$PROM_URL CLASSIC_DIR=$PROM_DIR
+start_prometheus "$work/prometheus.yml" --enable-feature=native-histograms
+NATIVE_URL=$PROM_URL
 
 # Let the instances run and Prometheus gather most of the run, then check while they still serve.
 sleep $((run_seconds - 15))
-PROM_URL="$PROM_URL" python3 - "$work" docs/grafana/perf-instrument.json <<'PY'
-import json, math, os, sys, urllib.parse, urllib.request
-work, dashboard = sys.argv[1], sys.argv[2]
-base = os.environ["PROM_URL"]
+python3 - "$work" docs/grafana/perf-instrument.json "$CLASSIC_URL" "$NATIVE_URL" <<'PY'
+import json, math, re, sys, urllib.parse, urllib.request
+work, dashboard, classic, native = sys.argv[1:5]
 
-def get(path, **params):
-    url = f"{base}{path}?{urllib.parse.urlencode(params)}"
+def get(base, path, params):
+    url = f"{base}{path}?{urllib.parse.urlencode(params, doseq=True)}"
     with urllib.request.urlopen(url, timeout=10) as r:
         body = json.load(r)
     assert body["status"] == "success", body
     return body["data"]
 
-targets = get("/api/v1/targets")["activeTargets"]
-assert len(targets) == 2, targets
-for t in targets:
-    assert t["health"] == "up" and t["lastError"] == "", f"target not healthy: {t}"
-print("targets: 2 up, no scrape errors")
+board = json.load(open(dashboard))
+# What Grafana does with the variables when "All" is chosen, and with $__rate_interval.
+def expand(expr):
+    expr = expr.replace("$__rate_interval", "1m")
+    return re.sub(r"\$(instance|pipeline|stage)", ".*", expr)
+exprs = [expand(t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
+variables = [v for v in board["templating"]["list"] if v["type"] == "query"]
 
-exprs = [t["expr"] for p in json.load(open(dashboard))["panels"] for t in p.get("targets", [])]
-def has_finite_value(expr):
-    return any(math.isfinite(float(r["value"][1])) for r in get("/api/v1/query", query=expr)["result"])
-empty = [e for e in exprs if not has_finite_value(e)]
-assert not empty, "dashboard queries with no finite value:\n  " + "\n  ".join(empty)
-print(f"dashboard: all {len(exprs)} queries return data")
+def has_data(base, expr):
+    for r in get(base, "/api/v1/query", {"query": expr})["result"]:
+        if "histogram" in r:
+            return True
+        if math.isfinite(float(r["value"][1])):
+            return True
+    return False
 
-les = get("/api/v1/query", query="count by (le) (pipeline_end_to_end_duration_seconds_bucket)")["result"]
+for name, base in (("classic", classic), ("native", native)):
+    targets = get(base, "/api/v1/targets", {})["activeTargets"]
+    assert len(targets) == 2, targets
+    for t in targets:
+        assert t["health"] == "up" and t["lastError"] == "", f"{name}: target not healthy: {t}"
+    empty = [e for e in exprs if not has_data(base, e)]
+    assert not empty, f"{name}: dashboard queries with no data:\n  " + "\n  ".join(empty)
+    for v in variables:
+        m = re.fullmatch(r"label_values\((.*), (\w+)\)", v["definition"])
+        selector, label = m.group(1), m.group(2)
+        if not selector.startswith("{"):
+            selector = "{__name__=\"" + selector + "\"}"
+        values = get(base, f"/api/v1/label/{label}/values", {"match[]": expand(selector)})
+        assert values, f"{name}: variable {v['name']} has no values"
+    print(f"{name} Prometheus: 2 targets up; all {len(exprs)} dashboard queries and {len(variables)} variables return data")
+
+# Native ingestion stores no classic series; the dashboard's `or` branches are what read it.
+assert not get(native, "/api/v1/query", {"query": "pipeline_end_to_end_duration_seconds_bucket"})["result"]
+base = classic
+les = get(base, "/api/v1/query", {"query": "count by (le) (pipeline_end_to_end_duration_seconds_bucket)"})["result"]
 open(f"{work}/le", "w").write(" ".join(r["metric"]["le"] for r in les))
 print("while running: targets, dashboard and bucket boundaries checked")
 PY
@@ -86,7 +116,7 @@ PY
 # window, evaluated now, covers the whole 45 s run: the same observations as the reports.
 for p in "${pids[@]}"; do wait "$p"; done
 pids=()
-PROM_URL="$PROM_URL" python3 - "$work" <<'PY'
+PROM_URL="$CLASSIC_URL" python3 - "$work" <<'PY'
 import json, math, os, sys, urllib.parse, urllib.request
 work = sys.argv[1]
 
