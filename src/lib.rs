@@ -119,6 +119,17 @@ pub use registry::{
 };
 pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
 
+/// The README's tour, compiled and run as doc tests.
+#[cfg(all(
+    doctest,
+    feature = "macros",
+    feature = "http",
+    feature = "metrics",
+    feature = "tracing-layer"
+))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// What `#[timed]` expands to calls; not a stable API.
 #[doc(hidden)]
 pub mod __private {
