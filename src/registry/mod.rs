@@ -144,6 +144,8 @@ pub struct RegistryBuilder {
     const_labels: Vec<(String, String)>,
     no_self_metrics: bool,
     no_process_metrics: bool,
+    service_version: Option<String>,
+    revision: Option<String>,
 }
 
 impl RegistryBuilder {
@@ -163,6 +165,7 @@ impl RegistryBuilder {
     ///
     /// ```
     /// let r = perf_instrument::Registry::builder().self_metrics(false).build().unwrap();
+    /// assert!(r.snapshot().value("perf_instrument_build_info", &[]).is_none());
     /// # let _ = r;
     /// ```
     #[must_use]
@@ -176,10 +179,44 @@ impl RegistryBuilder {
     /// ```
     /// let r = perf_instrument::Registry::builder().process_metrics(false).build().unwrap();
     /// # let _ = r;
+    /// # let _ = r;
     /// ```
     #[must_use]
     pub fn process_metrics(mut self, on: bool) -> Self {
         self.no_process_metrics = !on;
+        self
+    }
+
+    /// The service's version, exported as the `service_version` label of
+    /// `perf_instrument_build_info` (beside this crate's `version`). The build info is exported
+    /// whenever self metrics are on, or a service version or revision is given.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::builder()
+    ///     .service_version("1.4.2")
+    ///     .revision("9f1c2e7")
+    ///     .build()
+    ///     .unwrap();
+    /// let info = [("version", env!("CARGO_PKG_VERSION")), ("service_version", "1.4.2"), ("revision", "9f1c2e7")];
+    /// assert_eq!(registry.snapshot().value("perf_instrument_build_info", &info), Some(1.0));
+    /// ```
+    #[must_use]
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// The revision (commit) of the service's code, exported as the `revision` label of
+    /// `perf_instrument_build_info`.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::builder().revision("9f1c2e7").self_metrics(false).build().unwrap();
+    /// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+    /// assert!(text.contains(r#"revision="9f1c2e7""#));
+    /// ```
+    #[must_use]
+    pub fn revision(mut self, revision: impl Into<String>) -> Self {
+        self.revision = Some(revision.into());
         self
     }
 
@@ -199,6 +236,14 @@ impl RegistryBuilder {
     /// assert!(quiet.build().is_ok());
     /// ```
     pub fn build(self) -> Result<Registry, RegistryError> {
+        let build_info =
+            (!self.no_self_metrics || self.service_version.is_some() || self.revision.is_some())
+                .then(|| {
+                    self_metrics::BuildInfo::new(
+                        self.service_version.clone().unwrap_or_default(),
+                        self.revision.clone().unwrap_or_default(),
+                    )
+                });
         name::check_label_names(
             "(constant labels)",
             self.const_labels.iter().map(|(n, _)| n.as_str()),
@@ -218,6 +263,9 @@ impl RegistryBuilder {
         }
         if !self.no_process_metrics {
             process::register_process_collector(&registry)?;
+        }
+        if let Some(info) = build_info {
+            info.register(&registry)?;
         }
         Ok(registry)
     }

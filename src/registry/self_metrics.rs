@@ -9,6 +9,42 @@ use crate::registry::Buckets;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `perf_instrument_build_info{version, service_version, revision} 1`: which build of this
+/// crate and of the service is running (join it to other series by `instance`).
+#[derive(Clone, Debug)]
+pub(crate) struct BuildInfo {
+    service_version: String,
+    revision: String,
+}
+
+impl BuildInfo {
+    pub(crate) fn new(service_version: String, revision: String) -> Self {
+        Self {
+            service_version,
+            revision,
+        }
+    }
+
+    pub(crate) fn register(&self, registry: &Registry) -> Result<(), RegistryError> {
+        registry
+            .register_gauge(
+                Opts::new(
+                    "perf_instrument_build_info",
+                    "Always 1: the version of perf-instrument, and the service's version and \
+                     revision when given.",
+                )
+                .labels(["version", "service_version", "revision"]),
+            )?
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                &self.service_version,
+                &self.revision,
+            ])
+            .set(1);
+        Ok(())
+    }
+}
+
 /// Handles to the self metrics of one registry.
 #[derive(Clone, Debug)]
 pub(crate) struct SelfMetrics {
