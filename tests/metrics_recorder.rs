@@ -371,3 +371,55 @@ fn label_sets_beyond_the_cache_and_family_caps_stay_bounded() {
     let total: f64 = samples.iter().map(|s| s.value).sum();
     assert_eq!(total, 1_500.0);
 }
+
+#[test]
+fn a_facade_metric_named_like_an_instruments_family_is_refused_and_the_family_is_untouched() {
+    let registry = registry();
+    let probe = perf_instrument::QueueProbe::new(&registry, "jobs").unwrap();
+    let stamp = probe.submit();
+    let waited = probe.pickup(stamp);
+    let recorder = MetricsRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        // The same kind, unit and label set as the probe's families: without an owner these
+        // would merge into them.
+        describe_histogram!("queue_wait", metrics::Unit::Seconds, "Third-party wait.");
+        histogram!("queue_wait", "queue" => "jobs").record(5.0);
+        counter!("queue_wait_seconds", "queue" => "jobs").increment(1);
+        gauge!("queue_depth", "queue" => "jobs").set(5.0);
+        // A name of its own still works.
+        counter!("third_party_jobs_total").increment(1);
+    });
+    let (text, parsed) = scrape(&registry, Format::PrometheusText);
+    let snapshot = registry.snapshot();
+    let wait = snapshot
+        .histogram("queue_wait_seconds", &[("queue", "jobs")])
+        .unwrap();
+    assert_eq!(wait.count(), 1, "{text}");
+    assert!(wait.max().unwrap() <= waited.as_secs_f64() * 1.05 + 1e-6);
+    assert_eq!(
+        snapshot.value("queue_depth", &[("queue", "jobs")]),
+        Some(0.0)
+    );
+    assert_eq!(error_count(&parsed, "registration"), 3.0, "{text}");
+    assert_eq!(
+        value(
+            &parsed,
+            "third_party_jobs_total",
+            "third_party_jobs_total",
+            &[]
+        ),
+        Some(1.0)
+    );
+    // Code, unlike the facade, shares the instrument's family when it asks for the same shape.
+    let err = registry
+        .register_histogram(
+            perf_instrument::Opts::new("queue_wait_seconds", "x")
+                .labels(["queue"])
+                .unit(perf_instrument::Unit::Seconds),
+        )
+        .map(|_| ());
+    assert!(
+        err.is_ok(),
+        "code may share the instrument's family: {err:?}"
+    );
+}

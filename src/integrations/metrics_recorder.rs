@@ -639,7 +639,12 @@ impl Inner {
             Kind::Gauge => layout(&name, unit, false),
             Kind::Histogram => layout(&name, unit, true),
         };
-        let opts = Opts::new(name, help).unit(unit).labels(labels.clone());
+        // A facade family never merges into one registered in code (an instrument's, or the
+        // service's own): the registry refuses the name, and the refusal is counted.
+        let opts = Opts::new(name, help)
+            .unit(unit)
+            .labels(labels.clone())
+            .from_facade();
         let registry = &self.registry;
         let family = match kind {
             Kind::Counter => FamilyOf::Counter(registry.register_counter(opts)?),

@@ -200,6 +200,7 @@ pub struct Opts {
     max_series: usize,
     max_label_value_bytes: usize,
     report_table: Option<TableSpec>,
+    facade: bool,
 }
 
 impl Opts {
@@ -220,7 +221,16 @@ impl Opts {
             max_series: DEFAULT_MAX_SERIES,
             max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
             report_table: None,
+            facade: false,
         }
+    }
+
+    /// Marks a family created by the `metrics` facade recorder: it never shares a name with a
+    /// family registered in code (an instrument's or the service's own), whatever its shape.
+    #[must_use]
+    pub(crate) fn from_facade(mut self) -> Self {
+        self.facade = true;
+        self
     }
 
     /// The unit; the name must end with its suffix. For counters and gauges in seconds the
@@ -369,6 +379,7 @@ pub struct Descriptor {
     max_series: usize,
     max_label_value_bytes: usize,
     report_table: Option<TableSpec>,
+    facade: bool,
 }
 
 impl Descriptor {
@@ -417,6 +428,7 @@ impl Descriptor {
             max_series: opts.max_series,
             max_label_value_bytes: opts.max_label_value_bytes,
             report_table: opts.report_table,
+            facade: opts.facade,
         })
     }
 
@@ -551,15 +563,21 @@ impl Descriptor {
             && self.unit == other.unit
             && self.label_names == other.label_names
             && self.buckets == other.buckets
+            && self.facade == other.facade
     }
 
     pub(crate) fn shape(&self) -> String {
         format!(
-            "a {} in {:?} with labels {:?} and {} classic buckets",
+            "a {} in {:?} with labels {:?} and {} classic buckets, {}",
             self.kind.name(),
             self.unit,
             self.label_names,
-            self.buckets.bounds.len()
+            self.buckets.bounds.len(),
+            if self.facade {
+                "created through the metrics facade"
+            } else {
+                "registered in code"
+            }
         )
     }
 }
