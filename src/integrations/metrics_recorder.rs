@@ -644,7 +644,7 @@ impl Inner {
         let opts = Opts::new(name, help)
             .unit(unit)
             .labels(labels.clone())
-            .from_facade();
+            .facade();
         let registry = &self.registry;
         let family = match kind {
             Kind::Counter => FamilyOf::Counter(registry.register_counter(opts)?),
