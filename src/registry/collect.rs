@@ -128,6 +128,8 @@ pub trait Collector: Send + Sync {
 /// ```
 #[derive(Clone, Debug)]
 pub struct RegistrySnapshot {
+    /// The registry's namespace prefix (`billing_`), or empty.
+    pub(crate) namespace: String,
     pub(crate) families: Vec<FamilySnapshot>,
     pub(crate) taken_at: Instant,
     pub(crate) wall: SystemTime,
@@ -155,6 +157,18 @@ impl RegistrySnapshot {
     #[must_use]
     pub fn family(&self, name: &str) -> Option<&FamilySnapshot> {
         self.families.iter().find(|f| f.desc.name() == name)
+    }
+
+    /// The family `name` under the registry's namespace, or `name` itself: how the report
+    /// finds an instrument's family whatever the namespace.
+    pub(crate) fn family_in_namespace(&self, name: &str) -> Option<&FamilySnapshot> {
+        if !self.namespace.is_empty() {
+            let full = format!("{}{name}", self.namespace);
+            if let Some(f) = self.family(&full) {
+                return Some(f);
+            }
+        }
+        self.family(name)
     }
 
     /// When it was taken (monotonic).

@@ -225,6 +225,12 @@ impl Opts {
         }
     }
 
+    /// The same options under another name.
+    pub(crate) fn renamed(mut self, name: String) -> Self {
+        self.name = name;
+        self
+    }
+
     /// Marks a family created by the `metrics` facade recorder: it never shares a name with a
     /// family registered in code (an instrument's or the service's own), whatever its shape.
     #[must_use]

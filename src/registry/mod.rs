@@ -81,6 +81,8 @@ struct State {
 
 struct Inner {
     const_labels: Vec<(String, String)>,
+    /// The prefix of every family name (`billing_`), or empty.
+    namespace: String,
     state: RwLock<State>,
     self_metrics: OnceLock<SelfMetrics>,
     /// Families whose collection panicked and was logged.
@@ -146,6 +148,7 @@ pub struct RegistryBuilder {
     no_process_metrics: bool,
     service_version: Option<String>,
     revision: Option<String>,
+    namespace: Option<String>,
 }
 
 impl RegistryBuilder {
@@ -184,6 +187,30 @@ impl RegistryBuilder {
     #[must_use]
     pub fn process_metrics(mut self, on: bool) -> Self {
         self.no_process_metrics = !on;
+        self
+    }
+
+    /// A namespace: every family registered in this registry is exported as
+    /// `<namespace>_<name>` — the instruments' (`billing_queue_wait_seconds`), `#[timed]`'s, the
+    /// facade's and the service's own — except the exporter's own `perf_instrument_*` families
+    /// and the standard `process_*` ones, which keep the names that dashboards and alerts across
+    /// services expect. Families a [`Collector`] describes keep the names it gives them. Name
+    /// lookups on the registry and its snapshots take the exported name; the report finds the
+    /// instruments' families under the namespace by itself.
+    ///
+    /// ```
+    /// use perf_instrument::{QueueProbe, Registry};
+    /// let registry = Registry::builder().namespace("billing").build().unwrap();
+    /// let probe = QueueProbe::new(&registry, "jobs").unwrap();
+    /// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+    /// assert!(text.contains("billing_queue_depth{queue=\"jobs\"} 0"));
+    /// assert!(text.contains("perf_instrument_scrapes_total"));
+    /// assert!(Registry::builder().namespace("9lives").build().is_err());
+    /// # drop(probe);
+    /// ```
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
         self
     }
 
@@ -236,6 +263,9 @@ impl RegistryBuilder {
     /// assert!(quiet.build().is_ok());
     /// ```
     pub fn build(self) -> Result<Registry, RegistryError> {
+        if let Some(ns) = &self.namespace {
+            name::check_metric_name(ns)?;
+        }
         let build_info =
             (!self.no_self_metrics || self.service_version.is_some() || self.revision.is_some())
                 .then(|| {
@@ -252,6 +282,7 @@ impl RegistryBuilder {
         let registry = Registry {
             inner: Arc::new(Inner {
                 const_labels: self.const_labels,
+                namespace: self.namespace.map(|n| n + "_").unwrap_or_default(),
                 state: RwLock::new(State::default()),
                 self_metrics: OnceLock::new(),
                 panicked: Mutex::new(std::collections::HashSet::new()),
@@ -290,6 +321,7 @@ impl Registry {
         Self {
             inner: Arc::new(Inner {
                 const_labels: Vec::new(),
+                namespace: String::new(),
                 state: RwLock::new(State::default()),
                 self_metrics: OnceLock::new(),
                 panicked: Mutex::new(std::collections::HashSet::new()),
@@ -348,7 +380,10 @@ impl Registry {
     /// assert!(registry.register_gauge(Opts::new("jobs", "Jobs.")).is_err());
     /// ```
     pub fn register_counter(&self, opts: Opts) -> Result<Family<Counter>, RegistryError> {
-        self.register_family(Descriptor::new(MetricKind::Counter, opts)?)
+        self.register_family(Descriptor::new(
+            MetricKind::Counter,
+            self.in_namespace(opts),
+        )?)
     }
 
     /// Registers (or finds) a gauge family.
@@ -364,7 +399,7 @@ impl Registry {
     /// depth.with_label_values(&["ingest"]).add(3);
     /// ```
     pub fn register_gauge(&self, opts: Opts) -> Result<Family<Gauge>, RegistryError> {
-        self.register_family(Descriptor::new(MetricKind::Gauge, opts)?)
+        self.register_family(Descriptor::new(MetricKind::Gauge, self.in_namespace(opts))?)
     }
 
     /// Registers (or finds) a histogram family; its histograms have the family's unit.
@@ -382,7 +417,10 @@ impl Registry {
     /// sizes.with_label_values(&["wal"]).record(17);
     /// ```
     pub fn register_histogram(&self, opts: Opts) -> Result<Family<Histogram>, RegistryError> {
-        self.register_family(Descriptor::new(MetricKind::Histogram, opts)?)
+        self.register_family(Descriptor::new(
+            MetricKind::Histogram,
+            self.in_namespace(opts),
+        )?)
     }
 
     /// Registers (or finds) a family of gauges computed at scrape time ([`FnGauge`]).
@@ -400,7 +438,7 @@ impl Registry {
     /// age.with_label_values(&[]).set_fn(|| Some(0.25));
     /// ```
     pub fn register_fn_gauge(&self, opts: Opts) -> Result<Family<FnGauge>, RegistryError> {
-        self.register_family(Descriptor::new(MetricKind::Gauge, opts)?)
+        self.register_family(Descriptor::new(MetricKind::Gauge, self.in_namespace(opts))?)
     }
 
     /// A counter without labels (shorthand for a one-series family).
@@ -528,6 +566,7 @@ impl Registry {
     #[must_use]
     pub fn snapshot(&self) -> RegistrySnapshot {
         RegistrySnapshot {
+            namespace: self.inner.namespace.clone(),
             families: self.collect(),
             taken_at: std::time::Instant::now(),
             wall: std::time::SystemTime::now(),
@@ -646,6 +685,18 @@ impl Registry {
                 Source::Collector { .. } => None,
             })
             .collect()
+    }
+
+    /// `opts` with the registry's namespace in front of its name, unless it is the exporter's
+    /// own or a standard process family.
+    fn in_namespace(&self, opts: Opts) -> Opts {
+        let ns = &self.inner.namespace;
+        let name = opts.name();
+        if ns.is_empty() || name.starts_with("perf_instrument_") || name.starts_with("process_") {
+            return opts;
+        }
+        let name = format!("{ns}{name}");
+        opts.renamed(name)
     }
 
     pub(crate) fn self_metrics(&self) -> Option<&SelfMetrics> {

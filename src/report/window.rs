@@ -61,10 +61,10 @@ impl<'a> Window<'a> {
     /// Every series of family `name`: its labels, its value at the end, and at the start when
     /// there is an earlier snapshot holding it.
     fn series(&self, name: &str) -> Vec<(Labels, &'a SeriesValue, Option<&'a SeriesValue>)> {
-        let Some(family) = self.later.family(name) else {
+        let Some(family) = self.later.family_in_namespace(name) else {
             return Vec::new();
         };
-        let earlier = self.earlier.and_then(|e| e.family(name));
+        let earlier = self.earlier.and_then(|e| e.family_in_namespace(name));
         family
             .series
             .iter()
