@@ -95,7 +95,7 @@ pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
     channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LongTask, LongTaskTimer,
     LongTaskTimerBuilder, Mutex, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder,
-    QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, Stamp,
+    QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, StageGuard, Stamp,
 };
 pub use instrument::{lock, saga};
 #[cfg(feature = "tokio")]

@@ -168,3 +168,57 @@ fn the_runtime_collector_matches_runtime_metrics_read_directly() {
         let _ = runtime.block_on(h);
     }
 }
+
+#[test]
+fn async_stages_time_from_first_poll_to_completion_and_end_on_cancel() {
+    use perf_instrument::{Clock, Pipeline};
+    let registry = registry();
+    let (clock, hand) = Clock::manual();
+    let pipeline = Pipeline::builder("orders")
+        .stages(["persist", "publish"])
+        .clock(clock)
+        .build(&registry)
+        .unwrap();
+    let (persist, publish) = (
+        pipeline.stage("persist").unwrap(),
+        pipeline.stage("publish").unwrap(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut event = pipeline.begin();
+        let pending = pipeline.time_stage_async(&mut event, persist, async {
+            tokio::task::yield_now().await;
+            hand.advance(Duration::from_millis(4));
+            "stored"
+        });
+        hand.advance(Duration::from_millis(100)); // before the first poll: not the stage's time
+        assert_eq!(pending.await, "stored");
+        // A stage cancelled by a timeout ends when it is dropped.
+        let slow = pipeline.time_stage_async(&mut event, publish, async {
+            hand.advance(Duration::from_millis(2));
+            std::future::pending::<()>().await;
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(5), slow)
+            .await
+            .is_err());
+        pipeline.finish(event);
+    });
+    let snapshot = registry.snapshot();
+    let stage = |s: &str| {
+        snapshot
+            .histogram(
+                "pipeline_stage_duration_seconds",
+                &[("pipeline", "orders"), ("stage", s)],
+            )
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(stage("persist").count(), 1);
+    assert!((stage("persist").sum() - 0.004).abs() < 1e-9);
+    assert_eq!(stage("publish").count(), 1);
+    assert!((stage("publish").sum() - 0.002).abs() < 1e-9);
+    assert_eq!(pipeline.in_flight(), 0);
+}

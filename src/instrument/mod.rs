@@ -33,6 +33,6 @@ pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
 pub use lock::{Mutex, RwLock};
 pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
 pub use pending::{PendingTracker, PendingTrackerBuilder};
-pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage};
+pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage, StageGuard};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
 pub use saga::SagaTracker;

@@ -524,6 +524,70 @@ impl Pipeline {
         out
     }
 
+    /// Awaits `future` as stage `stage` of the event: the stage starts when the returned future
+    /// is first polled and ends when `future` completes. If the returned future is dropped
+    /// before that (cancelled), or `future` panics, the stage ends then, as with
+    /// [`stage_guard`](Self::stage_guard).
+    ///
+    /// ```
+    /// use perf_instrument::{Clock, Pipeline, Registry};
+    /// use std::time::Duration;
+    /// let registry = Registry::new();
+    /// let (clock, hand) = Clock::manual();
+    /// let p = Pipeline::builder("orders").stages(["persist"]).clock(clock).build(&registry).unwrap();
+    /// let persist = p.stage("persist").unwrap();
+    /// let mut event = p.begin();
+    /// let written = futures_lite_block_on(p.time_stage_async(&mut event, persist, async {
+    ///     hand.advance(Duration::from_millis(3)); // the write
+    ///     7
+    /// }));
+    /// assert_eq!(written, 7);
+    /// p.finish(event);
+    /// let h = registry.snapshot();
+    /// let h = h.histogram("pipeline_stage_duration_seconds", &[("pipeline", "orders"), ("stage", "persist")]).unwrap();
+    /// assert_eq!(h.count(), 1);
+    /// assert!((h.sum() - 0.003).abs() < 1e-9);
+    /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// ```
+    pub async fn time_stage_async<F: std::future::Future>(
+        &self,
+        token: &mut EventToken,
+        stage: Stage,
+        future: F,
+    ) -> F::Output {
+        let _guard = self.stage_guard(token, stage);
+        future.await
+    }
+
+    /// Starts stage `stage` of the event and ends it when the guard is dropped — after the
+    /// work, on an early return, a `?`, a panic, or when the async task holding it is cancelled.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").stages(["s"]).build(&r).unwrap();
+    /// # let s = p.stage("s").unwrap();
+    /// let mut event = p.begin();
+    /// {
+    ///     let _stage = p.stage_guard(&mut event, s);
+    ///     // the stage's work, across `.await`s if need be
+    /// }
+    /// p.finish(event);
+    /// assert_eq!(r.snapshot().histogram("pipeline_stage_duration_seconds", &[("pipeline", "p"), ("stage", "s")]).unwrap().count(), 1);
+    /// ```
+    #[must_use = "the stage ends when the guard is dropped"]
+    pub fn stage_guard<'a>(&'a self, token: &'a mut EventToken, stage: Stage) -> StageGuard<'a> {
+        self.stage_started(token, stage);
+        StageGuard {
+            pipeline: self,
+            token,
+            stage,
+        }
+    }
+
     /// The event leaves the pipeline: records and returns its end-to-end time. A token of
     /// another pipeline records nothing, leaves this pipeline's in-flight count alone and is
     /// counted as `pipeline_events_rejected_total{reason="unmatched_end"}` (see [`Pipeline`]).
@@ -686,5 +750,37 @@ impl fmt::Debug for Pipeline {
             )
             .field("in_flight", &self.in_flight())
             .finish()
+    }
+}
+
+/// A stage of an event in progress; the stage ends when it is dropped. Made by
+/// [`Pipeline::stage_guard`].
+///
+/// ```
+/// # let r = perf_instrument::Registry::new();
+/// # let p = perf_instrument::Pipeline::builder("p").stages(["s"]).build(&r).unwrap();
+/// let mut event = p.begin();
+/// let guard = p.stage_guard(&mut event, p.stage("s").unwrap());
+/// assert!(format!("{guard:?}").contains("StageGuard"));
+/// drop(guard);
+/// p.finish(event);
+/// ```
+pub struct StageGuard<'a> {
+    pipeline: &'a Pipeline,
+    token: &'a mut EventToken,
+    stage: Stage,
+}
+
+impl Drop for StageGuard<'_> {
+    fn drop(&mut self) {
+        self.pipeline.stage_finished(self.token, self.stage);
+    }
+}
+
+impl fmt::Debug for StageGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageGuard")
+            .field("stage", &self.stage)
+            .finish_non_exhaustive()
     }
 }
