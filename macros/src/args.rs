@@ -10,7 +10,7 @@ use syn::{Expr, ExprArray, ExprLit, Lit, LitStr, Path, Token};
 /// What every "unknown option" error lists.
 pub(crate) const VALID_OPTIONS: &str = "valid options: `name = \"...\"`, `in_flight`, \
      `labels(key = \"value\", ...)`, `buckets = [seconds, ...]`, `error_if = path`, \
-     `pipeline = \"...\"` with `stage = \"...\"`, `crate = path`";
+     `pipeline = \"...\"` with `stage = \"...\"`, `registry = path::to::fn`, `crate = path`";
 
 /// Label names the families already use (or Prometheus reserves).
 const RESERVED_LABELS: &[&str] = &["function", "module", "outcome", "le", "quantile"];
@@ -25,6 +25,7 @@ pub(crate) struct Args {
     pub(crate) error_if: Option<Expr>,
     pub(crate) pipeline: Option<LitStr>,
     pub(crate) stage: Option<LitStr>,
+    pub(crate) registry: Option<Expr>,
     pub(crate) krate: Option<Path>,
 }
 
@@ -38,6 +39,7 @@ struct Seen {
     error_if: Option<Span>,
     pipeline: Option<Span>,
     stage: Option<Span>,
+    registry: Option<Span>,
     krate: Option<Span>,
 }
 
@@ -113,6 +115,14 @@ impl Args {
                 "stage",
                 string_value(meta, "stage", "the stage name")?,
             )?);
+        } else if path.is_ident("registry") {
+            once(&mut seen.registry, meta, "registry")?;
+            let value = meta.value().map_err(|_| {
+                meta.error(
+                    "`registry` takes a function: `registry = path::to::fn` (a `fn() -> &'static Registry`)",
+                )
+            })?;
+            self.registry = Some(value.parse()?);
         } else if path.is_ident("crate") {
             once(&mut seen.krate, meta, "crate")?;
             let value = meta.value().map_err(|_| {

@@ -335,6 +335,9 @@ fn site_config(
     if args.in_flight {
         config.extend(quote!(.in_flight()));
     }
+    if let Some(registry) = &args.registry {
+        config.extend(quote!(.registry(#registry)));
+    }
     if !matches!(shape, Shape::Sync) {
         config.extend(quote!(.asynchronous()));
     }

@@ -151,6 +151,7 @@ pub struct SiteConfig {
     in_flight: bool,
     asynchronous: bool,
     fallible: bool,
+    registry: Option<fn() -> &'static Registry>,
 }
 
 impl SiteConfig {
@@ -166,7 +167,15 @@ impl SiteConfig {
             in_flight: false,
             asynchronous: false,
             fallible: false,
+            registry: None,
         }
+    }
+
+    /// Register in the registry `registry` returns instead of `Registry::global()`.
+    #[must_use]
+    pub const fn registry(mut self, registry: fn() -> &'static Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// Constant labels added to the families.
@@ -243,9 +252,10 @@ impl Site {
     #[inline(never)]
     fn resolve_handles(&self) -> &Handles {
         let mut failures = Vec::new();
-        let handles = self
-            .handles
-            .get_or_init(|| Handles::resolve(&self.config, Registry::global(), &mut failures));
+        let handles = self.handles.get_or_init(|| {
+            let registry = self.config.registry.map_or_else(Registry::global, |f| f());
+            Handles::resolve(&self.config, registry, &mut failures)
+        });
         for (family, error) in &failures {
             tracing::warn!(
                 target: "perf_instrument",
