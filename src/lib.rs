@@ -134,8 +134,8 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use super::integrations::timed::{
-        call_once, judge, typed_future, Call, Outcome, OutcomeOfAny, OutcomeOfResult, Site,
-        SiteConfig,
+        call_once, claim_stage_for_function, judge, typed_future, Call, Outcome, OutcomeOfAny,
+        OutcomeOfResult, Site, SiteConfig,
     };
 }
 

@@ -67,7 +67,7 @@ use proc_macro::TokenStream;
 /// | `labels(tier = "gold", ...)` | constant labels added to the families (see below) |
 /// | `buckets = [0.001, 0.01, 0.1]` | the classic `le` bounds of `function_duration_seconds`, in seconds |
 /// | `error_if = path::to::predicate` | a `fn(&Output) -> bool`: `true` counts the call as `error` |
-/// | `pipeline = "orders", stage = "enrich"` | record the duration into `pipeline_stage_duration_seconds{pipeline,stage}` (the family of [`Pipeline`]) instead of `function_duration_seconds`; the calls are still counted in `function_calls_total` |
+/// | `pipeline = "orders", stage = "enrich"` | record the duration into `pipeline_stage_duration_seconds{pipeline,stage}` (the family of [`Pipeline`]) instead of `function_duration_seconds`; the calls are still counted in `function_calls_total`. A stage that a `Pipeline` declares is timed by the pipeline: such a function is refused (detached and counted, as below), and a `Pipeline` declaring a stage a function already times fails to build |
 /// | `registry = path::to::fn` | register in the registry a `fn() -> &'static Registry` returns (a `static` behind a `LazyLock`, say), instead of [`Registry::global`] |
 /// | `crate = path` | where the core crate is, if not at `::perf_instrument` (a re-export) |
 ///

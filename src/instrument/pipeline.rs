@@ -3,7 +3,7 @@
 
 use crate::clock::Clock;
 use crate::recorder::{Counter, Histogram};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{Registry, RegistryError, StageTimer};
 use crate::sync::{next_id, AtomicI64, Ordering};
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -326,6 +326,7 @@ impl PipelineBuilder {
             });
         }
         let p = self.name.as_str();
+        registry.claim_stages(p, &self.stages, &StageTimer::Pipeline)?;
         use families as f;
         let duration = registry.register_histogram(f::STAGE_DURATION.opts())?;
         let gap = registry.register_histogram(f::STAGE_GAP.opts())?;

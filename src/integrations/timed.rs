@@ -8,7 +8,7 @@ use super::errors;
 use crate::clock::{self, Clock};
 use crate::instrument::families::pipeline::STAGE_DURATION;
 use crate::recorder::{Counter, Gauge, Histogram, Unit};
-use crate::registry::{Buckets, Family, Registry, RegistryError, Series};
+use crate::registry::{Buckets, Family, Registry, RegistryError, Series, StageTimer};
 use crate::sync::OnceLock;
 use families::{CALLS, DURATION, IN_FLIGHT};
 use std::fmt;
@@ -221,6 +221,25 @@ impl SiteConfig {
     }
 }
 
+/// Claims stage `stage` of `pipeline` for the `#[timed]` function `function`: refused when a
+/// `Pipeline` that declares the stage times it already.
+///
+/// # Errors
+///
+/// [`RegistryError::StageTimedTwice`].
+pub fn claim_stage_for_function(
+    registry: &Registry,
+    pipeline: &str,
+    stage: &str,
+    function: &str,
+) -> Result<(), RegistryError> {
+    registry.claim_stages(
+        pipeline,
+        &[stage],
+        &StageTimer::Function(function.to_string()),
+    )
+}
+
 /// One `#[timed]` call site: its configuration and, after the first call, its handles.
 pub struct Site {
     config: SiteConfig,
@@ -357,7 +376,8 @@ impl Handles {
             Some((pipeline, stage)) => noted(
                 failures,
                 STAGE_DURATION.name(),
-                registry.register_histogram(STAGE_DURATION.opts()),
+                claim_stage_for_function(registry, pipeline, stage, config.function)
+                    .and_then(|()| registry.register_histogram(STAGE_DURATION.opts())),
             )
             .map(|family| family.with_label_values(&[pipeline, stage])),
             None => {

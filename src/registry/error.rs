@@ -109,4 +109,28 @@ pub enum RegistryError {
         /// `watchdog`, `period`).
         setting: &'static str,
     },
+    /// A pipeline stage timed two ways: by a `Pipeline` that declares it and by a
+    /// `#[timed(pipeline, stage)]` function. Both would record every event into the same series,
+    /// so the second to register is refused.
+    ///
+    /// ```
+    /// use perf_instrument::{Pipeline, Registry, RegistryError};
+    /// let registry = Registry::new();
+    /// // A `#[timed(pipeline = "orders", stage = "persist")]` function ran first:
+    /// # perf_instrument::__private::claim_stage_for_function(&registry, "orders", "persist", "persist_order").unwrap();
+    /// let err = Pipeline::builder("orders").stages(["persist"]).build(&registry).unwrap_err();
+    /// assert!(matches!(err, RegistryError::StageTimedTwice { .. }));
+    /// ```
+    #[error(
+        "stage {stage:?} of pipeline {pipeline:?} is already timed by {by}; time it once \
+         (either declare it in the Pipeline, or with #[timed(pipeline, stage)], not both)"
+    )]
+    StageTimedTwice {
+        /// The pipeline.
+        pipeline: String,
+        /// The stage.
+        stage: String,
+        /// What times it already (`the Pipeline "orders"`, `#[timed] fn persist_order`).
+        by: String,
+    },
 }

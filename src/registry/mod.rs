@@ -77,6 +77,18 @@ struct State {
     by_name: HashMap<String, usize>,
     /// Every exposed sample name -> the family that exposes it.
     sample_names: HashMap<String, String>,
+    /// Pipeline stages and what times each: a stage is timed by the `Pipeline`s that declare
+    /// it or by `#[timed]` functions, never both.
+    stage_claims: HashMap<(String, String), StageTimer>,
+}
+
+/// What times a pipeline stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StageTimer {
+    /// `Pipeline`s that declare the stage.
+    Pipeline,
+    /// `#[timed(pipeline, stage)]` functions (the first one's name).
+    Function(String),
 }
 
 struct Inner {
@@ -697,6 +709,43 @@ impl Registry {
         }
         let name = format!("{ns}{name}");
         opts.renamed(name)
+    }
+
+    /// Records that `timer` times stages `stages` of `pipeline`, all or none. Timers of one
+    /// kind share a stage (two `Pipeline`s of one name, or two `#[timed]` functions); a
+    /// `Pipeline` and a function do not.
+    pub(crate) fn claim_stages<S: AsRef<str>>(
+        &self,
+        pipeline: &str,
+        stages: &[S],
+        timer: &StageTimer,
+    ) -> Result<(), RegistryError> {
+        let mut state = self.write();
+        for stage in stages {
+            let key = (pipeline.to_string(), stage.as_ref().to_string());
+            let clash = match (state.stage_claims.get(&key), timer) {
+                (None, _)
+                | (Some(StageTimer::Pipeline), StageTimer::Pipeline)
+                | (Some(StageTimer::Function(_)), StageTimer::Function(_)) => None,
+                (Some(StageTimer::Pipeline), _) => Some(format!("the Pipeline {pipeline:?}")),
+                (Some(StageTimer::Function(f)), _) => Some(format!("#[timed] fn {f}")),
+            };
+            if let Some(by) = clash {
+                return Err(RegistryError::StageTimedTwice {
+                    pipeline: pipeline.to_string(),
+                    stage: key.1,
+                    by,
+                });
+            }
+        }
+        for stage in stages {
+            let key = (pipeline.to_string(), stage.as_ref().to_string());
+            state
+                .stage_claims
+                .entry(key)
+                .or_insert_with(|| timer.clone());
+        }
+        Ok(())
     }
 
     pub(crate) fn self_metrics(&self) -> Option<&SelfMetrics> {
