@@ -98,6 +98,8 @@ pub use instrument::{
     QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, StageGuard, Stamp,
 };
 pub use instrument::{lock, saga};
+#[cfg(feature = "prometheus-client")]
+pub use integrations::PrometheusClientCollector;
 #[cfg(feature = "tokio")]
 pub use integrations::{tokio_channel, TokioRuntimeCollector};
 #[cfg(feature = "metrics")]

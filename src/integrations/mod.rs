@@ -1,7 +1,8 @@
 //! Layer 8: integrations — what lets code that does not call this crate directly record into a
 //! [`Registry`](crate::Registry): the runtime of the `#[timed]` attribute, a `metrics` facade
-//! recorder (feature `metrics`), a `tracing-subscriber` layer (feature `tracing-layer`), and
-//! tokio's channel and runtime metrics (feature `tokio`).
+//! recorder (feature `metrics`), a `tracing-subscriber` layer (feature `tracing-layer`),
+//! tokio's channel and runtime metrics (feature `tokio`), and a `prometheus-client` collector
+//! (feature `prometheus-client`).
 //!
 //! Whatever an integration cannot take as given (a registration refused by the registry, a
 //! negative or NaN histogram value, a metric name seen with other label keys) is counted in
@@ -11,6 +12,8 @@
 mod errors;
 #[cfg(feature = "metrics")]
 mod metrics_recorder;
+#[cfg(feature = "prometheus-client")]
+mod prometheus_client;
 pub(crate) mod timed;
 #[cfg(feature = "tokio")]
 pub mod tokio_channel;
@@ -43,6 +46,8 @@ pub(crate) mod families {
 
 #[cfg(feature = "metrics")]
 pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+#[cfg(feature = "prometheus-client")]
+pub use prometheus_client::PrometheusClientCollector;
 #[cfg(feature = "tokio")]
 pub use tokio_runtime::TokioRuntimeCollector;
 #[cfg(feature = "tracing-layer")]
