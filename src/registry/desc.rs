@@ -233,6 +233,7 @@ impl Opts {
 
     /// Marks a family created by the `metrics` facade recorder: it never shares a name with a
     /// family registered in code (an instrument's or the service's own), whatever its shape.
+    #[cfg(feature = "metrics")]
     #[must_use]
     pub(crate) fn facade(mut self) -> Self {
         self.facade = true;
