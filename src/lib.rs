@@ -94,8 +94,9 @@ pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DE
 pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
     channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LongTask, LongTaskTimer,
-    LongTaskTimerBuilder, Mutex, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder,
-    QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, Stamp,
+    LongTaskTimerBuilder, Mutex, PendingKey, PendingTracker, PendingTrackerBuilder, Pipeline,
+    PipelineBuilder, QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, Stamp,
+    DEFAULT_MAX_PENDING_KEY_BYTES,
 };
 pub use instrument::{lock, saga};
 #[cfg(feature = "tokio")]

@@ -32,7 +32,9 @@ pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
 pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
 pub use lock::{Mutex, RwLock};
 pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
-pub use pending::{PendingTracker, PendingTrackerBuilder};
+pub use pending::{
+    PendingKey, PendingTracker, PendingTrackerBuilder, DEFAULT_MAX_PENDING_KEY_BYTES,
+};
 pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
 pub use saga::SagaTracker;
