@@ -102,7 +102,10 @@ pub use instrument::{lock, saga};
 #[cfg(feature = "tokio")]
 pub use integrations::{tokio_channel, TokioRuntimeCollector};
 #[cfg(feature = "metrics")]
-pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+pub use integrations::{
+    InstallError, MetricsRecorder, MetricsRecorderBuilder, DEFAULT_MAX_FACADE_FAMILIES,
+    MAX_CACHED_KEYS,
+};
 #[cfg(feature = "tracing-layer")]
 pub use integrations::{StageLayer, StageLayerBuilder};
 #[cfg(feature = "macros")]

@@ -177,3 +177,55 @@ fn pending_keys_within_the_budget_are_stored_once() {
     }
     assert_eq!(replies.len(), n - 100);
 }
+
+#[cfg(feature = "metrics")]
+#[test]
+fn a_hundred_thousand_facade_names_create_at_most_the_family_cap_counted_exactly() {
+    use perf_instrument::{MetricsRecorder, DEFAULT_MAX_FACADE_FAMILIES};
+    let _one = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let registry = registry();
+    let recorder = MetricsRecorder::new(&registry);
+    let cap = DEFAULT_MAX_FACADE_FAMILIES;
+    let (n, mut at_cap, mut grown_past_cap) = (100_000, 0, 0);
+    let before = live_bytes();
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..n {
+            if i == cap {
+                at_cap = live_bytes();
+            }
+            metrics::counter!(format!("dynamic_name_{i}")).increment(1);
+        }
+        grown_past_cap = live_bytes() - at_cap;
+        // A name already created keeps recording.
+        metrics::counter!("dynamic_name_7").increment(1);
+    });
+    let grown = live_bytes() - before;
+    eprintln!(
+        "{n} names: {grown} live bytes ({} at the cap, {grown_past_cap} past it)",
+        at_cap - before
+    );
+    assert!(
+        grown_past_cap < 64 * 1024,
+        "names past the cap cost nothing: grew {grown_past_cap} bytes"
+    );
+    assert!(
+        grown < 16 << 20,
+        "{cap} families at most: grew {grown} bytes"
+    );
+    let parsed = scrape(&registry);
+    let labels = [("integration", "metrics"), ("reason", "family_cap")];
+    let errors = "perf_instrument_integration_errors_total";
+    assert_eq!(
+        value(&parsed, errors, errors, &labels),
+        Some((n - cap) as f64)
+    );
+    let created = (0..n)
+        .filter(|i| {
+            let name = format!("dynamic_name_{i}_total");
+            value(&parsed, &name, &name, &[]).is_some()
+        })
+        .count();
+    assert_eq!(created, cap);
+    let name = "dynamic_name_7_total";
+    assert_eq!(value(&parsed, name, name, &[]), Some(2.0));
+}

@@ -371,3 +371,42 @@ fn label_sets_beyond_the_cache_and_family_caps_stay_bounded() {
     let total: f64 = samples.iter().map(|s| s.value).sum();
     assert_eq!(total, 1_500.0);
 }
+
+#[test]
+fn the_family_cap_counts_described_and_used_names_once_and_drops_the_rest() {
+    let registry = registry();
+    let recorder = MetricsRecorder::builder(&registry).max_families(3).build();
+    metrics::with_local_recorder(&recorder, || {
+        describe_counter!("described_first", "Described, then used.");
+        describe_counter!("described_only", "Described, never used: still a place.");
+        counter!("described_first").increment(1); // takes its own place, not a second one
+        counter!("used_third").increment(2);
+        describe_counter!("described_past_cap", "Ignored.");
+        counter!("used_past_cap").increment(5);
+        gauge!("gauge_past_cap").set(1.0);
+        histogram!("histogram_past_cap").record(1.0);
+        let kept = counter!("used_past_cap"); // a no-op handle: records nothing
+        kept.increment(1);
+        counter!("used_third").increment(1); // an existing name keeps recording
+    });
+    let (text, parsed) = scrape(&registry, Format::PrometheusText);
+    assert_eq!(
+        value(
+            &parsed,
+            "described_first_total",
+            "described_first_total",
+            &[]
+        ),
+        Some(1.0)
+    );
+    assert!(text.contains("# HELP described_first_total Described, then used."));
+    assert_eq!(
+        value(&parsed, "used_third_total", "used_third_total", &[]),
+        Some(3.0)
+    );
+    for dropped in ["used_past_cap", "gauge_past_cap", "histogram_past_cap"] {
+        assert!(!text.contains(dropped), "{dropped} was created:\n{text}");
+    }
+    // One ignored description and five refused handles.
+    assert_eq!(error_count(&parsed, "family_cap"), 5.0);
+}

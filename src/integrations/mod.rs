@@ -42,7 +42,10 @@ pub(crate) mod families {
 }
 
 #[cfg(feature = "metrics")]
-pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+pub use metrics_recorder::{
+    InstallError, MetricsRecorder, MetricsRecorderBuilder, DEFAULT_MAX_FACADE_FAMILIES,
+    MAX_CACHED_KEYS,
+};
 #[cfg(feature = "tokio")]
 pub use tokio_runtime::TokioRuntimeCollector;
 #[cfg(feature = "tracing-layer")]
