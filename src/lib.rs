@@ -136,6 +136,8 @@ pub mod __private {
 #[cfg(perf_instrument_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use super::instrument::{Held, HeldRecord, ReadHeld, ReadStretch};
+    #[cfg(feature = "http")]
+    pub use super::expose::{take_slot, Slot};
+    pub use super::instrument::{Held, HeldRecord, ReadHeld, ReadStretch, Sites, MAX_SITES};
     pub use super::recorder::{LaneTable, WideSum};
 }

@@ -29,7 +29,7 @@ pub(crate) mod families {
 
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
 #[cfg(perf_instrument_loom)]
-pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
+pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch, Sites, MAX_SITES};
 pub use lock::{Mutex, RwLock};
 pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
 pub use pending::{
