@@ -12,4 +12,4 @@ tests=()
 for f in tests/loom_*.rs; do
   tests+=(--test "$(basename "$f" .rs)")
 done
-cargo test --release -p perf-instrument "${tests[@]}" -- "$@"
+cargo test --release -p perf-instrument --features metrics "${tests[@]}" -- "$@"

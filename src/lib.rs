@@ -94,8 +94,9 @@ pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DE
 pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
     channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LongTask, LongTaskTimer,
-    LongTaskTimerBuilder, Mutex, PendingTracker, PendingTrackerBuilder, Pipeline, PipelineBuilder,
-    QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage, StageGuard, Stamp,
+    LongTaskTimerBuilder, Mutex, PendingKey, PendingTracker, PendingTrackerBuilder, Pipeline,
+    PipelineBuilder, QueueProbe, QueueProbeBuilder, RemoteToken, RwLock, SagaTracker, Stage,
+    StageGuard, Stamp, DEFAULT_MAX_PENDING_KEY_BYTES,
 };
 pub use instrument::{lock, saga};
 #[cfg(feature = "prometheus-client")]
@@ -103,7 +104,10 @@ pub use integrations::PrometheusClientCollector;
 #[cfg(feature = "tokio")]
 pub use integrations::{tokio_channel, TokioRuntimeCollector};
 #[cfg(feature = "metrics")]
-pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+pub use integrations::{
+    InstallError, MetricsRecorder, MetricsRecorderBuilder, DEFAULT_MAX_FACADE_FAMILIES,
+    MAX_CACHED_KEYS,
+};
 #[cfg(feature = "tracing-layer")]
 pub use integrations::{StageLayer, StageLayerBuilder};
 #[cfg(feature = "macros")]
@@ -145,6 +149,8 @@ pub mod __private {
 #[cfg(perf_instrument_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use super::instrument::{Held, HeldRecord, ReadHeld, ReadStretch};
+    #[cfg(feature = "http")]
+    pub use super::expose::{take_slot, Slot};
+    pub use super::instrument::{Held, HeldRecord, ReadHeld, ReadStretch, Sites, MAX_SITES};
     pub use super::recorder::{LaneTable, WideSum};
 }

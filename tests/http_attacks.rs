@@ -66,8 +66,15 @@ fn registry() -> Registry {
 /// One legitimate scrape on a fresh connection: served means `200` with the metrics, all
 /// within `patience`; then `Some(how long it took)`.
 fn scrape(addr: SocketAddr, auth: bool, patience: Duration) -> Option<Duration> {
+    scrape_or_why(addr, auth, patience).ok()
+}
+
+/// [`scrape`], or why it was not served and after how long.
+fn scrape_or_why(addr: SocketAddr, auth: bool, patience: Duration) -> Result<Duration, String> {
     let started = Instant::now();
-    let mut stream = TcpStream::connect_timeout(&addr, patience).ok()?;
+    let at = |what: &str| format!("{what} after {} ms", started.elapsed().as_millis());
+    let mut stream =
+        TcpStream::connect_timeout(&addr, patience).map_err(|e| at(&format!("connect: {e}")))?;
     let auth = if auth {
         format!("Authorization: Basic {CREDENTIALS}\r\n")
     } else {
@@ -77,24 +84,49 @@ fn scrape(addr: SocketAddr, auth: bool, patience: Duration) -> Option<Duration> 
         stream,
         "GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
     )
-    .ok()?;
+    .map_err(|e| at(&format!("write: {e}")))?;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     loop {
-        let left = patience.checked_sub(started.elapsed())?;
+        let left = patience
+            .checked_sub(started.elapsed())
+            .ok_or_else(|| at(&format!("no answer in time ({} bytes)", raw.len())))?;
         stream
             .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-            .ok()?;
-        match stream.read(&mut chunk).ok()? {
+            .map_err(|e| at(&e.to_string()))?;
+        match stream
+            .read(&mut chunk)
+            .map_err(|e| at(&format!("read ({} bytes): {e}", raw.len())))?
+        {
             0 => break,
             n => raw.extend_from_slice(&chunk[..n]),
         }
     }
     let took = started.elapsed();
-    (took <= patience
-        && raw.starts_with(b"HTTP/1.1 200")
-        && raw.windows(10).any(|w| w == b"jobs_total"))
-    .then_some(took)
+    if took > patience {
+        return Err(at("too slow"));
+    }
+    if !(raw.starts_with(b"HTTP/1.1 200") && raw.windows(10).any(|w| w == b"jobs_total")) {
+        let line = raw.split(|&b| b == b'\r').next().unwrap_or_default();
+        return Err(at(&format!("answer {:?}", String::from_utf8_lossy(line))));
+    }
+    Ok(took)
+}
+
+/// The kernel's count of connections dropped because a listen queue was full
+/// (`TcpExt: ListenOverflows`), process-wide.
+fn listen_overflows() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `(median, max)` of the times of the served scrapes, in milliseconds.
@@ -231,9 +263,13 @@ fn idle_and_slowloris(auth: bool) {
     }
     let scrapes = env_secs("PERF_INSTRUMENT_ATTACK_SECS", 20).max(1);
     let mut times = Vec::new();
+    let overflows = listen_overflows();
     let started = Instant::now();
     for i in 0..scrapes {
-        times.extend(scrape(addr, auth, Duration::from_secs(1)));
+        match scrape_or_why(addr, auth, Duration::from_secs(1)) {
+            Ok(took) => times.push(took),
+            Err(why) => eprintln!("scrape {i} missed: {why}"),
+        }
         // One scrape a second.
         let next = started + Duration::from_secs(i + 1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -244,10 +280,12 @@ fn idle_and_slowloris(auth: bool) {
     let served = times.len() as u64;
     let (median, max) = median_max_ms(&mut times);
     let idle_closed = event(&registry, "idle_closed");
+    let overflows = listen_overflows() - overflows;
     eprintln!(
         "attack (auth {auth}): {idle} idle + {slowloris} slowloris sockets, {connects} attacking \
-         connects in {:.1} s, {idle_closed} idle connections closed for room; legitimate scrapes \
-         served within 1 s: {served}/{scrapes} (median {median} ms, max {max} ms)",
+         connects in {:.1} s, {idle_closed} idle connections closed for room, {overflows} \
+         connects dropped by a full listen queue; legitimate scrapes served within 1 s: \
+         {served}/{scrapes} (median {median} ms, max {max} ms)",
         ramp.elapsed().as_secs_f64()
     );
     assert!(

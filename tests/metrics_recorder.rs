@@ -373,6 +373,45 @@ fn label_sets_beyond_the_cache_and_family_caps_stay_bounded() {
 }
 
 #[test]
+fn the_family_cap_counts_described_and_used_names_once_and_drops_the_rest() {
+    let registry = registry();
+    let recorder = MetricsRecorder::builder(&registry).max_families(3).build();
+    metrics::with_local_recorder(&recorder, || {
+        describe_counter!("described_first", "Described, then used.");
+        describe_counter!("described_only", "Described, never used: still a place.");
+        counter!("described_first").increment(1); // takes its own place, not a second one
+        counter!("used_third").increment(2);
+        describe_counter!("described_past_cap", "Ignored.");
+        counter!("used_past_cap").increment(5);
+        gauge!("gauge_past_cap").set(1.0);
+        histogram!("histogram_past_cap").record(1.0);
+        let kept = counter!("used_past_cap"); // a no-op handle: records nothing
+        kept.increment(1);
+        counter!("used_third").increment(1); // an existing name keeps recording
+    });
+    let (text, parsed) = scrape(&registry, Format::PrometheusText);
+    assert_eq!(
+        value(
+            &parsed,
+            "described_first_total",
+            "described_first_total",
+            &[]
+        ),
+        Some(1.0)
+    );
+    assert!(text.contains("# HELP described_first_total Described, then used."));
+    assert_eq!(
+        value(&parsed, "used_third_total", "used_third_total", &[]),
+        Some(3.0)
+    );
+    for dropped in ["used_past_cap", "gauge_past_cap", "histogram_past_cap"] {
+        assert!(!text.contains(dropped), "{dropped} was created:\n{text}");
+    }
+    // One ignored description and five refused handles.
+    assert_eq!(error_count(&parsed, "family_cap"), 5.0);
+}
+
+#[test]
 fn a_facade_metric_named_like_an_instruments_family_is_refused_and_the_family_is_untouched() {
     let registry = registry();
     let probe = perf_instrument::QueueProbe::new(&registry, "jobs").unwrap();

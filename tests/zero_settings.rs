@@ -24,6 +24,10 @@ fn pending_tracker_refuses_a_zero_max_pending_timeout_or_sweep_period() {
         b().timeout(Duration::ZERO).build(&r).unwrap_err(),
         zero("timeout")
     );
+    assert_eq!(
+        b().max_key_bytes(0).build(&r).unwrap_err(),
+        zero("max_key_bytes")
+    );
     let tracker = b().max_pending(1).build(&r).unwrap();
     assert_eq!(
         tracker.spawn_sweeper(Duration::ZERO).unwrap_err(),

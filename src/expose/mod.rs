@@ -15,6 +15,8 @@ pub use encode::ProtobufEncoder;
 pub use encode::{Encoder, OpenMetricsEncoder, TextEncoder};
 #[cfg(feature = "http")]
 pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
+#[cfg(all(feature = "http", perf_instrument_loom))]
+pub use http::{take_slot, Slot};
 pub use negotiate::Format;
 
 use crate::registry::Registry;

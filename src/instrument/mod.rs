@@ -29,10 +29,12 @@ pub(crate) mod families {
 
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
 #[cfg(perf_instrument_loom)]
-pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch};
+pub use lock::{Held, HeldRecord, ReadHeld, ReadStretch, Sites, MAX_SITES};
 pub use lock::{Mutex, RwLock};
 pub use long_task::{LongTask, LongTaskTimer, LongTaskTimerBuilder};
-pub use pending::{PendingTracker, PendingTrackerBuilder};
+pub use pending::{
+    PendingKey, PendingTracker, PendingTrackerBuilder, DEFAULT_MAX_PENDING_KEY_BYTES,
+};
 pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage, StageGuard};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
 pub use saga::SagaTracker;

@@ -6,7 +6,8 @@ use crate::recorder::{Counter, Histogram};
 use crate::registry::background::{Background, BackgroundThread};
 use crate::registry::{Registry, RegistryError};
 use crate::sync::{lock, Mutex};
-use std::collections::{BTreeMap, HashMap};
+use hashbrown::HashTable;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Weak};
@@ -57,10 +58,12 @@ pub(crate) mod families {
     .labels(&["tracker", "reason"])
     .not_tabled("a counter (the orphaned-pending finding reads it)");
     /// Registrations refused, by reason.
-    pub(crate) const REJECTED: FamilyDef =
-        FamilyDef::counter("pending_rejected", "Registrations refused, by reason.")
-            .labels(&["tracker", "reason"])
-            .not_tabled("a counter");
+    pub(crate) const REJECTED: FamilyDef = FamilyDef::counter(
+        "pending_rejected",
+        "Registrations refused, by reason: duplicate, key_too_long.",
+    )
+    .labels(&["tracker", "reason"])
+    .not_tabled("a counter");
     /// Entries pending, read at scrape.
     pub(crate) const ITEMS: FamilyDef =
         FamilyDef::gauge("pending_items", "Entries awaiting completion.")
@@ -93,27 +96,124 @@ pub(crate) mod families {
 /// oldest entry of all).
 const MIN_SHARE: usize = 64;
 
+/// The default of [`PendingTrackerBuilder::max_key_bytes`]: keys whose
+/// [`key_bytes`](PendingKey::key_bytes) exceed 1 KiB are refused, counted as
+/// `pending_rejected_total{reason="key_too_long"}`.
+///
+/// ```
+/// use perf_instrument::{PendingTracker, Registry, DEFAULT_MAX_PENDING_KEY_BYTES};
+/// let t = PendingTracker::<String>::builder("r").build(&Registry::new()).unwrap();
+/// assert!(t.register("k".repeat(DEFAULT_MAX_PENDING_KEY_BYTES)));
+/// assert!(!t.register("k".repeat(DEFAULT_MAX_PENDING_KEY_BYTES + 1)));
+/// ```
+pub const DEFAULT_MAX_PENDING_KEY_BYTES: usize = 1024;
+
+/// A key a [`PendingTracker`] can hold: hashable, comparable, and able to say how many bytes
+/// it costs, which the tracker checks against its key byte budget
+/// ([`PendingTrackerBuilder::max_key_bytes`]) before storing it.
+///
+/// Implemented for the integers, `char`, `bool`, byte arrays, `String`, `Box<str>`,
+/// `Arc<str>`, `Vec<u8>`, `Box<[u8]>`, `&'static str` and pairs of keys. For a type of your
+/// own, the provided method measures the value itself (`size_of_val`), right for a type that
+/// owns no heap memory; a type that does should count it too.
+///
+/// ```
+/// use perf_instrument::PendingKey;
+///
+/// #[derive(Hash, PartialEq, Eq)]
+/// struct RequestId([u8; 16]);
+/// impl PendingKey for RequestId {}
+///
+/// assert_eq!(RequestId([0; 16]).key_bytes(), 16);
+/// assert_eq!(String::from("abc").key_bytes(), 3);
+/// ```
+pub trait PendingKey: Hash + Eq + Send + 'static {
+    /// The bytes this key costs: its length for strings and byte vectors, its size otherwise.
+    ///
+    /// ```
+    /// use perf_instrument::PendingKey;
+    /// assert_eq!(7u64.key_bytes(), 8);
+    /// assert_eq!(("ab".to_string(), 1u32).key_bytes(), 6);
+    /// ```
+    fn key_bytes(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+macro_rules! sized_keys {
+    ($($t:ty),*) => { $(impl PendingKey for $t {})* };
+}
+sized_keys!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, char, bool);
+
+impl<const N: usize> PendingKey for [u8; N] {}
+
+macro_rules! byte_keys {
+    ($($t:ty),*) => { $(impl PendingKey for $t {
+        fn key_bytes(&self) -> usize {
+            self.len()
+        }
+    })* };
+}
+byte_keys!(String, Box<str>, Arc<str>, Vec<u8>, Box<[u8]>, &'static str);
+
+impl<A: PendingKey, B: PendingKey> PendingKey for (A, B) {
+    fn key_bytes(&self) -> usize {
+        self.0.key_bytes().saturating_add(self.1.key_bytes())
+    }
+}
+
+/// One pending entry; the key is stored here only (the age index holds its hash).
+struct Entry<K> {
+    hash: u64,
+    start: u64,
+    seq: u64,
+    key: K,
+}
+
 struct Shard<K> {
     /// This shard's share of `max_pending`; the shares add up to it exactly.
     share: usize,
-    /// Key -> (registered at, sequence).
-    by_key: HashMap<K, (u64, u64)>,
-    /// (registered at, sequence) -> key: oldest first.
-    by_age: BTreeMap<(u64, u64), K>,
+    /// The entries, by the hash of their key.
+    table: HashTable<Entry<K>>,
+    /// (registered at, sequence) -> hash of the key: oldest first.
+    by_age: BTreeMap<(u64, u64), u64>,
     next_seq: u64,
 }
 
-impl<K: Hash + Eq + Clone> Shard<K> {
-    fn remove(&mut self, key: &K) -> Option<u64> {
-        let (start, seq) = self.by_key.remove(key)?;
-        self.by_age.remove(&(start, seq));
+impl<K: Eq> Shard<K> {
+    fn contains(&self, hash: u64, key: &K) -> bool {
+        self.table.find(hash, |e| e.key == *key).is_some()
+    }
+
+    fn remove(&mut self, hash: u64, key: &K) -> Option<u64> {
+        let entry = self.table.find_entry(hash, |e| e.key == *key).ok()?;
+        let (entry, _) = entry.remove();
+        self.by_age.remove(&(entry.start, entry.seq));
+        Some(entry.start)
+    }
+
+    fn pop_oldest(&mut self) -> Option<u64> {
+        let ((start, seq), hash) = self.by_age.pop_first()?;
+        if let Ok(entry) = self.table.find_entry(hash, |e| e.seq == seq) {
+            entry.remove();
+        }
         Some(start)
     }
 
-    fn pop_oldest(&mut self) -> Option<(u64, K)> {
-        let ((start, _), key) = self.by_age.pop_first()?;
-        self.by_key.remove(&key);
-        Some((start, key))
+    fn insert(&mut self, hash: u64, start: u64, key: K) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.table.insert_unique(
+            hash,
+            Entry {
+                hash,
+                start,
+                seq,
+                key,
+            },
+            |e| e.hash,
+        );
+        self.by_age.insert((start, seq), hash);
     }
 }
 
@@ -124,6 +224,7 @@ struct Metrics {
     cancelled: Counter,
     late: Counter,
     duplicate: Counter,
+    key_too_long: Counter,
     orphaned_timeout: Counter,
     orphaned_dropped: Counter,
     orphaned_capacity: Counter,
@@ -133,6 +234,7 @@ struct Inner<K> {
     name: String,
     clock: Clock,
     timeout_nanos: u64,
+    max_key_bytes: usize,
     hasher: RandomState,
     shards: Box<[Mutex<Shard<K>>]>,
     metrics: Metrics,
@@ -153,6 +255,12 @@ struct Inner<K> {
 ///   tracker is close to its maximum; a tracker of fewer than 128 entries has a single shard,
 ///   so it evicts exactly at its maximum and exactly the oldest entry of all.
 /// * Entries left when the tracker is dropped are orphaned with `reason="dropped"`.
+/// * Keys have a byte budget ([`max_key_bytes`](PendingTrackerBuilder::max_key_bytes), default
+///   [`DEFAULT_MAX_PENDING_KEY_BYTES`], measured by [`PendingKey::key_bytes`]): a longer key is
+///   refused, `register` returns `false` and counts
+///   `pending_rejected_total{reason="key_too_long"}`. Refusing (rather than truncating or
+///   hashing) keeps two long keys from ever being taken for one another. Each key is stored
+///   once; the age index holds its hash.
 /// * A completion for an id that is unknown, already completed or already orphaned is counted
 ///   as late (`pending_late_total`), never a panic; registering an id that is pending already
 ///   keeps the first and counts `pending_rejected_total{reason="duplicate"}`.
@@ -207,11 +315,12 @@ pub struct PendingTrackerBuilder<K> {
     name: String,
     timeout: Duration,
     max_pending: usize,
+    max_key_bytes: usize,
     clock: Option<Clock>,
     _key: std::marker::PhantomData<fn(K)>,
 }
 
-impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
+impl<K: PendingKey> PendingTrackerBuilder<K> {
     /// Age after which a sweep orphans an entry (default 30 s; zero is refused by `build`).
     ///
     /// ```
@@ -236,6 +345,25 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
         self
     }
 
+    /// Largest key accepted, in bytes as [`PendingKey::key_bytes`] counts them (default
+    /// [`DEFAULT_MAX_PENDING_KEY_BYTES`]; zero is refused by `build`). Longer keys are refused
+    /// and counted as `pending_rejected_total{reason="key_too_long"}`.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// let t = perf_instrument::PendingTracker::<String>::builder("r")
+    ///     .max_key_bytes(8)
+    ///     .build(&r)
+    ///     .unwrap();
+    /// assert!(t.register("12345678".to_string()));
+    /// assert!(!t.register("123456789".to_string()));
+    /// ```
+    #[must_use]
+    pub fn max_key_bytes(mut self, max: usize) -> Self {
+        self.max_key_bytes = max;
+        self
+    }
+
     /// The clock (default: the process clock).
     ///
     /// ```
@@ -253,7 +381,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
     /// # Errors
     ///
     /// [`RegistryError`] if the families clash with others in `registry`;
-    /// [`RegistryError::ZeroSetting`] for a zero `timeout` or `max_pending`.
+    /// [`RegistryError::ZeroSetting`] for a zero `timeout`, `max_pending` or `max_key_bytes`.
     ///
     /// ```
     /// let r = perf_instrument::Registry::new();
@@ -266,6 +394,11 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
         if self.max_pending == 0 {
             return Err(RegistryError::ZeroSetting {
                 setting: "max_pending",
+            });
+        }
+        if self.max_key_bytes == 0 {
+            return Err(RegistryError::ZeroSetting {
+                setting: "max_key_bytes",
             });
         }
         use families as f;
@@ -286,6 +419,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
             cancelled: counter(&f::CANCELLED)?,
             late: counter(&f::LATE)?,
             duplicate: rejected.with_label_values(&[t, "duplicate"]),
+            key_too_long: rejected.with_label_values(&[t, "key_too_long"]),
             orphaned_timeout: orphaned.with_label_values(&[t, "timeout"]),
             orphaned_dropped: orphaned.with_label_values(&[t, "dropped"]),
             orphaned_capacity: orphaned.with_label_values(&[t, "capacity"]),
@@ -304,12 +438,13 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
             name: self.name.clone(),
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             timeout_nanos: u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX),
+            max_key_bytes: self.max_key_bytes,
             hasher: RandomState::new(),
             shards: (0..shard_count)
                 .map(|i| {
                     Mutex::new(Shard {
                         share: base + usize::from(i < extra),
-                        by_key: HashMap::new(),
+                        table: HashTable::new(),
                         by_age: BTreeMap::new(),
                         next_seq: 0,
                     })
@@ -338,7 +473,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
+impl<K: PendingKey> PendingTracker<K> {
     /// A builder for tracker `name`.
     ///
     /// ```
@@ -351,13 +486,14 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
             name: name.into(),
             timeout: Duration::from_secs(30),
             max_pending: 100_000,
+            max_key_bytes: DEFAULT_MAX_PENDING_KEY_BYTES,
             clock: None,
             _key: std::marker::PhantomData,
         }
     }
 
-    /// `key` awaits completion from now. Returns `false` (and counts a duplicate) if it is
-    /// pending already.
+    /// `key` awaits completion from now. Returns `false` if it is pending already (counted as
+    /// `reason="duplicate"`) or longer than the key byte budget (`reason="key_too_long"`).
     ///
     /// ```
     /// # let r = perf_instrument::Registry::new();
@@ -367,18 +503,20 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
     /// ```
     pub fn register(&self, key: K) -> bool {
         let inner = &*self.inner;
+        if key.key_bytes() > inner.max_key_bytes {
+            inner.metrics.key_too_long.inc();
+            return false;
+        }
         let now = inner.clock.raw();
-        let mut shard = lock(inner.shard(&key));
-        if shard.by_key.contains_key(&key) {
+        let (hash, shard) = inner.shard(&key);
+        let mut shard = lock(shard);
+        if shard.contains(hash, &key) {
             drop(shard);
             inner.metrics.duplicate.inc();
             return false;
         }
-        let evicted = shard.by_key.len() >= shard.share && shard.pop_oldest().is_some();
-        let seq = shard.next_seq;
-        shard.next_seq += 1;
-        shard.by_key.insert(key.clone(), (now, seq));
-        shard.by_age.insert((now, seq), key);
+        let evicted = shard.table.len() >= shard.share && shard.pop_oldest().is_some();
+        shard.insert(hash, now, key);
         drop(shard);
         if evicted {
             inner.metrics.orphaned_capacity.inc();
@@ -399,7 +537,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
     /// ```
     pub fn complete(&self, key: &K) -> Option<Duration> {
         let inner = &*self.inner;
-        let start = lock(inner.shard(key)).remove(key);
+        let start = inner.remove(key);
         match start {
             Some(start) => {
                 let nanos = inner.clock.delta_nanos(start, inner.clock.raw());
@@ -425,7 +563,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
     /// ```
     pub fn cancel(&self, key: &K) -> bool {
         let inner = &*self.inner;
-        let removed = lock(inner.shard(key)).remove(key).is_some();
+        let removed = inner.remove(key).is_some();
         if removed {
             inner.metrics.cancelled.inc();
         }
@@ -512,14 +650,31 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone> Inner<K> {
-    fn shard(&self, key: &K) -> &Mutex<Shard<K>> {
+impl<K: Hash + Eq> Inner<K> {
+    /// The key's hash and its shard. The shard comes from bits 32.. of the hash, which the
+    /// shard's table uses neither for its bucket index (low bits) nor its control bytes (top
+    /// seven bits).
+    fn shard(&self, key: &K) -> (u64, &Mutex<Shard<K>>) {
         let hash = self.hasher.hash_one(key);
-        &self.shards[(hash as usize) & (self.shards.len() - 1)]
+        let index = ((hash >> 32) as usize) & (self.shards.len() - 1);
+        (hash, &self.shards[index])
+    }
+
+    /// Removes `key`, returning when it was registered. A key over the budget was never
+    /// stored, so it is not even hashed.
+    fn remove(&self, key: &K) -> Option<u64>
+    where
+        K: PendingKey,
+    {
+        if key.key_bytes() > self.max_key_bytes {
+            return None;
+        }
+        let (hash, shard) = self.shard(key);
+        lock(shard).remove(hash, key)
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).by_key.len()).sum()
+        self.shards.iter().map(|s| lock(s).table.len()).sum()
     }
 
     fn oldest_age(&self) -> Option<Duration> {
@@ -551,7 +706,7 @@ impl<K: Hash + Eq + Clone> Inner<K> {
 
 impl<K> Drop for Inner<K> {
     fn drop(&mut self) {
-        let left: usize = self.shards.iter().map(|s| lock(s).by_key.len()).sum();
+        let left: usize = self.shards.iter().map(|s| lock(s).table.len()).sum();
         self.metrics.orphaned_dropped.inc_by(left as u64);
     }
 }

@@ -23,6 +23,28 @@ const SHARDS: usize = 16;
 /// ```
 pub const MAX_CACHED_KEYS: usize = 16_384;
 
+/// The default of [`MetricsRecorderBuilder::max_families`]: the most families (names, per
+/// kind) a [`MetricsRecorder`] creates. Uses of further names get no-op handles, counted in
+/// `perf_instrument_integration_errors_total{integration="metrics",reason="family_cap"}`.
+///
+/// ```
+/// use perf_instrument::{MetricsRecorder, Registry, DEFAULT_MAX_FACADE_FAMILIES};
+/// let registry = Registry::new();
+/// let recorder = MetricsRecorder::new(&registry);
+/// metrics::with_local_recorder(&recorder, || {
+///     for i in 0..DEFAULT_MAX_FACADE_FAMILIES + 5 {
+///         metrics::counter!(format!("dynamic_{i}")).increment(1);
+///     }
+/// });
+/// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+/// assert!(text.contains("dynamic_999_total 1"));
+/// assert!(!text.contains("dynamic_1000_total"));
+/// assert!(text.contains(
+///     "perf_instrument_integration_errors_total{integration=\"metrics\",reason=\"family_cap\"} 5"
+/// ));
+/// ```
+pub const DEFAULT_MAX_FACADE_FAMILIES: usize = 1_000;
+
 const DEFAULT_HELP: &str = "Recorded through the metrics facade; no description was given.";
 
 /// Records what the [`metrics`] facade reports (`counter!`, `gauge!`, `histogram!`,
@@ -85,8 +107,13 @@ const DEFAULT_HELP: &str = "Recorded through the metrics facade; no description 
 /// * **Describe before first use.** A `describe_*!` that arrives after the name's family was
 ///   registered cannot change its help or unit any more: it is ignored, counted in
 ///   `…{integration="metrics",reason="late_describe"}` and logged once per name.
-/// * **Memory is bounded**: families cap their series (label values beyond fold into the
-///   `__overflow__` series), and at most [`MAX_CACHED_KEYS`] keys per kind are cached.
+/// * **Memory is bounded**: the recorder creates at most
+///   [`max_families`](MetricsRecorderBuilder::max_families) families (default
+///   [`DEFAULT_MAX_FACADE_FAMILIES`]; a name refused by the registry takes a place too).
+///   A name past the cap gets a no-op handle, is not cached, and each such handle is counted in
+///   `…{integration="metrics",reason="family_cap"}` (and logged once); descriptions past it
+///   are ignored, counted the same way. Families cap their series (label values beyond fold
+///   into the `__overflow__` series), and at most [`MAX_CACHED_KEYS`] keys per kind are cached.
 ///
 /// # Cost
 ///
@@ -104,7 +131,60 @@ struct Inner {
     gauges: Cache<GaugeCell>,
     histograms: Cache<HistogramCell>,
     names: Mutex<Names>,
+    max_families: usize,
     errors: Errors,
+}
+
+/// Configures a [`MetricsRecorder`].
+///
+/// ```
+/// let registry = perf_instrument::Registry::new();
+/// let recorder = perf_instrument::MetricsRecorder::builder(&registry).max_families(10).build();
+/// assert_eq!(recorder.max_families(), 10);
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct MetricsRecorderBuilder {
+    registry: Registry,
+    max_families: usize,
+}
+
+impl MetricsRecorderBuilder {
+    /// The most families the recorder creates (default [`DEFAULT_MAX_FACADE_FAMILIES`]); zero
+    /// drops every name.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let recorder = perf_instrument::MetricsRecorder::builder(&registry).max_families(0).build();
+    /// metrics::with_local_recorder(&recorder, || metrics::counter!("dropped").increment(1));
+    /// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+    /// assert!(!text.contains("dropped_total"));
+    /// ```
+    pub fn max_families(mut self, max: usize) -> Self {
+        self.max_families = max;
+        self
+    }
+
+    /// The recorder.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let recorder = perf_instrument::MetricsRecorder::builder(&registry).build();
+    /// assert_eq!(recorder.max_families(), perf_instrument::DEFAULT_MAX_FACADE_FAMILIES);
+    /// ```
+    pub fn build(self) -> MetricsRecorder {
+        MetricsRecorder {
+            inner: Arc::new(Inner {
+                counters: Cache::new(),
+                gauges: Cache::new(),
+                histograms: Cache::new(),
+                names: Mutex::new(Names::default()),
+                max_families: self.max_families,
+                errors: Errors::new(&self.registry),
+                registry: self.registry,
+            }),
+        }
+    }
 }
 
 /// Why `install` failed.
@@ -126,24 +206,40 @@ pub enum InstallError {
 }
 
 impl MetricsRecorder {
-    /// A recorder into `registry`.
+    /// A recorder into `registry`, with the defaults (`builder(registry).build()`).
     ///
     /// ```
     /// let recorder = perf_instrument::MetricsRecorder::new(perf_instrument::Registry::global());
-    /// # let _ = recorder;
+    /// assert_eq!(recorder.max_families(), perf_instrument::DEFAULT_MAX_FACADE_FAMILIES);
     /// ```
     #[must_use]
     pub fn new(registry: &Registry) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                registry: registry.clone(),
-                counters: Cache::new(),
-                gauges: Cache::new(),
-                histograms: Cache::new(),
-                names: Mutex::new(Names::default()),
-                errors: Errors::new(registry),
-            }),
+        Self::builder(registry).build()
+    }
+
+    /// A builder of a recorder into `registry`.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let recorder = perf_instrument::MetricsRecorder::builder(&registry).max_families(100).build();
+    /// assert_eq!(recorder.max_families(), 100);
+    /// ```
+    pub fn builder(registry: &Registry) -> MetricsRecorderBuilder {
+        MetricsRecorderBuilder {
+            registry: registry.clone(),
+            max_families: DEFAULT_MAX_FACADE_FAMILIES,
         }
+    }
+
+    /// The most families this recorder creates.
+    ///
+    /// ```
+    /// let recorder = perf_instrument::MetricsRecorder::new(&perf_instrument::Registry::new());
+    /// assert_eq!(recorder.max_families(), 1_000);
+    /// ```
+    #[must_use]
+    pub fn max_families(&self) -> usize {
+        self.inner.max_families
     }
 
     /// The registry it records into.
@@ -181,6 +277,7 @@ impl fmt::Debug for MetricsRecorder {
             .field("counters", &self.inner.counters.len())
             .field("gauges", &self.inner.gauges.len())
             .field("histograms", &self.inner.histograms.len())
+            .field("max_families", &self.inner.max_families)
             .finish()
     }
 }
@@ -199,27 +296,28 @@ impl metrics::Recorder for MetricsRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
-        let cell = self
-            .inner
+        self.inner
             .counters
-            .get_or_insert(key, || self.inner.resolve(Kind::Counter, key).counter());
-        metrics::Counter::from_arc(cell)
+            .get_or_insert(key, || {
+                Some(self.inner.resolve(Kind::Counter, key)?.counter())
+            })
+            .map_or_else(metrics::Counter::noop, metrics::Counter::from_arc)
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> metrics::Gauge {
-        let cell = self
-            .inner
+        self.inner
             .gauges
-            .get_or_insert(key, || self.inner.resolve(Kind::Gauge, key).gauge());
-        metrics::Gauge::from_arc(cell)
+            .get_or_insert(key, || Some(self.inner.resolve(Kind::Gauge, key)?.gauge()))
+            .map_or_else(metrics::Gauge::noop, metrics::Gauge::from_arc)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> metrics::Histogram {
-        let cell = self
-            .inner
+        self.inner
             .histograms
-            .get_or_insert(key, || self.inner.resolve(Kind::Histogram, key).histogram());
-        metrics::Histogram::from_arc(cell)
+            .get_or_insert(key, || {
+                Some(self.inner.resolve(Kind::Histogram, key)?.histogram())
+            })
+            .map_or_else(metrics::Histogram::noop, metrics::Histogram::from_arc)
     }
 }
 
@@ -364,21 +462,23 @@ impl<T> Cache<T> {
         }
     }
 
+    /// The cached handle of `key`, or the one `resolve` gives (cached while there is room);
+    /// `None` (not cached) when `resolve` gives none.
     #[inline]
-    fn get_or_insert(&self, key: &Key, resolve: impl FnOnce() -> Arc<T>) -> Arc<T> {
+    fn get_or_insert(&self, key: &Key, resolve: impl FnOnce() -> Option<Arc<T>>) -> Option<Arc<T>> {
         let shard = &self.shards[(key.get_hash() >> 32) as usize % SHARDS];
         if let Some(cell) = shard.read().get(key) {
-            return cell.clone();
+            return Some(cell.clone());
         }
-        let cell = resolve();
+        let cell = resolve()?;
         let mut map = shard.write();
         if let Some(existing) = map.get(key) {
-            return existing.clone();
+            return Some(existing.clone());
         }
         if map.len() < MAX_CACHED_KEYS / SHARDS {
             map.insert(key.clone(), cell.clone());
         }
-        cell
+        Some(cell)
     }
 
     fn len(&self) -> usize {
@@ -470,6 +570,8 @@ impl Cell {
 
 #[derive(Default)]
 struct Names {
+    /// Descriptions of names not used yet (a name's first use takes its description). With
+    /// `families`, at most `max_families` names.
     descriptions: HashMap<(Kind, String), Description>,
     /// `None`: the registry refused the family.
     families: HashMap<(Kind, String), Option<Registered>>,
@@ -486,6 +588,7 @@ struct Errors {
     label_keys: Counter,
     registration: Counter,
     late_describe: Counter,
+    family_cap: Counter,
 }
 
 impl Errors {
@@ -497,6 +600,7 @@ impl Errors {
             label_keys: counter("label_keys"),
             registration: counter("registration"),
             late_describe: counter("late_describe"),
+            family_cap: counter("family_cap"),
         }
     }
 }
@@ -520,8 +624,15 @@ impl Inner {
             }
             return;
         }
+        let key = (kind, name);
+        if !names.descriptions.contains_key(&key)
+            && names.families.len() + names.descriptions.len() >= self.max_families
+        {
+            self.family_capped(&mut names, kind, &key.1);
+            return;
+        }
         names.descriptions.insert(
-            (kind, name),
+            key,
             Description {
                 unit,
                 help: help.to_string(),
@@ -529,15 +640,40 @@ impl Inner {
         );
     }
 
-    /// The cell for `key`: its series in its family, or a detached one.
+    /// Counts (and warns once about) a name refused for the family cap.
+    fn family_capped(&self, names: &mut Names, kind: Kind, name: &str) {
+        self.errors.family_cap.inc();
+        if names.warned.insert(("family_cap", kind, String::new())) {
+            tracing::warn!(
+                target: "perf_instrument",
+                metric = %name,
+                kind = kind.name(),
+                max_families = self.max_families,
+                "the metrics recorder holds its maximum of families; uses of further names get \
+                 no-op handles (counted, this is logged once per kind). Names made of \
+                 unbounded values belong in labels.",
+            );
+        }
+    }
+
+    /// The cell for `key`: its series in its family, or a detached one; `None` for a new name
+    /// past the family cap.
     #[cold]
-    fn resolve(&self, kind: Kind, key: &Key) -> Cell {
+    fn resolve(&self, kind: Kind, key: &Key) -> Option<Cell> {
         let mut names = self.names.lock();
         let names = &mut *names;
         let name = key.name().to_string();
         let family_key = (kind, name.clone());
         if !names.families.contains_key(&family_key) {
-            let registered = self.register(kind, key, names.descriptions.get(&family_key));
+            // A described name already holds its place, and moves it to `families`.
+            let description = names.descriptions.remove(&family_key);
+            if description.is_none()
+                && names.families.len() + names.descriptions.len() >= self.max_families
+            {
+                self.family_capped(names, kind, &name);
+                return None;
+            }
+            let registered = self.register(kind, key, description.as_ref());
             if let Err(error) = &registered {
                 self.errors.registration.inc();
                 tracing::warn!(
@@ -553,7 +689,7 @@ impl Inner {
             names.families.insert(family_key.clone(), registered.ok());
         }
         let Some(Some(registered)) = names.families.get(&family_key) else {
-            return detached(kind);
+            return Some(detached(kind));
         };
 
         // Label values in the family's order; missing keys empty.
@@ -580,7 +716,7 @@ impl Inner {
                             kind.name(),
                         );
                     }
-                    return detached(kind);
+                    return Some(detached(kind));
                 }
             }
         }
@@ -592,7 +728,7 @@ impl Inner {
             series_key.2 = vec![OVERFLOW_LABEL_VALUE.to_string(); registered.labels.len()];
         }
         if let Some(cell) = names.series.get(&series_key) {
-            return cell.clone();
+            return Some(cell.clone());
         }
         let values: Vec<&str> = series_key.2.iter().map(String::as_str).collect();
         let cell = match &registered.family {
@@ -619,7 +755,7 @@ impl Inner {
             })),
         };
         names.series.insert(series_key, cell.clone());
-        cell
+        Some(cell)
     }
 
     fn register(

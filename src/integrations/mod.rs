@@ -45,7 +45,10 @@ pub(crate) mod families {
 }
 
 #[cfg(feature = "metrics")]
-pub use metrics_recorder::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
+pub use metrics_recorder::{
+    InstallError, MetricsRecorder, MetricsRecorderBuilder, DEFAULT_MAX_FACADE_FAMILIES,
+    MAX_CACHED_KEYS,
+};
 #[cfg(feature = "prometheus-client")]
 pub use prometheus_client::PrometheusClientCollector;
 #[cfg(feature = "tokio")]

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 /// Configures the endpoint. Defaults: `127.0.0.1:9464`, 2 s to send request headers, 30 s per
 /// connection, 8 KiB of request headers, 4 concurrent renders (the next scrape that needs one
-/// gets `503` at once), renders shared by the scrapes of the same second, 512 connections (the
-/// one idle the longest is closed to admit a new one), gzip when asked, no authentication
+/// gets `503` at once), renders shared by the scrapes of the same second, half the process's
+/// open-file limit in connections, at most 2,048 (the one idle the longest is closed to admit
+/// a new one; see [`max_connections`](Self::max_connections)), gzip when asked, no authentication
 /// (with it: 10 failures per client address per minute, then `429`).
 ///
 /// ```no_run
@@ -52,7 +53,7 @@ impl ServerBuilder {
             connection_timeout: Duration::from_secs(30),
             max_request_bytes: 8 * 1024,
             max_concurrent_scrapes: 4,
-            max_connections: 512,
+            max_connections: default_max_connections(),
             render_reuse: Duration::from_secs(1),
             basic_auth: None,
             auth_failures: 10,
@@ -133,13 +134,21 @@ impl ServerBuilder {
         self
     }
 
-    /// The connection budget: most open connections (default 512; each costs the process a
-    /// file descriptor). When it is full, a new connection is admitted by closing the open
+    /// The connection budget: most open connections. Each costs the process a file descriptor,
+    /// so the default is half the process's soft limit on open files, within 64..=2,048 (512
+    /// where the limit cannot be read; with the common soft limit of 1,024, 512). When it is full, a new connection is admitted by closing the open
     /// connection that has been idle the longest (no request in progress: idle between
     /// requests, or still sending its headers); only when every open connection has a request
     /// in progress is the new one closed at once. So sockets that never send a request cannot
     /// keep a scraper out. Closures are counted in
     /// `perf_instrument_http_events_total{event="idle_closed"|"connection_refused"}`.
+    ///
+    /// A larger budget is the better defence against sockets that connect and send nothing:
+    /// each connection closed for room is a socket its owner can open again a moment later, so
+    /// a budget far below the attacking sockets makes the server drive the churn itself, and a
+    /// churn faster than it accepts keeps the kernel's accept queue full in front of every
+    /// scraper (docs/HARDENING.md has the figures: 512 against 2,200 sockets served 12 of 20
+    /// scrapes in time on a loaded machine, 2,048 served 39 of 40).
     ///
     /// ```
     /// let _ = perf_instrument::Server::builder(perf_instrument::Registry::new()).max_connections(16);
@@ -236,4 +245,16 @@ impl ServerBuilder {
     pub fn start(self) -> Result<Server, ServerError> {
         super::server::start(self)
     }
+}
+
+/// Half the soft limit on open files (`/proc/self/limits`), within 64..=2,048; 512 where it
+/// cannot be read.
+fn default_max_connections() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        });
+    soft.map_or(512, |n| (n / 2).clamp(64, 2048))
 }

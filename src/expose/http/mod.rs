@@ -29,6 +29,8 @@ pub use auth::BasicAuth;
 pub use builder::ServerBuilder;
 pub use route::Route;
 pub use server::{Server, ServerError};
+#[cfg(perf_instrument_loom)]
+pub use shared::{take_slot, Slot};
 
 use crate::registry::Registry;
 use std::net::SocketAddr;

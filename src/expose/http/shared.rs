@@ -80,8 +80,10 @@ impl Events {
     }
 }
 
-/// Decrements a counter when dropped; owns its counter so it can move into a render.
-pub(super) struct Slot(Arc<AtomicUsize>);
+/// One place on a counter of places taken, given back when dropped; owns its counter so it
+/// can move into a render.
+#[derive(Debug)]
+pub struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -90,8 +92,16 @@ impl Drop for Slot {
 }
 
 /// One of `max` places on `counter`, or `None` when all are taken.
-pub(super) fn take_slot(counter: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
-    let before = counter.fetch_add(1, Ordering::AcqRel);
-    let slot = Slot(counter.clone());
-    (before < max).then_some(slot)
+///
+/// The counter is raised only from below `max` (a compare-and-swap), so it never exceeds the
+/// budget: a refused request does not count itself even for a moment, and cannot make a
+/// concurrent request see the places full while one is free (the loom model
+/// `render_slots_never_exceed_the_budget_and_return_to_zero` checks it).
+pub fn take_slot(counter: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot(counter.clone()))
 }

@@ -6,6 +6,7 @@ use crate::recorder::{Counter, Histogram};
 use crate::registry::FnGauge;
 use crate::registry::{Family, Registry, RegistryError};
 use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering};
+use std::fmt;
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -82,7 +83,7 @@ pub(crate) mod families {
 }
 
 /// Most distinct call sites kept per lock; others are reported as [`OTHER_SITE`].
-pub(crate) const MAX_SITES: usize = 32;
+pub const MAX_SITES: usize = 32;
 
 /// The `site` label of call sites beyond the 32 kept per lock.
 ///
@@ -102,13 +103,22 @@ pub const OTHER_SITE: &str = "__other__";
 ///
 /// Lookups scan an array of atomics (lock-free); a miss takes a mutex, appends the location and
 /// only then publishes its key, so an index found by a lookup always has its location.
-pub(crate) struct Sites {
+pub struct Sites {
     keys: [AtomicUsize; MAX_SITES],
     locations: Mutex<Vec<&'static Location<'static>>>,
 }
 
+impl fmt::Debug for Sites {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sites")
+            .field("len", &lock(&self.locations).len())
+            .finish()
+    }
+}
+
 impl Sites {
-    fn new() -> Self {
+    /// An empty table.
+    pub fn new() -> Self {
         Self {
             keys: std::array::from_fn(|_| AtomicUsize::new(0)),
             locations: Mutex::new(Vec::new()),
@@ -117,7 +127,7 @@ impl Sites {
 
     /// The index of `site` (`MAX_SITES` when the table is full).
     #[inline]
-    pub(crate) fn index(&self, site: &'static Location<'static>) -> usize {
+    pub fn index(&self, site: &'static Location<'static>) -> usize {
         let key = std::ptr::from_ref(site) as usize;
         for (i, slot) in self.keys.iter().enumerate() {
             match slot.load(Ordering::Acquire) {
@@ -147,7 +157,7 @@ impl Sites {
     }
 
     /// The `file:line` label of a site index.
-    pub(crate) fn label(&self, index: usize) -> String {
+    pub fn label(&self, index: usize) -> String {
         lock(&self.locations).get(index).map_or_else(
             || OTHER_SITE.to_string(),
             |l| format!("{}:{}", l.file(), l.line()),

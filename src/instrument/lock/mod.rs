@@ -39,7 +39,7 @@ pub use async_mutex::{AsyncMutex, AsyncMutexGuard};
 pub(crate) use core::families;
 pub use core::OTHER_SITE;
 #[cfg(perf_instrument_loom)]
-pub use core::{Held, HeldRecord, ReadHeld, ReadStretch};
+pub use core::{Held, HeldRecord, ReadHeld, ReadStretch, Sites, MAX_SITES};
 pub use mutex::{Mutex, MutexGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use watchdog::{LockStall, LockWatchdog};

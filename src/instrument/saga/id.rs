@@ -2,6 +2,7 @@
 //! fixed-size key the tracker stores (`Key`), hashed once per event.
 
 use serde::Serialize;
+#[cfg_attr(perf_instrument_loom, allow(unused_imports))]
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
@@ -101,6 +102,13 @@ impl fmt::Display for SagaId {
     }
 }
 
+/// The keys of the tracker's id hash: random per tracker, so ids cannot be chosen to collide;
+/// fixed under loom, whose models must pick the same shards in every explored execution.
+#[cfg(not(perf_instrument_loom))]
+pub(super) type IdKeys = RandomState;
+#[cfg(perf_instrument_loom)]
+pub(super) type IdKeys = BuildHasherDefault<std::hash::DefaultHasher>;
+
 /// A saga id stored inline (no allocation), with its hash computed once.
 ///
 /// The hash is the tracker's keyed SipHash of the id; the maps hash a `Key` to that stored
@@ -117,7 +125,7 @@ pub(super) struct Key {
 impl Key {
     /// The key for `id`, or `None` if it is longer than [`MAX_SAGA_ID_LEN`].
     #[inline]
-    pub(super) fn new(id: SagaIdRef<'_>, hasher: &RandomState) -> Option<Key> {
+    pub(super) fn new(id: SagaIdRef<'_>, hasher: &impl BuildHasher) -> Option<Key> {
         let mut bytes = [0u8; MAX_SAGA_ID_LEN];
         let (int, len) = match id {
             SagaIdRef::Int(n) => {

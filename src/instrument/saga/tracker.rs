@@ -1,7 +1,7 @@
 //! [`SagaTracker`]: the events of one saga type, applied to a sharded table of active sagas.
 
 use super::config::{SagaError, SagaFailureReason, SagaStep, SagaTrackerBuilder, ANY_TRACKER};
-use super::id::{Key, SagaIdRef};
+use super::id::{IdKeys, Key, SagaIdRef};
 use super::metrics::SagaMetrics;
 use super::outcome::{SagaOutcome, SagaRejectReason, SagaVerdict};
 use super::shard::Shard;
@@ -10,7 +10,6 @@ use crate::clock::Clock;
 use crate::registry::Registry;
 use crate::sync::{self, lazy_global, Arc, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_utils::CachePadded;
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::mem::size_of;
 use std::time::Duration;
@@ -144,7 +143,7 @@ pub(super) struct Inner {
     pub(super) view_entries: usize,
     pub(super) view_bytes: usize,
     clock: Clock,
-    hasher: RandomState,
+    hasher: IdKeys,
     pub(super) shards: Box<[CachePadded<Mutex<Shard>>]>,
     /// Active sagas across shards (reserved before an insert, so never above `max_active`).
     pub(super) active: AtomicUsize,
@@ -213,7 +212,7 @@ impl SagaTracker {
                 view_entries: v.view_entries,
                 view_bytes: v.view_bytes,
                 clock: builder.clock.unwrap_or_else(|| Clock::global().clone()),
-                hasher: RandomState::new(),
+                hasher: IdKeys::default(),
                 shards,
                 active: AtomicUsize::new(0),
                 metrics,
