@@ -106,7 +106,7 @@ pub use integrations::{InstallError, MetricsRecorder, MAX_CACHED_KEYS};
 pub use integrations::{StageLayer, StageLayerBuilder};
 #[cfg(feature = "macros")]
 pub use perf_instrument_macros::timed;
-pub use recorder::layout::{MAX_VALUE, RELATIVE_ERROR, SCHEMA};
+pub use recorder::layout::{Schema, MAX_VALUE, RELATIVE_ERROR, SCHEMA};
 pub use recorder::{
     Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
     OwnedInFlightGuard, Unit, MAX_FILL_IN,
