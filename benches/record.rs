@@ -2,7 +2,7 @@
 //! per native schema side by side.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use perf_instrument::{Histogram, Unit};
+use perf_instrument::{Histogram, Schema, Unit};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,12 @@ fn record(c: &mut Criterion) {
 
 /// The histograms measured, by name.
 fn histograms() -> Vec<(&'static str, Histogram)> {
-    vec![("schema_3", Histogram::new(Unit::Seconds))]
+    [("schema_0", 0), ("schema_3", 3), ("schema_8", 8)]
+        .into_iter()
+        .filter_map(|(name, s)| {
+            Some((name, Histogram::with_schema(Unit::Seconds, Schema::new(s)?)))
+        })
+        .collect()
 }
 
 criterion_group! {
