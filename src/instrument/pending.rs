@@ -208,10 +208,25 @@ pub struct PendingTrackerBuilder<K> {
     timeout: Duration,
     max_pending: usize,
     clock: Option<Clock>,
+    schema: i32,
     _key: std::marker::PhantomData<fn(K)>,
 }
 
 impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
+    /// Native schema of this instrument's histograms, 0 to 8 (default 3): see
+    /// [`Opts::schema`](crate::Opts::schema). The families are shared by every instrument of this kind in a registry, so they must agree on it (another schema is a [`RegistryError::ShapeMismatch`](crate::RegistryError::ShapeMismatch)). Outside `0..=8`, `build` fails with
+    /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::PendingTracker::<u64>::builder("rpc").schema(7).build(&r).is_ok());
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// Age after which a sweep orphans an entry (default 30 s; zero is refused by `build`).
     ///
     /// ```
@@ -279,7 +294,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTrackerBuilder<K> {
         let rejected = registry.register_counter(f::REJECTED.opts())?;
         let metrics = Metrics {
             latency: registry
-                .register_histogram(f::COMPLETION_DURATION.opts())?
+                .register_histogram(f::COMPLETION_DURATION.opts().schema(self.schema))?
                 .with_label_values(&[t]),
             registered: counter(&f::REGISTERED)?,
             completed: counter(&f::COMPLETED)?,
@@ -352,6 +367,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
             timeout: Duration::from_secs(30),
             max_pending: 100_000,
             clock: None,
+            schema: crate::SCHEMA,
             _key: std::marker::PhantomData,
         }
     }
