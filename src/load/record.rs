@@ -174,8 +174,8 @@ impl HistogramRecord {
     /// Quantile `q` interpolated within its bucket: the value of rank `q·count` (continuous),
     /// taking the observations of a bucket as spread evenly in log scale between its bounds,
     /// and never above the exact maximum. A shift of every value by a few percent moves this
-    /// estimate by about as much, rather than by a whole bucket (4.33%) or not at all, which
-    /// is what lets a comparison see a 5% change. `None` when empty.
+    /// estimate by about as much, rather than by a whole bucket (4.33% at schema 3) or not at
+    /// all, which is what lets a comparison see a 5% change. `None` when empty.
     ///
     /// ```
     /// use perf_instrument::load::HistogramRecord;
