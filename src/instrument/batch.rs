@@ -143,7 +143,7 @@ impl BatchRecorder {
         BatchRecorderBuilder {
             batch: batch.into(),
             clock: None,
-            schema: crate::SCHEMA,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

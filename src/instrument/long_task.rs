@@ -245,7 +245,7 @@ impl LongTaskTimer {
             labels: Vec::new(),
             capacity: 4_096,
             clock: None,
-            schema: crate::SCHEMA,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

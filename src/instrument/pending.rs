@@ -367,7 +367,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> PendingTracker<K> {
             timeout: Duration::from_secs(30),
             max_pending: 100_000,
             clock: None,
-            schema: crate::SCHEMA,
+            schema: crate::recorder::Schema::DEFAULT.get(),
             _key: std::marker::PhantomData,
         }
     }

@@ -412,7 +412,7 @@ impl Pipeline {
             stages: Vec::new(),
             clock: None,
             max_remote_age: Duration::from_secs(24 * 3600),
-            schema: crate::SCHEMA,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

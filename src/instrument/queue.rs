@@ -220,7 +220,7 @@ impl QueueProbe {
         QueueProbeBuilder {
             queue: queue.into(),
             clock: None,
-            schema: crate::SCHEMA,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

@@ -95,7 +95,7 @@ macro_rules! lock_builder {
                         hold_timing: false,
                         watchdog: None,
                         clock: None,
-                        schema: crate::SCHEMA,
+                        schema: crate::recorder::Schema::DEFAULT.get(),
                     },
                     value: PhantomData,
                 }

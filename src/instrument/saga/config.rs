@@ -245,7 +245,7 @@ impl SagaTrackerBuilder {
             clock: None,
             view_entries: 20,
             view_bytes: 64 * 1024,
-            schema: crate::SCHEMA,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 
