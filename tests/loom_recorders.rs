@@ -16,7 +16,7 @@ use common::loom_model::model;
 
 use loom::thread;
 use perf_instrument::__loom::WideSum;
-use perf_instrument::{Counter, Gauge, Histogram, Unit};
+use perf_instrument::{Counter, Gauge, Histogram, Schema, Unit};
 use std::sync::Arc;
 
 #[test]
@@ -73,8 +73,18 @@ fn gauge_updates_are_exact_and_pairs_end_at_zero() {
 
 #[test]
 fn histogram_snapshots_during_writes_are_consistent_and_monotonic() {
-    model(|| {
-        let hist = Histogram::new(Unit::Count);
+    snapshots_during_writes(Schema::DEFAULT);
+}
+
+/// At schema 4 a page holds two chunks of 16 buckets, and 3 and 16 fall in different pages.
+#[test]
+fn histogram_snapshots_during_writes_are_consistent_at_schema_4() {
+    snapshots_during_writes(Schema::new(4).unwrap());
+}
+
+fn snapshots_during_writes(schema: Schema) {
+    model(move || {
+        let hist = Histogram::with_schema(Unit::Count, schema);
         let handles: Vec<_> = [3u64, 16]
             .into_iter()
             .map(|v| {

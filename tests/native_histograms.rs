@@ -189,3 +189,110 @@ fn counters_and_gauges_come_as_usual() {
     let (content_type, _) = render(&registry, Some("text/plain"));
     assert!(content_type.starts_with("text/plain"));
 }
+
+#[test]
+fn each_family_exports_its_own_schema_exactly() {
+    use perf_instrument::{Buckets, Schema};
+    let registry = Registry::builder()
+        .self_metrics(false)
+        .process_metrics(false)
+        .build()
+        .unwrap();
+    let bounds = [0.000_1, 0.001, 0.005, 0.01, 0.1, 1.0];
+    let family = |name: &str, schema: i32| {
+        registry
+            .register_histogram(
+                Opts::new(name, "Latency.")
+                    .unit(Unit::Seconds)
+                    .schema(schema)
+                    .buckets(Buckets::from_values(Unit::Seconds, &bounds)),
+            )
+            .unwrap()
+            .with_label_values(&[])
+    };
+    let fine = family("fine_seconds", 8);
+    let coarse = family("coarse_seconds", 0);
+    let default = family("default_seconds", 3);
+    for i in 0..20_000u64 {
+        // 1 µs to about 1.7 s, spread in log scale.
+        let ns = (1_000.0 * 1.000_75f64.powi(i as i32)) as u64;
+        for h in [&fine, &coarse, &default] {
+            h.record(ns);
+        }
+    }
+    let families = decode_all(&render_as(&registry, Format::Protobuf));
+    for (name, h, schema) in [
+        ("fine_seconds", &fine, 8),
+        ("coarse_seconds", &coarse, 0),
+        ("default_seconds", &default, 3),
+    ] {
+        let snap = h.snapshot();
+        assert_eq!(snap.schema(), Schema::new(schema).unwrap());
+        let f = families.iter().find(|f| f.name == name).unwrap();
+        let proto = f.metric[0].histogram.as_ref().unwrap();
+        assert_eq!(proto.schema, schema, "{name}");
+        let native = native_buckets(proto);
+        assert_eq!(native, expected(&snap), "{name}");
+        // Bucket i at schema s holds (2^((i-1)/2^s), 2^(i/2^s)] seconds: at schema 8 about 5,500
+        // buckets over these 21.6 octaves, at schema 0 twenty-two or so.
+        let per_octave = f64::from(1u32 << schema);
+        for &(i, _) in &native {
+            let upper = 2f64.powf(f64::from(i) / per_octave);
+            assert!(upper > 0.9e-6 && upper <= 4.0, "{name}: bucket {i}");
+        }
+        let expected_buckets = (20_000.0 * 1.000_75f64.log2() * per_octave) as usize;
+        assert!(
+            native.len() + 2 >= expected_buckets && native.len() <= expected_buckets + 2,
+            "{name}: {} buckets",
+            native.len()
+        );
+        // Classic buckets exact at their bounds, which are bounds of the family's schema.
+        assert_eq!(proto.bucket.len(), bounds.len(), "{name}");
+        for b in &proto.bucket {
+            let below = snap
+                .buckets()
+                .filter(|x| x.upper <= b.upper_bound)
+                .map(|x| x.count)
+                .sum::<u64>();
+            assert_eq!(b.cumulative_count, below, "{name}: le={}", b.upper_bound);
+            assert!(
+                snap.buckets().any(|x| x.upper == b.upper_bound),
+                "{name}: le={}",
+                b.upper_bound
+            );
+        }
+        // Quantiles within the schema's bound (plus a storage unit).
+        let p50 = snap.quantile(0.5).unwrap();
+        let exact = 1e-6 * 1.000_75f64.powi(9_999);
+        assert!(
+            (p50 - exact).abs() <= exact * snap.relative_error() + 1e-9,
+            "{name}: p50 {p50} vs {exact}"
+        );
+    }
+    // At schema 0 the classic bounds were moved up to powers of two.
+    let f = families
+        .iter()
+        .find(|f| f.name == "coarse_seconds")
+        .unwrap();
+    let le: Vec<f64> = f.metric[0]
+        .histogram
+        .as_ref()
+        .unwrap()
+        .bucket
+        .iter()
+        .map(|b| b.upper_bound)
+        .collect();
+    for b in le {
+        assert_eq!(b.log2().fract(), 0.0, "{b}");
+    }
+    // Merged, the three give the coarsest schema's buckets.
+    let mut merged = fine.snapshot();
+    assert!(merged.merge(&default.snapshot()));
+    assert_eq!(merged.schema(), Schema::DEFAULT);
+    assert!(merged.merge(&coarse.snapshot()));
+    assert_eq!(merged.schema(), Schema::MIN);
+    let mut thrice = coarse.snapshot();
+    thrice.merge(&coarse.snapshot());
+    thrice.merge(&coarse.snapshot());
+    assert_eq!(merged, thrice);
+}

@@ -23,7 +23,6 @@
 //! assert_eq!((native.schema, native.sample_count), (3, 1));
 //! ```
 
-use crate::recorder::layout::SCHEMA;
 use crate::recorder::HistogramSnapshot;
 use crate::registry::{to_base, FamilySnapshot, MetricKind, SeriesValue};
 use prost::Message;
@@ -302,7 +301,7 @@ pub(crate) fn histogram(snap: &HistogramSnapshot, bounds: &[u64]) -> proto::Hist
         sample_count: snap.count(),
         sample_sum: snap.sum(),
         bucket,
-        schema: SCHEMA,
+        schema: snap.schema().get(),
         zero_threshold: 0.0,
         zero_count: 0,
         positive_span: Vec::new(),

@@ -61,9 +61,25 @@ pub struct BatchRecorder {
 pub struct BatchRecorderBuilder {
     batch: String,
     clock: Option<Clock>,
+    schema: i32,
 }
 
 impl BatchRecorderBuilder {
+    /// Native schema of this instrument's histograms, 0 to 8 (default 3): see
+    /// [`Opts::schema`](crate::Opts::schema). The families are shared by every instrument of this kind in a registry, so they must agree on it (another schema is a [`RegistryError::ShapeMismatch`](crate::RegistryError::ShapeMismatch)). Outside `0..=8`, `build` fails with
+    /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// // Batch sizes need little precision: one bucket per power of two.
+    /// assert!(perf_instrument::BatchRecorder::builder("wal").schema(0).build(&r).is_ok());
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// The clock (default: the process clock).
     ///
     /// ```
@@ -91,10 +107,10 @@ impl BatchRecorderBuilder {
         Ok(BatchRecorder {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             size: registry
-                .register_histogram(families::SIZE.opts())?
+                .register_histogram(families::SIZE.opts().schema(self.schema))?
                 .with_label_values(&b),
             duration: registry
-                .register_histogram(families::DURATION.opts())?
+                .register_histogram(families::DURATION.opts().schema(self.schema))?
                 .with_label_values(&b),
         })
     }
@@ -127,6 +143,7 @@ impl BatchRecorder {
         BatchRecorderBuilder {
             batch: batch.into(),
             clock: None,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

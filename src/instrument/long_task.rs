@@ -107,9 +107,24 @@ pub struct LongTaskTimerBuilder {
     labels: Vec<(String, String)>,
     capacity: usize,
     clock: Option<Clock>,
+    schema: i32,
 }
 
 impl LongTaskTimerBuilder {
+    /// Native schema of this instrument's histograms, 0 to 8 (default 3): see
+    /// [`Opts::schema`](crate::Opts::schema). Outside `0..=8`, `build` fails with
+    /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::LongTaskTimer::builder("backup").schema(5).build(&r).is_ok());
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// Help text (a generic one by default).
     ///
     /// ```
@@ -189,7 +204,7 @@ impl LongTaskTimerBuilder {
             .register_gauge(opts(&families::ACTIVE_TASKS))?
             .with_label_values(&values);
         let duration = registry
-            .register_histogram(opts(&families::DURATION))?
+            .register_histogram(opts(&families::DURATION).schema(self.schema))?
             .with_label_values(&values);
         let untracked = registry
             .register_counter(opts(&families::UNTRACKED))?
@@ -230,6 +245,7 @@ impl LongTaskTimer {
             labels: Vec::new(),
             capacity: 4_096,
             clock: None,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

@@ -317,10 +317,25 @@ pub struct PendingTrackerBuilder<K> {
     max_pending: usize,
     max_key_bytes: usize,
     clock: Option<Clock>,
+    schema: i32,
     _key: std::marker::PhantomData<fn(K)>,
 }
 
 impl<K: PendingKey> PendingTrackerBuilder<K> {
+    /// Native schema of this instrument's histograms, 0 to 8 (default 3): see
+    /// [`Opts::schema`](crate::Opts::schema). The families are shared by every instrument of this kind in a registry, so they must agree on it (another schema is a [`RegistryError::ShapeMismatch`](crate::RegistryError::ShapeMismatch)). Outside `0..=8`, `build` fails with
+    /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::PendingTracker::<u64>::builder("rpc").schema(7).build(&r).is_ok());
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// Age after which a sweep orphans an entry (default 30 s; zero is refused by `build`).
     ///
     /// ```
@@ -412,7 +427,7 @@ impl<K: PendingKey> PendingTrackerBuilder<K> {
         let rejected = registry.register_counter(f::REJECTED.opts())?;
         let metrics = Metrics {
             latency: registry
-                .register_histogram(f::COMPLETION_DURATION.opts())?
+                .register_histogram(f::COMPLETION_DURATION.opts().schema(self.schema))?
                 .with_label_values(&[t]),
             registered: counter(&f::REGISTERED)?,
             completed: counter(&f::COMPLETED)?,
@@ -488,6 +503,7 @@ impl<K: PendingKey> PendingTracker<K> {
             max_pending: 100_000,
             max_key_bytes: DEFAULT_MAX_PENDING_KEY_BYTES,
             clock: None,
+            schema: crate::recorder::Schema::DEFAULT.get(),
             _key: std::marker::PhantomData,
         }
     }

@@ -264,9 +264,27 @@ pub struct PipelineBuilder {
     stages: Vec<String>,
     clock: Option<Clock>,
     max_remote_age: Duration,
+    schema: i32,
 }
 
 impl PipelineBuilder {
+    /// Native schema of this instrument's histograms, 0 to 8 (default 3): see
+    /// [`Opts::schema`](crate::Opts::schema). The families are shared by every instrument of this kind in a registry, so they must agree on it (another schema is a [`RegistryError::ShapeMismatch`](crate::RegistryError::ShapeMismatch)). Outside `0..=8`, `build` fails with
+    /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+    ///
+    /// ```
+    /// use perf_instrument::{Pipeline, Registry};
+    /// let r = Registry::new();
+    /// assert!(Pipeline::builder("p").stages(["s"]).schema(8).build(&r).is_ok());
+    /// // Pipelines of one registry share the families: another schema is refused.
+    /// assert!(Pipeline::builder("q").stages(["s"]).build(&r).is_err());
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// The stage names, in order.
     ///
     /// ```
@@ -328,8 +346,9 @@ impl PipelineBuilder {
         let p = self.name.as_str();
         registry.claim_stages(p, &self.stages, &StageTimer::Pipeline)?;
         use families as f;
-        let duration = registry.register_histogram(f::STAGE_DURATION.opts())?;
-        let gap = registry.register_histogram(f::STAGE_GAP.opts())?;
+        let schema = self.schema;
+        let duration = registry.register_histogram(f::STAGE_DURATION.opts().schema(schema))?;
+        let gap = registry.register_histogram(f::STAGE_GAP.opts().schema(schema))?;
         let stages = self
             .stages
             .iter()
@@ -352,7 +371,7 @@ impl PipelineBuilder {
                 name: self.name.clone(),
                 stages,
                 end_to_end: registry
-                    .register_histogram(f::END_TO_END.opts())?
+                    .register_histogram(f::END_TO_END.opts().schema(schema))?
                     .with_label_values(&[p]),
                 in_flight: AtomicI64::new(0),
                 abandoned: registry
@@ -394,6 +413,7 @@ impl Pipeline {
             stages: Vec::new(),
             clock: None,
             max_remote_age: Duration::from_secs(24 * 3600),
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

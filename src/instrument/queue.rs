@@ -117,9 +117,25 @@ struct ProbeInner {
 pub struct QueueProbeBuilder {
     queue: String,
     clock: Option<Clock>,
+    schema: i32,
 }
 
 impl QueueProbeBuilder {
+    /// Native schema of this instrument's histograms, 0 to 8 (default 3): see
+    /// [`Opts::schema`](crate::Opts::schema). The families are shared by every instrument of this kind in a registry, so they must agree on it (another schema is a [`RegistryError::ShapeMismatch`](crate::RegistryError::ShapeMismatch)). Outside `0..=8`, `build` fails with
+    /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::QueueProbe::builder("q").schema(6).build(&r).is_ok());
+    /// assert!(perf_instrument::QueueProbe::builder("q2").schema(3).build(&r).is_err()); // one schema per family
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// The clock (default: the process clock).
     ///
     /// ```
@@ -148,7 +164,7 @@ impl QueueProbeBuilder {
         let probe = ProbeInner {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             wait: registry
-                .register_histogram(f::WAIT.opts())?
+                .register_histogram(f::WAIT.opts().schema(self.schema))?
                 .with_label_values(&q),
             enqueued: registry
                 .register_counter(f::ENQUEUED.opts())?
@@ -160,7 +176,7 @@ impl QueueProbeBuilder {
                 .register_counter(f::DROPPED.opts())?
                 .with_label_values(&q),
             dropped_wait: registry
-                .register_histogram(f::DROPPED_WAIT.opts())?
+                .register_histogram(f::DROPPED_WAIT.opts().schema(self.schema))?
                 .with_label_values(&q),
         };
         let probe = QueueProbe {
@@ -204,6 +220,7 @@ impl QueueProbe {
         QueueProbeBuilder {
             queue: queue.into(),
             clock: None,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
     }
 

@@ -267,7 +267,7 @@ pub(crate) fn steady_from(intervals: &[IntervalRecord]) -> Option<usize> {
 /// ```
 /// use perf_instrument::load::{recovery_seconds, HistogramRecord, IntervalRecord, PhaseRecord};
 /// let interval = |start: f64, index: i32| IntervalRecord { start_seconds: start, seconds: 1.0, completed: 10, dropped: 0, errors: 0,
-///     latency: HistogramRecord { count: 10, sum: 1.0, max: None, zero_count: 0, buckets: vec![(index, 10)], unit: "seconds".into() } };
+///     latency: HistogramRecord { count: 10, sum: 1.0, max: None, schema: 3, zero_count: 0, buckets: vec![(index, 10)], unit: "seconds".into() } };
 /// let mut p = PhaseRecord::empty("recovery", "constant 100/s", 0.0);
 /// p.intervals = vec![interval(0.0, 8), interval(1.0, 0)]; // 2 s, then 1 s
 /// assert_eq!(recovery_seconds(&p, 1.0, 0.10), Some(2.0));

@@ -1,7 +1,7 @@
 //! The run record: one versioned JSON document per run, the input of comparisons and gates.
 //! The schema is documented in `docs/RUN_RECORD.md`.
 
-use crate::recorder::{HistogramSnapshot, Unit};
+use crate::recorder::{HistogramSnapshot, Schema, Unit};
 use crate::registry::{MetricKind, RegistrySnapshot, SeriesValue};
 use crate::report::Machine;
 use serde::{Deserialize, Serialize};
@@ -19,8 +19,8 @@ pub const RECORD_FORMAT: &str = "perf-instrument-run-record";
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A histogram kept losslessly: every non-empty bucket as its Prometheus native-histogram index
-/// at schema 3 (in the base unit: seconds, bytes or items) and its count, with the exact sum and
-/// maximum. Bucket `i` holds the values in `(2^((i-1)/8), 2^(i/8)]`.
+/// at the histogram's schema `s` (in the base unit: seconds, bytes or items) and its count, with
+/// the exact sum and maximum. Bucket `i` holds the values in `(2^((i-1)/2^s), 2^(i/2^s)]`.
 ///
 /// ```
 /// use perf_instrument::load::HistogramRecord;
@@ -40,10 +40,23 @@ pub struct HistogramRecord {
     pub sum: f64,
     /// Largest observation (`None` when empty).
     pub max: Option<f64>,
+    /// Native-histogram schema of `buckets`, 0 to 8 (records without it are read as 3).
+    #[serde(default = "default_schema")]
+    pub schema: i32,
     /// Observations in the zero bucket (the value 0).
     pub zero_count: u64,
     /// `(native index, count)` of every non-empty bucket, by increasing index.
     pub buckets: Vec<(i32, u64)>,
+}
+
+fn default_schema() -> i32 {
+    Schema::DEFAULT.get()
+}
+
+/// `ceil(i / 2^shift)`, for negative indexes too.
+fn reduce_index(i: i32, shift: u32) -> i32 {
+    let ceil = -((-i64::from(i)) >> shift);
+    i32::try_from(ceil).unwrap_or(i)
 }
 
 /// The name of a unit in a record.
@@ -68,6 +81,7 @@ impl HistogramRecord {
             count: 0,
             sum: 0.0,
             max: None,
+            schema: default_schema(),
             zero_count: 0,
             buckets: Vec::new(),
         }
@@ -86,6 +100,7 @@ impl HistogramRecord {
     #[must_use]
     pub fn from_snapshot(snapshot: &HistogramSnapshot) -> Self {
         let mut out = Self::empty(unit_name(snapshot.unit()));
+        out.schema = snapshot.schema().get();
         for b in snapshot.buckets().filter(|b| b.count > 0) {
             match b.native_index {
                 Some(i) => out.buckets.push((i, b.count)),
@@ -99,7 +114,9 @@ impl HistogramRecord {
     }
 
     /// Adds `other`'s observations (same unit; a different unit is left out and `false`
-    /// returned).
+    /// returned). Of two schemas the result has the coarser: the finer record's indexes are
+    /// reduced, `i` at schema `t` becoming `ceil(i / 2^(t-s))` at schema `s`. An empty record
+    /// takes `other`'s schema.
     ///
     /// ```
     /// use perf_instrument::load::HistogramRecord;
@@ -107,15 +124,30 @@ impl HistogramRecord {
     /// let b = HistogramRecord { count: 2, sum: 2.0, max: Some(1.0), buckets: vec![(0, 2)], ..HistogramRecord::empty("seconds") };
     /// assert!(a.merge(&b) && a.merge(&b));
     /// assert_eq!((a.count, a.buckets.clone()), (4, vec![(0, 4)]));
+    ///
+    /// // Schema 8 bucket -1, (2^(-2/256), 2^(-1/256)] s, lies in schema-3 bucket 0.
+    /// let fine = HistogramRecord { schema: 8, count: 1, sum: 1.0, max: Some(1.0), buckets: vec![(-1, 1), (33, 1)], ..HistogramRecord::empty("seconds") };
+    /// assert!(a.merge(&fine));
+    /// assert_eq!((a.schema, a.buckets.clone()), (3, vec![(0, 5), (2, 1)]));
     /// ```
     pub fn merge(&mut self, other: &Self) -> bool {
         if self.unit != other.unit {
             return false;
         }
-        let mut map: BTreeMap<i32, u64> = self.buckets.iter().copied().collect();
-        for &(i, n) in &other.buckets {
-            *map.entry(i).or_insert(0) += n;
+        if self.count == 0 && self.buckets.is_empty() {
+            self.schema = other.schema;
         }
+        let schema = self.schema.min(other.schema);
+        let reduce = |from: i32| u32::try_from(from - schema).unwrap_or(0).min(31);
+        let (mine, theirs) = (reduce(self.schema), reduce(other.schema));
+        let mut map: BTreeMap<i32, u64> = BTreeMap::new();
+        for &(i, n) in &self.buckets {
+            *map.entry(reduce_index(i, mine)).or_insert(0) += n;
+        }
+        for &(i, n) in &other.buckets {
+            *map.entry(reduce_index(i, theirs)).or_insert(0) += n;
+        }
+        self.schema = schema;
         self.buckets = map.into_iter().collect();
         self.count += other.count;
         self.zero_count += other.zero_count;
@@ -142,8 +174,8 @@ impl HistogramRecord {
     /// Quantile `q` interpolated within its bucket: the value of rank `q·count` (continuous),
     /// taking the observations of a bucket as spread evenly in log scale between its bounds,
     /// and never above the exact maximum. A shift of every value by a few percent moves this
-    /// estimate by about as much, rather than by a whole bucket (4.33%) or not at all, which
-    /// is what lets a comparison see a 5% change. `None` when empty.
+    /// estimate by about as much, rather than by a whole bucket (4.33% at schema 3) or not at
+    /// all, which is what lets a comparison see a 5% change. `None` when empty.
     ///
     /// ```
     /// use perf_instrument::load::HistogramRecord;
@@ -172,7 +204,8 @@ impl HistogramRecord {
             let next = seen + n as f64;
             if target <= next {
                 let f = ((target - seen) / n as f64).clamp(0.0, 1.0);
-                let value = 2f64.powf((f64::from(i) - 1.0 + f) / 8.0);
+                let per_octave = 2f64.powi(self.schema.clamp(-4, 8));
+                let value = 2f64.powf((f64::from(i) - 1.0 + f) / per_octave);
                 return Some(value.min(cap));
             }
             seen = next;

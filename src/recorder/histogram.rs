@@ -3,7 +3,7 @@
 use super::super::clock::{self, Clock};
 use super::super::sync::{Arc, AtomicU64, OnceBox, Ordering};
 use super::lanes::{self, Lane};
-use super::layout::{self, MAX_VALUE, SLOTS};
+use super::layout::{self, Schema, MAX_VALUE};
 use super::snapshot::HistogramSnapshot;
 use super::wide_sum::WideSum;
 use super::Unit;
@@ -11,38 +11,89 @@ use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::time::Duration;
 
-/// Buckets per page: a page is allocated the first time a value falls in it.
-const PAGE_SLOTS: usize = 16;
-
-/// Offset that makes pages start at octave boundaries: octave `k` of the layout, the values
-/// `(2^k, 2^(k+1)]`, is slots `8k + 2 ..= 8k + 9`, so `slot + PAGE_PAD` is a multiple of 8 at
-/// the start of every octave and a page holds two whole octaves.
-const PAGE_PAD: usize = 6;
-
-/// Pages in a shard's page table.
-const PAGES: usize = (SLOTS + PAGE_PAD).div_ceil(PAGE_SLOTS);
-
 /// Sixteen buckets on two whole cache lines of their own (aligned to 128 bytes, so that no
 /// other lane's page or shard shares a line or an adjacent-line prefetch pair with it).
-type Page = CachePadded<[AtomicU64; PAGE_SLOTS]>;
+type Chunk = CachePadded<[AtomicU64; CHUNK_SLOTS]>;
+
+/// Buckets per chunk.
+const CHUNK_SLOTS: usize = 16;
+
+/// A page of buckets, allocated the first time a value falls in it: two whole octaves at
+/// schemas 3 to 8 (`2^(s+1)` buckets), 16 buckets at schemas 0 to 2; one to 32 chunks.
+type Page = Box<[Chunk]>;
+
+/// Pages in a shard's page table: the most any schema needs (25: two octaves a page).
+const PAGES: usize = {
+    let mut most = 0;
+    let mut s = 0;
+    while s <= 8 {
+        let g = Geometry::of(match Schema::new(s) {
+            Some(schema) => schema,
+            None => Schema::DEFAULT,
+        });
+        let pages = (g.schema.slots() + g.pad).div_ceil(1 << g.page_shift);
+        if pages > most {
+            most = pages;
+        }
+        s += 1;
+    }
+    most
+};
+
+/// Where a histogram's slots live: its schema and how slots map onto pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Geometry {
+    schema: Schema,
+    /// Offset that makes pages start at octave boundaries: octave `k`, the values
+    /// `(2^k, 2^(k+1)]`, is slots `2^s·k + 2 ..= 2^s·k + 2^s + 1`, so `slot + pad` is a multiple
+    /// of `2^s` at the start of every octave.
+    pad: usize,
+    /// Base-2 logarithm of the buckets per page: `max(4, s + 1)`.
+    page_shift: u32,
+}
+
+impl Geometry {
+    const fn of(schema: Schema) -> Self {
+        let s = schema.get() as u32;
+        Self {
+            schema,
+            pad: (1usize << s).saturating_sub(2),
+            page_shift: if s + 1 > 4 { s + 1 } else { 4 },
+        }
+    }
+
+    /// The page and the position in it of a slot.
+    #[inline(always)]
+    fn page_of(self, slot: usize) -> (usize, usize) {
+        let pos = slot + self.pad;
+        (pos >> self.page_shift, pos & ((1 << self.page_shift) - 1))
+    }
+
+    /// The slot at a page and position (wrapping below slot 0 for the padding).
+    fn slot_at(self, page: usize, pos: usize) -> usize {
+        ((page << self.page_shift) + pos).wrapping_sub(self.pad)
+    }
+
+    /// Chunks in a page.
+    fn chunks(self) -> usize {
+        (1 << self.page_shift) / CHUNK_SLOTS
+    }
+}
 
 #[cold]
 #[inline(never)]
-fn new_page() -> Box<Page> {
-    Box::new(CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+fn new_page(chunks: usize) -> Box<Page> {
+    Box::new(
+        (0..chunks)
+            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+            .collect(),
+    )
 }
 
 #[cold]
 #[inline(never)]
 fn new_shard() -> Box<CachePadded<Shard>> {
     Box::new(CachePadded::new(Shard::new()))
-}
-
-/// The page and the position in it of a slot.
-#[inline(always)]
-fn page_of(slot: usize) -> (usize, usize) {
-    let pos = slot + PAGE_PAD;
-    (pos / PAGE_SLOTS, pos % PAGE_SLOTS)
 }
 
 /// The most samples one [`Histogram::record_with_expected_interval`] adds for the measurements
@@ -80,14 +131,19 @@ impl Shard {
 
     /// The counter of `slot`, allocating its page on first use.
     #[inline(always)]
-    fn bucket(&self, slot: usize) -> &AtomicU64 {
-        let (page, pos) = page_of(slot);
-        &self.pages[page].get_or_init(new_page)[pos]
+    fn bucket(&self, slot: usize, g: Geometry) -> &AtomicU64 {
+        let (page, pos) = g.page_of(slot);
+        let page = self.pages[page].get_or_init(|| new_page(g.chunks()));
+        &page[pos / CHUNK_SLOTS][pos % CHUNK_SLOTS]
     }
 
-    /// Pages allocated now.
-    fn pages_allocated(&self) -> usize {
-        self.pages.iter().filter(|p| p.get().is_some()).count()
+    /// Bytes of the pages allocated now: each page's chunks and the slice pointer to them.
+    fn pages_bytes(&self) -> usize {
+        self.pages
+            .iter()
+            .filter_map(OnceBox::get)
+            .map(|page| std::mem::size_of::<Page>() + std::mem::size_of_val(&**page))
+            .sum()
     }
 }
 
@@ -145,17 +201,22 @@ impl Writer for Anyone {
 impl Shard {
     /// Records `n` times a `value <= MAX_VALUE`.
     #[inline(always)]
-    fn record<W: Writer>(&self, value: u64, n: u64) {
-        W::add(self.bucket(layout::slot(value)), n);
+    fn record<W: Writer>(&self, value: u64, n: u64, g: Geometry) {
+        W::add(self.bucket(layout::slot(value, g.schema), g), n);
         W::add_sum(&self.sum, u128::from(value) * u128::from(n));
         W::raise(&self.max, value);
     }
 
-    /// Adds pre-computed bucket counts (coordinated-omission fill-in).
-    fn record_batch<W: Writer>(&self, counts: &[(usize, u64)], sum: u128, max: u64) {
+    /// Adds pre-computed bucket counts (coordinated-omission fill-in), then their sum and
+    /// maximum.
+    fn record_batch<W: Writer>(&self, counts: &[(usize, u64)], g: Geometry) {
         for &(slot, n) in counts {
-            W::add(self.bucket(slot), n);
+            W::add(self.bucket(slot, g), n);
         }
+    }
+
+    /// The sum and maximum of a fill-in whose buckets were added.
+    fn finish_batch<W: Writer>(&self, sum: u128, max: u64) {
         W::add_sum(&self.sum, sum);
         W::raise(&self.max, max);
     }
@@ -163,8 +224,9 @@ impl Shard {
 
 /// A histogram of integers: lock-free, bounded in memory, exact in count and sum.
 ///
-/// Values are bucketed on the fixed schema-3 log layout (see [`RELATIVE_ERROR`] and
-/// [`MAX_VALUE`]); each thread writes its own cache-padded shard (see the crate docs on lanes),
+/// Values are bucketed on the log layout of one native schema, 3 unless chosen with
+/// [`with_schema`](Histogram::with_schema) (see [`Schema`](crate::Schema), [`RELATIVE_ERROR`]
+/// and [`MAX_VALUE`]); each thread writes its own cache-padded shard (see the crate docs on lanes),
 /// so recording is a bucket-index computation and a few plain stores, and two threads recording
 /// into one histogram never share a cache line. Cloning is cheap and shares the histogram.
 ///
@@ -173,8 +235,8 @@ impl Shard {
 /// for other units values are stored as given.
 ///
 /// Memory follows use: a new histogram holds one word per lane; a lane's shard (256 bytes) is
-/// allocated when that lane first records, and a page of 16 buckets (two octaves of values,
-/// 128 bytes) when a value first falls in it (see [`memory_bytes`](Histogram::memory_bytes)
+/// allocated when that lane first records, and a page of buckets (two octaves of values: at
+/// schema 3, 16 buckets in 144 bytes; at schema 8, 512 in 4,112) when a value first falls in it (see [`memory_bytes`](Histogram::memory_bytes)
 /// and `docs/ARCHITECTURE.md`).
 ///
 /// ```
@@ -200,6 +262,7 @@ pub struct Histogram {
     /// One shard per lane, then the shared shard; each allocated on its first record.
     shards: Arc<[OnceBox<CachePadded<Shard>>]>,
     unit: Unit,
+    geometry: Geometry,
 }
 
 impl Histogram {
@@ -213,8 +276,41 @@ impl Histogram {
     /// ```
     #[must_use]
     pub fn new(unit: Unit) -> Self {
+        Self::with_schema(unit, Schema::DEFAULT)
+    }
+
+    /// A new, empty histogram of values in `unit` bucketed at native `schema`: finer schemas
+    /// report values more precisely ([`Schema::relative_error`]) and take more memory for the
+    /// same range of values.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Schema, Unit};
+    /// let latency = Histogram::with_schema(Unit::Seconds, Schema::MAX);
+    /// latency.record(1_234_567); // nanoseconds
+    /// let snap = latency.snapshot();
+    /// assert_eq!(snap.schema(), Schema::MAX);
+    /// let p50 = snap.quantile(0.5).unwrap();
+    /// assert!((p50 - 1.234567e-3).abs() <= 1.234567e-3 * Schema::MAX.relative_error() + 1e-9);
+    /// ```
+    #[must_use]
+    pub fn with_schema(unit: Unit, schema: Schema) -> Self {
         let shards = (0..=lanes::count()).map(|_| OnceBox::new()).collect();
-        Self { shards, unit }
+        Self {
+            shards,
+            unit,
+            geometry: Geometry::of(schema),
+        }
+    }
+
+    /// The native schema of the buckets.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Schema, Unit};
+    /// assert_eq!(Histogram::new(Unit::Count).schema(), Schema::DEFAULT);
+    /// ```
+    #[must_use]
+    pub fn schema(&self) -> Schema {
+        self.geometry.schema
     }
 
     /// The unit of the recorded values.
@@ -302,7 +398,13 @@ impl Histogram {
         if interval == 0 || value <= interval {
             return;
         }
-        let mut counts = [(0usize, 0u64); SLOTS];
+        let g = self.geometry;
+        let add = |counts: &[(usize, u64)]| match lanes::current() {
+            Lane::Owned(lane) => self.shard(lane).record_batch::<Owner>(counts, g),
+            Lane::Shared => self.shared().record_batch::<Anyone>(counts, g),
+        };
+        // Buckets are added 64 at a time (a schema-8 fill-in can span thousands).
+        let mut counts = [(0usize, 0u64); 64];
         let mut used = 0;
         // Missed values are value - k·interval for k in 1..=last, the largest MAX_FILL_IN of
         // them at most.
@@ -311,8 +413,8 @@ impl Histogram {
         let mut sum = 0u128;
         while k <= last {
             let x = value - k * interval;
-            let slot = layout::slot(x);
-            let (lo, _) = layout::slot_range(slot);
+            let slot = layout::slot(x, g.schema);
+            let (lo, _) = layout::slot_range(slot, g.schema);
             // Every k' >= k whose value is still >= lo lands in this slot.
             let k_end = ((value - lo) / interval).min(last);
             let n = k_end - k + 1;
@@ -321,16 +423,17 @@ impl Histogram {
             sum += u128::from(value) * u128::from(n) - ks * u128::from(interval);
             counts[used] = (slot, n);
             used += 1;
+            if used == counts.len() {
+                add(&counts);
+                used = 0;
+            }
             k = k_end + 1;
         }
+        add(&counts[..used]);
         let max = value - interval;
         match lanes::current() {
-            Lane::Owned(lane) => self
-                .shard(lane)
-                .record_batch::<Owner>(&counts[..used], sum, max),
-            Lane::Shared => self
-                .shared()
-                .record_batch::<Anyone>(&counts[..used], sum, max),
+            Lane::Owned(lane) => self.shard(lane).finish_batch::<Owner>(sum, max),
+            Lane::Shared => self.shared().finish_batch::<Anyone>(sum, max),
         }
     }
 
@@ -386,7 +489,8 @@ impl Histogram {
     /// ```
     #[must_use]
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut buckets = vec![0u64; SLOTS];
+        let g = self.geometry;
+        let mut buckets: Vec<u64> = Vec::new();
         let mut sum = 0u128;
         let mut max = 0u64;
         let mut clamped = 0u64;
@@ -395,12 +499,16 @@ impl Histogram {
             // Acquire pairs with the Release that raised the maximum, so the bucket of the
             // value that set it is seen too, and the page holding it (published before it).
             let shard_max = shard.max.load(Ordering::Acquire);
-            let used = layout::slot(shard_max.min(MAX_VALUE)) + 1;
-            let (last_page, _) = page_of(used - 1);
+            let used = layout::slot(shard_max.min(MAX_VALUE), g.schema) + 1;
+            if buckets.len() < used {
+                buckets.resize(used, 0);
+            }
+            let (last_page, _) = g.page_of(used - 1);
             for (p, page) in shard.pages[..=last_page].iter().enumerate() {
                 let Some(page) = page.get() else { continue };
-                for (pos, bucket) in page.iter().enumerate() {
-                    let slot = (p * PAGE_SLOTS + pos).wrapping_sub(PAGE_PAD);
+                let words = page.iter().flat_map(|chunk| chunk.iter());
+                for (pos, bucket) in words.enumerate() {
+                    let slot = g.slot_at(p, pos);
                     if slot < used {
                         buckets[slot] = buckets[slot].wrapping_add(bucket.load(Ordering::Relaxed));
                     }
@@ -410,14 +518,14 @@ impl Histogram {
             max = max.max(shard_max);
             clamped = clamped.wrapping_add(shard.clamped.load(Ordering::Relaxed));
         }
-        HistogramSnapshot::from_parts(self.unit, buckets, sum, max, clamped)
+        HistogramSnapshot::from_parts(self.unit, g.schema, buckets, sum, max, clamped)
     }
 
     /// Bytes this histogram occupies now: the handle, the table of lanes (one word per lane
     /// and its reference counts), and the shards and pages allocated so far, with their
     /// padding. A new histogram holds no shard; a lane's shard is allocated on its first record
-    /// (256 bytes), and each page of 16 buckets (two octaves of values, 128 bytes) on the first
-    /// value that falls in it. So memory follows the lanes that recorded and the range of values
+    /// (256 bytes), and each page (two octaves of values; 144 bytes at schema 3, 4,112 at
+    /// schema 8) on the first value that falls in it. So memory follows the lanes that recorded and the range of values
     /// they recorded, never the number of cores times the number of buckets.
     ///
     /// ```
@@ -440,10 +548,7 @@ impl Histogram {
             .shards
             .iter()
             .filter_map(OnceBox::get)
-            .map(|shard| {
-                std::mem::size_of::<CachePadded<Shard>>()
-                    + shard.pages_allocated() * std::mem::size_of::<Page>()
-            })
+            .map(|shard| std::mem::size_of::<CachePadded<Shard>>() + shard.pages_bytes())
             .sum();
         std::mem::size_of::<Self>() + table + shards
     }
@@ -471,9 +576,10 @@ impl Histogram {
         if value > MAX_VALUE {
             return self.record_clamped(value, n);
         }
+        let g = self.geometry;
         match lanes::current() {
-            Lane::Owned(lane) => self.shard(lane).record::<Owner>(value, n),
-            Lane::Shared => self.shared().record::<Anyone>(value, n),
+            Lane::Owned(lane) => self.shard(lane).record::<Owner>(value, n, g),
+            Lane::Shared => self.shared().record::<Anyone>(value, n, g),
         }
     }
 
@@ -482,15 +588,15 @@ impl Histogram {
     #[cold]
     #[inline(never)]
     fn record_clamped(&self, value: u64, n: u64) {
-        fn clamped<W: Writer>(shard: &Shard, value: u64, n: u64) {
-            W::add(shard.bucket(layout::slot(MAX_VALUE)), n);
+        fn clamped<W: Writer>(shard: &Shard, value: u64, n: u64, g: Geometry) {
+            W::add(shard.bucket(layout::slot(MAX_VALUE, g.schema), g), n);
             W::add_sum(&shard.sum, u128::from(value) * u128::from(n));
             W::raise(&shard.max, MAX_VALUE);
             W::add(&shard.clamped, n);
         }
         match lanes::current() {
-            Lane::Owned(lane) => clamped::<Owner>(self.shard(lane), value, n),
-            Lane::Shared => clamped::<Anyone>(self.shared(), value, n),
+            Lane::Owned(lane) => clamped::<Owner>(self.shard(lane), value, n, self.geometry),
+            Lane::Shared => clamped::<Anyone>(self.shared(), value, n, self.geometry),
         }
     }
 
@@ -521,6 +627,7 @@ impl fmt::Debug for Histogram {
         let snap = self.snapshot();
         f.debug_struct("Histogram")
             .field("unit", &self.unit)
+            .field("schema", &self.geometry.schema)
             .field("count", &snap.count())
             .field("sum", &snap.sum())
             .field(
@@ -654,72 +761,133 @@ mod tests {
         assert_eq!(snap.max(), Some(1.0));
     }
 
-    /// A histogram whose table has `lanes` lanes, recorded into lane by lane.
-    fn with_lanes(lanes: usize) -> Histogram {
+    /// A histogram at `schema` whose table has `lanes` lanes, recorded into lane by lane.
+    fn with_lanes(lanes: usize, schema: Schema) -> Histogram {
         Histogram {
             shards: (0..=lanes).map(|_| OnceBox::new()).collect(),
             unit: Unit::Seconds,
+            geometry: Geometry::of(schema),
         }
     }
 
+    const PAGE_3: usize = 16 + 128;
+    const PAGE_8: usize = 16 + 4096;
+
     #[test]
     fn a_new_histogram_allocates_no_shard_and_a_record_one_shard_and_one_page() {
-        let h = with_lanes(64);
+        let h = with_lanes(64, Schema::DEFAULT);
+        let g = h.geometry;
         let empty = h.memory_bytes();
         assert_eq!(
             empty,
             std::mem::size_of::<Histogram>() + 16 + 65 * std::mem::size_of::<OnceBox<Shard>>()
         );
         assert!(empty <= 600, "{empty}");
-        h.shard(7).record::<Owner>(1_000, 1);
+        h.shard(7).record::<Owner>(1_000, 1, g);
         let shard = std::mem::size_of::<CachePadded<Shard>>();
         assert!(shard <= 256, "{shard}");
-        assert_eq!(std::mem::size_of::<Page>(), 128);
-        assert_eq!(h.memory_bytes(), empty + shard + 128);
+        assert_eq!(std::mem::size_of::<Chunk>(), 128);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE_3);
         // The same page again: nothing new; a value two octaves up: one more page.
-        h.shard(7).record::<Owner>(1_001, 1);
-        assert_eq!(h.memory_bytes(), empty + shard + 128);
-        h.shard(7).record::<Owner>(4_000, 1);
-        assert_eq!(h.memory_bytes(), empty + shard + 256);
+        h.shard(7).record::<Owner>(1_001, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE_3);
+        h.shard(7).record::<Owner>(4_000, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + 2 * PAGE_3);
         let snap = h.snapshot();
         assert_eq!((snap.count(), snap.sum_stored()), (3, 6_001));
-        // One series recorded from one thread at 64 lanes stays under 2 KiB.
-        assert!(empty + shard + 128 <= 1_024);
+        // One series recorded from one thread at 64 lanes stays under 1 KiB: 976 B (4,944 B at
+        // schema 8, docs/ARCHITECTURE.md).
+        assert_eq!(empty + shard + PAGE_3, 976);
+        assert_eq!(empty + shard + PAGE_8, 4_944);
+    }
+
+    #[test]
+    fn a_schema_8_page_holds_two_octaves_in_4_kib() {
+        let h = with_lanes(4, Schema::MAX);
+        let g = h.geometry;
+        let empty = h.memory_bytes();
+        let shard = std::mem::size_of::<CachePadded<Shard>>();
+        // Octaves 9 and 10, (512, 2048], share a page; 2049 starts the next one.
+        h.shard(0).record::<Owner>(513, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE_8);
+        h.shard(0).record::<Owner>(2_048, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE_8);
+        h.shard(0).record::<Owner>(2_049, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + 2 * PAGE_8);
+        let snap = h.snapshot();
+        assert_eq!((snap.count(), snap.sum_stored()), (3, 4_610));
+    }
+
+    /// Bytes of 16 lanes recording 1 µs to 64 µs (six octaves, not aligned to pages: the
+    /// worst case spans four pages) at every bucket of `schema`.
+    fn sixteen_lanes_over_six_octaves(schema: Schema) -> usize {
+        let h = with_lanes(16, schema);
+        let g = h.geometry;
+        for lane in 0..16 {
+            let mut v = 1_100u64;
+            while v < 70_000 {
+                h.shard(lane).record::<Owner>(v, 1, g);
+                v += v / 512 + 1;
+            }
+        }
+        let snap = h.snapshot();
+        assert_eq!(snap.count(), snap.buckets().map(|b| b.count).sum::<u64>());
+        assert!(snap.count() > 16 * 1_000);
+        h.memory_bytes()
     }
 
     #[test]
     fn sixteen_lanes_over_six_octaves_take_at_most_16_kib() {
-        let h = with_lanes(16);
-        for lane in 0..16 {
-            // 1 µs to 64 µs in 2^-30 s units, at every bucket: six octaves, not aligned to
-            // pages (the worst case spans four pages).
-            let mut v = 1_100u64;
-            while v < 70_000 {
-                h.shard(lane).record::<Owner>(v, 1);
-                v += v / 16 + 1;
-            }
-        }
-        let bytes = h.memory_bytes();
+        let bytes = sixteen_lanes_over_six_octaves(Schema::DEFAULT);
         assert!(bytes <= 16 * 1024, "{bytes}");
-        let snap = h.snapshot();
-        assert_eq!(snap.count(), snap.buckets().map(|b| b.count).sum::<u64>());
-        assert!(snap.count() > 16 * 40);
+        // Schema 8: the same four pages per lane, 32 times the buckets.
+        let bytes = sixteen_lanes_over_six_octaves(Schema::MAX);
+        assert!(bytes <= 16 * (256 + 4 * PAGE_8) + 1_024, "{bytes}");
     }
 
     #[test]
-    fn pages_cover_every_slot_once_and_start_at_octaves() {
-        let mut seen = vec![false; PAGES * PAGE_SLOTS];
-        for slot in 0..SLOTS {
-            let (page, pos) = page_of(slot);
-            assert!(page < PAGES && pos < PAGE_SLOTS);
-            assert!(!std::mem::replace(&mut seen[page * PAGE_SLOTS + pos], true));
+    fn pages_cover_every_slot_once_and_start_at_octaves_at_every_schema() {
+        for s in 0..=8 {
+            let schema = Schema::new(s).unwrap();
+            let g = Geometry::of(schema);
+            let page_slots = 1usize << g.page_shift;
+            let mut seen = vec![false; PAGES * page_slots];
+            for slot in 0..schema.slots() {
+                let (page, pos) = g.page_of(slot);
+                assert!(page < PAGES && pos < page_slots, "{s}: slot {slot}");
+                assert_eq!(g.slot_at(page, pos), slot);
+                assert!(!std::mem::replace(&mut seen[page * page_slots + pos], true));
+            }
+            // Octave k, native indexes 2^s·k+1..=2^s·(k+1), starts at a multiple of 2^s in a
+            // page (position 0 of a page for even k at schemas >= 3); 2^(k+1), its top, is
+            // the last slot of that octave, on the same page.
+            let per = schema.buckets_per_octave();
+            for k in 0..48usize {
+                let (page, pos) = g.page_of(per * k + 2);
+                assert_eq!(pos % per, 0, "{s}: octave {k}");
+                assert_eq!(
+                    g.page_of(layout::slot(2 << k, schema)),
+                    (page, pos + per - 1),
+                    "{s}: octave {k}"
+                );
+            }
         }
-        // Octave k, native indexes 8k+1..=8k+8 (slots 8k+2..=8k+9), starts at position 0 or
-        // 8 of a page; 2^(k+1), its top, is the last slot of that octave.
-        for k in 0..48usize {
-            let (page, pos) = page_of(8 * k + 2);
-            assert_eq!(pos % 8, 0, "octave {k}");
-            assert_eq!(page_of(layout::slot(2 << k)), (page, pos + 7), "octave {k}");
+    }
+
+    #[test]
+    fn every_schema_records_the_same_count_sum_and_max() {
+        let values = [0u64, 1, 2, 3, 7, 100, 1_000, 123_456, 1 << 40, u64::MAX];
+        for s in 0..=8 {
+            let h = Histogram::with_schema(Unit::Count, Schema::new(s).unwrap());
+            for v in values {
+                h.record(v);
+            }
+            h.record_with_expected_interval(5_000_000, 5);
+            let snap = h.snapshot();
+            assert_eq!(snap.schema().get(), s);
+            assert_eq!(snap.count(), values.len() as u64 + 1_000_000);
+            assert_eq!(snap.clamped(), 1);
+            assert_eq!(snap.max(), Some(MAX_VALUE as f64));
         }
     }
 }

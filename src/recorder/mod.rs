@@ -14,6 +14,7 @@ mod wide_sum;
 pub use counter::Counter;
 pub use gauge::{Gauge, InFlightGuard, OwnedInFlightGuard};
 pub use histogram::{Histogram, HistogramTimer, MAX_FILL_IN};
+pub use layout::Schema;
 pub use snapshot::{Bucket, HistogramSnapshot};
 #[cfg(perf_instrument_loom)]
 pub use {lanes::Table as LaneTable, wide_sum::WideSum};

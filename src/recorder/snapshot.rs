@@ -1,20 +1,24 @@
 //! `HistogramSnapshot`: a copy of a histogram's counts that merges, subtracts and answers
 //! quantiles.
 
-use super::layout::{self, SLOTS, TIME_INDEX_OFFSET, TIME_UNITS_PER_SECOND};
+use super::layout::{self, Schema, TIME_UNITS_PER_SECOND};
 use super::Unit;
 
 /// A point-in-time copy of a [`Histogram`](crate::Histogram).
 ///
 /// Snapshots of histograms with the same unit merge by adding their buckets ([`merge`]),
 /// across threads, processes or time windows, and subtract ([`delta`]) to give the activity
-/// between two scrapes. Quantiles use the nearest-rank definition: `quantile(q)` reports the
-/// bucket holding the `ceil(q·count)`-th smallest value, within [`RELATIVE_ERROR`] of it (and
-/// never above the exact maximum). Values are in the histogram's base unit: seconds for time
+/// between two scrapes; of different schemas, the finer is first reduced to the coarser
+/// ([`reduce_to`]). Quantiles use the nearest-rank definition: `quantile(q)` reports the
+/// bucket holding the `ceil(q·count)`-th smallest value, within the schema's
+/// [`relative_error`] of it ([`RELATIVE_ERROR`] at the default schema), and never above the
+/// exact maximum. Values are in the histogram's base unit: seconds for time
 /// histograms.
 ///
 /// [`merge`]: HistogramSnapshot::merge
 /// [`delta`]: HistogramSnapshot::delta
+/// [`reduce_to`]: HistogramSnapshot::reduce_to
+/// [`relative_error`]: HistogramSnapshot::relative_error
 /// [`RELATIVE_ERROR`]: crate::RELATIVE_ERROR
 ///
 /// ```
@@ -31,6 +35,8 @@ use super::Unit;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistogramSnapshot {
     unit: Unit,
+    schema: Schema,
+    /// Counts by slot, without trailing empty slots (so equal snapshots compare equal).
     buckets: Vec<u64>,
     sum: u128,
     /// Largest stored value (0 when empty): exact, or for a delta whose window's maximum cannot
@@ -60,38 +66,127 @@ pub struct Bucket {
     pub upper: f64,
     /// Largest stored integer the bucket holds.
     pub upper_stored: u64,
-    /// Prometheus native-histogram index in the base unit at schema 3 (`None` for the zero
-    /// bucket).
+    /// Prometheus native-histogram index in the base unit at the snapshot's schema (`None` for
+    /// the zero bucket).
     pub native_index: Option<i32>,
 }
 
 impl HistogramSnapshot {
     pub(crate) fn from_parts(
         unit: Unit,
+        schema: Schema,
         buckets: Vec<u64>,
         sum: u128,
         max: u64,
         clamped: u64,
     ) -> Self {
-        Self {
+        let mut out = Self {
             unit,
+            schema,
             buckets,
             sum,
             max,
             exact_max: true,
             clamped,
-        }
+        };
+        out.trim();
+        out
     }
 
-    /// An empty snapshot, the identity of [`merge`](Self::merge).
+    /// Drops trailing empty slots.
+    fn trim(&mut self) {
+        let len = self
+            .buckets
+            .iter()
+            .rposition(|&n| n > 0)
+            .map_or(0, |i| i + 1);
+        self.buckets.truncate(len);
+    }
+
+    /// An empty snapshot at the default schema, the identity of [`merge`](Self::merge) (an
+    /// empty snapshot takes the schema of what is merged into it).
     ///
     /// ```
-    /// use perf_instrument::{HistogramSnapshot, Unit};
-    /// assert_eq!(HistogramSnapshot::empty(Unit::Seconds).count(), 0);
+    /// use perf_instrument::{Histogram, HistogramSnapshot, Schema, Unit};
+    /// let mut total = HistogramSnapshot::empty(Unit::Seconds);
+    /// assert_eq!(total.count(), 0);
+    /// let fine = Histogram::with_schema(Unit::Seconds, Schema::MAX);
+    /// fine.record(1_000);
+    /// assert!(total.merge(&fine.snapshot()));
+    /// assert_eq!(total.schema(), Schema::MAX);
     /// ```
     #[must_use]
     pub fn empty(unit: Unit) -> Self {
-        Self::from_parts(unit, vec![0; SLOTS], 0, 0, 0)
+        Self::from_parts(unit, Schema::DEFAULT, Vec::new(), 0, 0, 0)
+    }
+
+    /// The native schema of the buckets.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Schema, Unit};
+    /// let h = Histogram::with_schema(Unit::Count, Schema::MIN);
+    /// assert_eq!(h.snapshot().schema(), Schema::MIN);
+    /// ```
+    #[must_use]
+    pub fn schema(&self) -> Schema {
+        self.schema
+    }
+
+    /// The largest relative error of a value reported from one bucket (a quantile, the
+    /// minimum): the schema's [`Schema::relative_error`]; for time histograms add one storage
+    /// unit (2^-30 s).
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Schema, Unit};
+    /// let h = Histogram::with_schema(Unit::Count, Schema::new(5).unwrap());
+    /// for v in 1..=1000 { h.record(v); }
+    /// let s = h.snapshot();
+    /// let p90 = s.quantile(0.9).unwrap();
+    /// assert!((p90 - 900.0).abs() <= 900.0 * s.relative_error());
+    /// assert!(s.relative_error() < 0.011);
+    /// ```
+    #[must_use]
+    pub fn relative_error(&self) -> f64 {
+        self.schema.relative_error()
+    }
+
+    /// This snapshot at `schema` if that is coarser, each coarse bucket the sum of the fine
+    /// buckets it covers (native index `i` becomes `ceil(i / 2^(t-s))`); otherwise a copy.
+    /// Count, sum, maximum and clamped count are unchanged.
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Schema, Unit};
+    /// let h = Histogram::with_schema(Unit::Count, Schema::MAX);
+    /// h.record(3);
+    /// let coarse = h.snapshot().reduce_to(Schema::MIN);
+    /// assert_eq!(coarse.schema(), Schema::MIN);
+    /// let b = coarse.buckets().find(|b| b.count > 0).unwrap();
+    /// assert_eq!((b.native_index, b.upper), (Some(2), 4.0)); // (2, 4]
+    /// assert_eq!(coarse.max(), Some(3.0));
+    /// ```
+    #[must_use]
+    pub fn reduce_to(&self, schema: Schema) -> Self {
+        if schema >= self.schema {
+            return self.clone();
+        }
+        let mut buckets =
+            vec![0u64; layout::reduce_slot(self.buckets.len(), self.schema, schema) + 1];
+        for (slot, &n) in self.buckets.iter().enumerate() {
+            let to = layout::reduce_slot(slot, self.schema, schema);
+            buckets[to] = buckets[to].wrapping_add(n);
+        }
+        let mut out = Self {
+            schema,
+            buckets,
+            ..self.clone()
+        };
+        out.trim();
+        out
+    }
+
+    /// The count of `slot` (zero past the last non-empty one).
+    fn at(&self, slot: usize) -> u64 {
+        self.buckets.get(slot).copied().unwrap_or(0)
     }
 
     /// The unit of the values.
@@ -245,7 +340,7 @@ impl HistogramSnapshot {
         for (slot, &n) in self.buckets.iter().enumerate() {
             seen = seen.wrapping_add(n);
             if seen >= rank {
-                let (lo, hi) = layout::slot_range(slot);
+                let (lo, hi) = layout::slot_range(slot, self.schema);
                 let hi = hi.min(self.max_stored()).max(lo);
                 return Some(self.to_base(layout::representative(lo, hi)));
             }
@@ -253,7 +348,8 @@ impl HistogramSnapshot {
         self.max()
     }
 
-    /// The buckets in increasing order, zero bucket first, empty buckets included.
+    /// The buckets in increasing order, zero bucket first, empty buckets included (all
+    /// `48 · 2^schema + 2` of them).
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
@@ -265,13 +361,13 @@ impl HistogramSnapshot {
     /// ```
     pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
         let offset = match self.unit {
-            Unit::Seconds => TIME_INDEX_OFFSET,
+            Unit::Seconds => self.schema.time_index_offset(),
             Unit::Bytes | Unit::Count => 0,
         };
-        self.buckets.iter().enumerate().map(move |(slot, &count)| {
-            let (_, upper_stored) = layout::slot_range(slot);
+        (0..self.schema.slots()).map(move |slot| {
+            let (_, upper_stored) = layout::slot_range(slot, self.schema);
             Bucket {
-                count,
+                count: self.at(slot),
                 upper: self.to_base(upper_stored as f64),
                 upper_stored,
                 native_index: layout::native_index(slot).map(|i| i - offset),
@@ -290,25 +386,26 @@ impl HistogramSnapshot {
     #[must_use]
     pub fn count_at_or_below(&self, upper_stored: u64) -> u64 {
         let upper = upper_stored.min(layout::MAX_VALUE);
-        let last = layout::slot(upper);
-        let (_, hi) = layout::slot_range(last);
+        let last = layout::slot(upper, self.schema);
+        let (_, hi) = layout::slot_range(last, self.schema);
         // Only whole buckets count exactly: a bound inside a bucket rounds down to the bucket
         // below.
         let end = if hi == upper { last + 1 } else { last };
-        self.buckets[..end]
+        self.buckets[..end.min(self.buckets.len())]
             .iter()
             .fold(0u64, |a, &b| a.wrapping_add(b))
     }
 
-    /// Cumulative counts at each of `bounds` (stored integers that are layout bounds,
-    /// ascending), written into `out`, in one pass over the buckets.
+    /// Cumulative counts at each of `bounds` (stored integers that are bounds of the
+    /// snapshot's schema, ascending), written into `out`, in one pass over the buckets.
     pub(crate) fn cumulative_counts(&self, bounds: &[u64], out: &mut Vec<u64>) {
         out.clear();
         let mut running = 0u64;
         let mut slot = 0;
         for &bound in bounds {
-            let last = layout::slot(bound.min(layout::MAX_VALUE));
-            while slot <= last {
+            let last = layout::slot(bound.min(layout::MAX_VALUE), self.schema)
+                .min(self.buckets.len().wrapping_sub(1));
+            while slot <= last && slot < self.buckets.len() {
                 running = running.wrapping_add(self.buckets[slot]);
                 slot += 1;
             }
@@ -316,8 +413,10 @@ impl HistogramSnapshot {
         }
     }
 
-    /// Adds `other` into `self` (as if both histograms' observations had gone into one).
-    /// Snapshots of different units do not merge; `self` is left unchanged and `false` returned.
+    /// Adds `other` into `self` (as if both histograms' observations had gone into one). Of
+    /// two schemas, the result has the coarser one: the finer snapshot is reduced first
+    /// ([`reduce_to`](Self::reduce_to)); an empty `self` takes `other`'s schema. Snapshots of
+    /// different units do not merge; `self` is left unchanged and `false` returned.
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
@@ -331,9 +430,26 @@ impl HistogramSnapshot {
         if self.unit != other.unit {
             return false;
         }
-        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+        if self.buckets.is_empty() && self.sum == 0 && self.clamped == 0 {
+            self.schema = other.schema;
+        }
+        if self.schema > other.schema {
+            *self = self.reduce_to(other.schema);
+        }
+        let reduced;
+        let other_buckets = if other.schema > self.schema {
+            reduced = other.reduce_to(self.schema);
+            &reduced.buckets
+        } else {
+            &other.buckets
+        };
+        if self.buckets.len() < other_buckets.len() {
+            self.buckets.resize(other_buckets.len(), 0);
+        }
+        for (a, b) in self.buckets.iter_mut().zip(other_buckets) {
             *a = a.wrapping_add(*b);
         }
+        self.trim();
         self.sum = self.sum.wrapping_add(other.sum);
         self.max = self.max.max(other.max);
         self.exact_max &= other.exact_max;
@@ -342,7 +458,8 @@ impl HistogramSnapshot {
     }
 
     /// The observations made between `earlier` and `self` (two snapshots of one histogram).
-    /// Buckets that look lower than in `earlier` (snapshots of different histograms) count zero.
+    /// Buckets that look lower than in `earlier` (snapshots of different histograms) count zero;
+    /// of two schemas, the result has the coarser one.
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
@@ -356,27 +473,28 @@ impl HistogramSnapshot {
     /// ```
     #[must_use]
     pub fn delta(&self, earlier: &Self) -> Self {
-        let buckets: Vec<u64> = self
-            .buckets
-            .iter()
-            .zip(&earlier.buckets)
-            .map(|(now, then)| now.saturating_sub(*then))
+        let schema = self.schema.min(earlier.schema);
+        let (now, then) = (self.reduce_to(schema), earlier.reduce_to(schema));
+        let buckets: Vec<u64> = (0..now.buckets.len())
+            .map(|slot| now.at(slot).saturating_sub(then.at(slot)))
             .collect();
         let mut out = Self {
             unit: self.unit,
+            schema,
             buckets,
             sum: self.sum.saturating_sub(earlier.sum),
             max: 0,
             exact_max: false,
             clamped: self.clamped.saturating_sub(earlier.clamped),
         };
+        out.trim();
         if let Some(last) = out.last_slot() {
             // A maximum that moved can only have been recorded in this window.
             out.exact_max = self.exact_max && (self.max > earlier.max || earlier.count() == 0);
             out.max = if out.exact_max {
                 self.max
             } else {
-                layout::slot_range(last).1.min(self.max)
+                layout::slot_range(last, schema).1.min(self.max)
             };
         }
         out
@@ -411,7 +529,7 @@ impl HistogramSnapshot {
         };
         for (slot, &n) in self.buckets.iter().enumerate() {
             if n > 0 {
-                let (lo, hi) = layout::slot_range(slot);
+                let (lo, hi) = layout::slot_range(slot, self.schema);
                 let value = (layout::representative(lo, hi) * scale).round() as u64;
                 // value <= MAX_VALUE (scale <= 1), inside the bounds set above: cannot fail.
                 let recorded = out.record_n(value, n);
@@ -427,7 +545,7 @@ impl HistogramSnapshot {
 
     fn max_stored(&self) -> u64 {
         match self.last_slot() {
-            Some(slot) if self.max == 0 && slot > 0 => layout::slot_range(slot).1,
+            Some(slot) if self.max == 0 && slot > 0 => layout::slot_range(slot, self.schema).1,
             _ => self.max,
         }
     }

@@ -5,7 +5,7 @@ use super::name::{check_label_names, check_metric_name, check_reserved_suffix};
 use super::{RegistryError, TableSpec};
 use crate::clock::TIME_UNITS_PER_SECOND;
 use crate::recorder::layout;
-use crate::recorder::Unit;
+use crate::recorder::{Schema, Unit};
 use std::fmt;
 use std::sync::Arc;
 
@@ -64,10 +64,13 @@ impl MetricKind {
 
 /// The classic `le` boundaries a histogram family exports, besides its full bucket layout.
 ///
-/// Every boundary is a bound of the fixed layout, so each exported bucket count is *exactly* the
-/// number of observations at or below the printed `le`. Boundaries given in the base unit
-/// ([`Buckets::from_values`]) are moved up to the nearest layout bound (at most 9.05% higher);
-/// for example 0.005 s becomes `le="0.005156..."`. `+Inf` is always exported.
+/// Every boundary is a bound of the family's bucket layout, so each exported bucket count is
+/// *exactly* the number of observations at or below the printed `le`. Boundaries given in the
+/// base unit ([`Buckets::from_values`]) are moved up to the nearest bound of the default schema
+/// (at most 9.05% higher); for example 0.005 s becomes `le="0.005156..."`. A family of a
+/// coarser schema moves them up again to its own bounds when it is registered (at schema 0, to
+/// the next power of two); bounds of schema 3 are bounds of every finer schema. `+Inf` is
+/// always exported.
 ///
 /// ```
 /// use perf_instrument::{Buckets, Unit};
@@ -123,7 +126,7 @@ impl Buckets {
             .filter(|v| v.is_finite() && **v >= 0.0)
             .map(|v| {
                 let stored = (v * scale).ceil().min(layout::MAX_VALUE as f64) as u64;
-                layout::slot_range(layout::slot(stored)).1
+                layout::slot_range(layout::slot(stored, Schema::DEFAULT), Schema::DEFAULT).1
             })
             .collect();
         bounds.sort_unstable();
@@ -157,6 +160,15 @@ impl Buckets {
     /// The upper bounds as stored integers.
     pub(crate) fn stored(&self) -> &[u64] {
         &self.bounds
+    }
+
+    /// The bounds moved up to bounds of `schema` (a no-op at the default schema or finer).
+    fn at_schema(mut self, schema: Schema) -> Self {
+        for b in &mut self.bounds {
+            *b = layout::slot_range(layout::slot((*b).min(layout::MAX_VALUE), schema), schema).1;
+        }
+        self.bounds.dedup();
+        self
     }
 }
 
@@ -197,6 +209,7 @@ pub struct Opts {
     unit: Unit,
     labels: Vec<String>,
     buckets: Option<Buckets>,
+    schema: i32,
     max_series: usize,
     max_label_value_bytes: usize,
     report_table: Option<TableSpec>,
@@ -218,6 +231,7 @@ impl Opts {
             unit: Unit::Count,
             labels: Vec::new(),
             buckets: None,
+            schema: Schema::DEFAULT.get(),
             max_series: DEFAULT_MAX_SERIES,
             max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
             report_table: None,
@@ -281,6 +295,36 @@ impl Opts {
     pub fn buckets(mut self, buckets: Buckets) -> Self {
         self.buckets = Some(buckets);
         self
+    }
+
+    /// The native schema of a histogram family's series, 0 to 8 (default 3): `2^schema`
+    /// buckets per power of two, values reported within [`Schema::relative_error`] (schema 8:
+    /// 0.135%; schema 0: 33%). Outside `0..=8`, registration fails with
+    /// [`RegistryError::InvalidSchema`]. Counters and gauges ignore it.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry, Schema, Unit};
+    /// let registry = Registry::new();
+    /// let latency = registry
+    ///     .register_histogram(Opts::new("commit_seconds", "Commit.").unit(Unit::Seconds).schema(8))
+    ///     .unwrap();
+    /// assert_eq!(latency.descriptor().schema(), Schema::MAX);
+    /// assert!(registry.register_histogram(Opts::new("bad", "B.").schema(9)).is_err());
+    /// ```
+    #[must_use]
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// The native schema asked for (not yet validated).
+    ///
+    /// ```
+    /// assert_eq!(perf_instrument::Opts::new("a", "A.").schema_of(), perf_instrument::SCHEMA);
+    /// ```
+    #[must_use]
+    pub fn schema_of(&self) -> i32 {
+        self.schema
     }
 
     /// Most series (label-value sets) the family holds (default 1,000, at least 1); further
@@ -383,6 +427,7 @@ pub struct Descriptor {
     kind: MetricKind,
     label_names: Arc<[String]>,
     buckets: Buckets,
+    schema: Schema,
     max_series: usize,
     max_label_value_bytes: usize,
     report_table: Option<TableSpec>,
@@ -419,10 +464,21 @@ impl Descriptor {
             }
         }
         check_label_names(&name, opts.labels.iter().map(String::as_str), &[])?;
+        let schema = match (kind, Schema::new(opts.schema)) {
+            (MetricKind::Histogram, Some(schema)) => schema,
+            (MetricKind::Histogram, None) => {
+                return Err(RegistryError::InvalidSchema {
+                    name,
+                    schema: opts.schema,
+                })
+            }
+            (MetricKind::Counter | MetricKind::Gauge, _) => Schema::DEFAULT,
+        };
         let buckets = match kind {
             MetricKind::Histogram => opts
                 .buckets
-                .unwrap_or_else(|| Buckets::default_for(opts.unit)),
+                .unwrap_or_else(|| Buckets::default_for(opts.unit))
+                .at_schema(schema),
             MetricKind::Counter | MetricKind::Gauge => Buckets::none(),
         };
         Ok(Self {
@@ -432,6 +488,7 @@ impl Descriptor {
             kind,
             label_names: opts.labels.into(),
             buckets,
+            schema,
             max_series: opts.max_series,
             max_label_value_bytes: opts.max_label_value_bytes,
             report_table: opts.report_table,
@@ -571,21 +628,36 @@ impl Descriptor {
             && self.label_names == other.label_names
             && self.buckets == other.buckets
             && self.facade == other.facade
+            && self.schema == other.schema
     }
 
     pub(crate) fn shape(&self) -> String {
         format!(
-            "a {} in {:?} with labels {:?} and {} classic buckets, {}",
+            "a {} in {:?} with labels {:?}, {} classic buckets and schema {}, {}",
             self.kind.name(),
             self.unit,
             self.label_names,
             self.buckets.bounds.len(),
+            self.schema,
             if self.facade {
                 "created through the metrics facade"
             } else {
                 "registered in code"
             }
         )
+    }
+
+    /// The native schema of the family's histograms ([`Schema::DEFAULT`] for counters and
+    /// gauges).
+    ///
+    /// ```
+    /// use perf_instrument::{Descriptor, MetricKind, Opts, Schema};
+    /// let d = Descriptor::new(MetricKind::Histogram, Opts::new("sizes", "S.").schema(0)).unwrap();
+    /// assert_eq!(d.schema(), Schema::MIN);
+    /// ```
+    #[must_use]
+    pub fn schema(&self) -> Schema {
+        self.schema
     }
 }
 
@@ -596,6 +668,7 @@ impl fmt::Debug for Descriptor {
             .field("kind", &self.kind)
             .field("unit", &self.unit)
             .field("labels", &self.label_names)
+            .field("schema", &self.schema)
             .finish()
     }
 }

@@ -84,6 +84,23 @@ pub enum RegistryError {
         /// The family that already exposes it.
         existing: String,
     },
+    /// A histogram family asked for a native schema outside `0..=8`.
+    ///
+    /// ```
+    /// use perf_instrument::{Opts, Registry, RegistryError};
+    /// let err = Registry::new().register_histogram(Opts::new("x", "X.").schema(-5)).unwrap_err();
+    /// assert_eq!(err, RegistryError::InvalidSchema { name: "x".into(), schema: -5 });
+    /// ```
+    #[error(
+        "histogram {name:?} asks for native schema {schema}; use a schema from 0 (coarsest) to \
+         8 (finest)"
+    )]
+    InvalidSchema {
+        /// The metric name.
+        name: String,
+        /// The schema asked for.
+        schema: i32,
+    },
     /// A handle was asked for with the wrong number of label values.
     #[error("metric {name:?} has {expected} label(s) but {given} value(s) were given")]
     LabelCount {

@@ -3,7 +3,7 @@
 use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
 use super::desc::Descriptor;
 use super::RegistryError;
-use crate::recorder::{Counter, Gauge, Histogram, Unit};
+use crate::recorder::{Counter, Gauge, Histogram, Schema, Unit};
 use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, SetupOnceBox};
 use std::collections::HashMap;
 use std::fmt;
@@ -51,7 +51,7 @@ mod sealed {
 /// ```
 pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
     #[doc(hidden)]
-    fn create(unit: Unit) -> Self;
+    fn create(unit: Unit, schema: Schema) -> Self;
     /// The value to export, or `None` to leave the series out of this scrape.
     #[doc(hidden)]
     fn value(&self, unit: Unit) -> Option<SeriesValue>;
@@ -68,7 +68,7 @@ pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
 const NANOS_PER_SECOND: f64 = 1e9;
 
 impl Series for Counter {
-    fn create(_: Unit) -> Self {
+    fn create(_: Unit, _: Schema) -> Self {
         Counter::new()
     }
     fn value(&self, unit: Unit) -> Option<SeriesValue> {
@@ -83,7 +83,7 @@ impl Series for Counter {
 }
 
 impl Series for Gauge {
-    fn create(_: Unit) -> Self {
+    fn create(_: Unit, _: Schema) -> Self {
         Gauge::new()
     }
     fn value(&self, unit: Unit) -> Option<SeriesValue> {
@@ -98,8 +98,8 @@ impl Series for Gauge {
 }
 
 impl Series for Histogram {
-    fn create(unit: Unit) -> Self {
-        Histogram::new(unit)
+    fn create(unit: Unit, schema: Schema) -> Self {
+        Histogram::with_schema(unit, schema)
     }
     fn value(&self, _: Unit) -> Option<SeriesValue> {
         Some(SeriesValue::Histogram(self.snapshot()))
@@ -182,7 +182,7 @@ impl fmt::Debug for FnGauge {
 }
 
 impl Series for FnGauge {
-    fn create(_: Unit) -> Self {
+    fn create(_: Unit, _: Schema) -> Self {
         Self::default()
     }
     fn value(&self, _: Unit) -> Option<SeriesValue> {
@@ -467,7 +467,7 @@ impl<M: Series> Family<M> {
             drop(table);
             return Ok(self.overflow());
         }
-        let metric = M::create(desc.unit());
+        let metric = M::create(desc.unit(), desc.schema());
         let i = table.entries.len();
         table.entries.push(Entry {
             labels: key.clone(),
@@ -656,8 +656,11 @@ impl<M: Series> Family<M> {
     /// The handle for lookups with the wrong number of label values: counted, never exported.
     fn detached(&self) -> M {
         self.count_overflow();
-        let unit = self.inner.desc.unit();
-        self.inner.detached.get_or_init(|| M::create(unit)).clone()
+        let (unit, schema) = (self.inner.desc.unit(), self.inner.desc.schema());
+        self.inner
+            .detached
+            .get_or_init(|| M::create(unit, schema))
+            .clone()
     }
 
     fn overflow(&self) -> M {
@@ -667,7 +670,7 @@ impl<M: Series> Family<M> {
             .overflow
             .get_or_init(|| Entry {
                 labels: vec![OVERFLOW_LABEL_VALUE.to_string(); desc.label_names().len()].into(),
-                metric: M::create(desc.unit()),
+                metric: M::create(desc.unit(), desc.schema()),
                 created: now_unix_seconds(),
             })
             .metric

@@ -82,6 +82,7 @@ macro_rules! lock_builder {
                     .field("hold_timing", &self.config.hold_timing)
                     .field("watchdog", &self.config.watchdog)
                     .field("clock", &self.config.clock)
+                    .field("schema", &self.config.schema)
                     .finish()
             }
         }
@@ -94,6 +95,7 @@ macro_rules! lock_builder {
                         hold_timing: false,
                         watchdog: None,
                         clock: None,
+                        schema: crate::recorder::Schema::DEFAULT.get(),
                     },
                     value: PhantomData,
                 }
@@ -115,6 +117,19 @@ macro_rules! lock_builder {
             #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").watchdog(std::time::Duration::from_millis(500));\nassert!(format!(\"{b:?}\").contains(\"500ms\"));\n```")]
             pub fn watchdog(mut self, threshold: Duration) -> Self {
                 self.config.watchdog = Some(threshold);
+                self
+            }
+
+            /// Native schema of `lock_wait_seconds` and `lock_hold_seconds`, 0 to 8 (default 3;
+            /// see [`Opts::schema`](crate::Opts::schema)). Every lock of a registry shares
+            /// these families, so they must agree on it (another schema is a
+            /// [`RegistryError::ShapeMismatch`](crate::RegistryError::ShapeMismatch)); outside
+            /// `0..=8`, `build` fails with
+            /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+            ///
+            #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").schema(8);\nassert!(format!(\"{b:?}\").contains(\"schema: 8\"));\n```")]
+            pub fn schema(mut self, schema: i32) -> Self {
+                self.config.schema = schema;
                 self
             }
 

@@ -228,6 +228,7 @@ pub struct SagaTrackerBuilder {
     pub(super) clock: Option<Clock>,
     pub(super) view_entries: usize,
     pub(super) view_bytes: usize,
+    pub(super) schema: i32,
 }
 
 impl SagaTrackerBuilder {
@@ -244,7 +245,24 @@ impl SagaTrackerBuilder {
             clock: None,
             view_entries: 20,
             view_bytes: 64 * 1024,
+            schema: crate::recorder::Schema::DEFAULT.get(),
         }
+    }
+
+    /// Native schema of the saga and step duration histograms, 0 to 8 (default 3; see
+    /// [`Opts::schema`](crate::Opts::schema)). Every tracker of a registry shares these
+    /// families, so they must agree on it (another schema is a registry error); outside
+    /// `0..=8`, `build` fails with a registry error too.
+    ///
+    /// ```
+    /// # use perf_instrument::{Registry, SagaTracker};
+    /// let r = Registry::new();
+    /// assert!(SagaTracker::builder("s").steps(["a"]).schema(6).build(&r).is_ok());
+    /// assert!(SagaTracker::builder("t").steps(["a"]).schema(99).build(&Registry::new()).is_err());
+    /// ```
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.schema = schema;
+        self
     }
 
     /// The steps, in their forward order (at most 64, distinct names of 1–64 bytes).

@@ -134,12 +134,13 @@ impl SagaMetrics {
         saga: &str,
         steps: &[String],
         reasons: &[String],
+        schema: i32,
     ) -> Result<Self, RegistryError> {
         use families as f;
         let counter = |def: &FamilyDef| registry.register_counter(def.opts());
         let gauge = |def: &FamilyDef| registry.register_gauge(def.opts());
         let seconds = |def: &FamilyDef, buckets: Buckets| {
-            registry.register_histogram(def.opts().buckets(buckets))
+            registry.register_histogram(def.opts().buckets(buckets).schema(schema))
         };
 
         let started = counter(&f::STARTED)?;

@@ -192,7 +192,13 @@ impl SagaTracker {
         registry: &Registry,
     ) -> Result<Self, SagaError> {
         let v = builder.validate()?;
-        let metrics = SagaMetrics::register(registry, &builder.name, &v.steps, &v.reasons)?;
+        let metrics = SagaMetrics::register(
+            registry,
+            &builder.name,
+            &v.steps,
+            &v.reasons,
+            builder.schema,
+        )?;
         // Tags start at 1 (0 is `ANY_TRACKER`); wrapping after 2^32 trackers only weakens the
         // foreign-handle check.
         let tag = (NEXT_TAG.fetch_add(1, Ordering::Relaxed) as u32).max(1);
