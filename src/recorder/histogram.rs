@@ -18,27 +18,10 @@ type Chunk = CachePadded<[AtomicU64; CHUNK_SLOTS]>;
 /// Buckets per chunk.
 const CHUNK_SLOTS: usize = 16;
 
-/// A page of buckets, allocated the first time a value falls in it: two whole octaves at
-/// schemas 3 to 8 (`2^(s+1)` buckets), 16 buckets at schemas 0 to 2; one to 32 chunks.
-type Page = Box<[Chunk]>;
-
-/// Pages in a shard's page table: the most any schema needs (25: two octaves a page).
-const PAGES: usize = {
-    let mut most = 0;
-    let mut s = 0;
-    while s <= 8 {
-        let g = Geometry::of(match Schema::new(s) {
-            Some(schema) => schema,
-            None => Schema::DEFAULT,
-        });
-        let pages = (g.schema.slots() + g.pad).div_ceil(1 << g.page_shift);
-        if pages > most {
-            most = pages;
-        }
-        s += 1;
-    }
-    most
-};
+/// A page of buckets, allocated the first time a value falls in it: one chunk of sixteen, at
+/// every schema (two octaves at schema 3, a sixteenth of one at schema 8). The page table holds
+/// a pointer per page, so that a record loads one published pointer to reach its bucket.
+type Page = Chunk;
 
 /// Where a histogram's slots live: its schema and how slots map onto pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +31,7 @@ struct Geometry {
     /// `(2^k, 2^(k+1)]`, is slots `2^s·k + 2 ..= 2^s·k + 2^s + 1`, so `slot + pad` is a multiple
     /// of `2^s` at the start of every octave.
     pad: usize,
-    /// Base-2 logarithm of the buckets per page: `max(4, s + 1)`.
+    /// Base-2 logarithm of the buckets per page: 4.
     page_shift: u32,
 }
 
@@ -58,7 +41,7 @@ impl Geometry {
         Self {
             schema,
             pad: (1usize << s).saturating_sub(2),
-            page_shift: if s + 1 > 4 { s + 1 } else { 4 },
+            page_shift: CHUNK_SLOTS.trailing_zeros(),
         }
     }
 
@@ -74,26 +57,23 @@ impl Geometry {
         ((page << self.page_shift) + pos).wrapping_sub(self.pad)
     }
 
-    /// Chunks in a page.
-    fn chunks(self) -> usize {
-        (1 << self.page_shift) / CHUNK_SLOTS
+    /// Pages in a shard's page table: enough for every slot of the schema (25 at schema 3,
+    /// 784 at schema 8).
+    fn pages(self) -> usize {
+        (self.schema.slots() + self.pad).div_ceil(1 << self.page_shift)
     }
 }
 
 #[cold]
 #[inline(never)]
-fn new_page(chunks: usize) -> Box<Page> {
-    Box::new(
-        (0..chunks)
-            .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
-            .collect(),
-    )
+fn new_page() -> Box<Page> {
+    Box::new(CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
 }
 
 #[cold]
 #[inline(never)]
-fn new_shard() -> Box<CachePadded<Shard>> {
-    Box::new(CachePadded::new(Shard::new()))
+fn new_shard(g: Geometry) -> Box<CachePadded<Shard>> {
+    Box::new(CachePadded::new(Shard::new(g)))
 }
 
 /// The most samples one [`Histogram::record_with_expected_interval`] adds for the measurements
@@ -116,16 +96,17 @@ struct Shard {
     sum: WideSum,
     max: AtomicU64,
     clamped: AtomicU64,
-    pages: [OnceBox<Page>; PAGES],
+    /// One entry per page of the schema's range, allocated with the shard.
+    pages: Box<[OnceBox<Page>]>,
 }
 
 impl Shard {
-    fn new() -> Self {
+    fn new(g: Geometry) -> Self {
         Self {
             sum: WideSum::default(),
             max: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
-            pages: std::array::from_fn(|_| OnceBox::new()),
+            pages: (0..g.pages()).map(|_| OnceBox::new()).collect(),
         }
     }
 
@@ -133,17 +114,13 @@ impl Shard {
     #[inline(always)]
     fn bucket(&self, slot: usize, g: Geometry) -> &AtomicU64 {
         let (page, pos) = g.page_of(slot);
-        let page = self.pages[page].get_or_init(|| new_page(g.chunks()));
-        &page[pos / CHUNK_SLOTS][pos % CHUNK_SLOTS]
+        &self.pages[page].get_or_init(new_page)[pos]
     }
 
-    /// Bytes of the pages allocated now: each page's chunks and the slice pointer to them.
+    /// Bytes of the page table and of the pages allocated now.
     fn pages_bytes(&self) -> usize {
-        self.pages
-            .iter()
-            .filter_map(OnceBox::get)
-            .map(|page| std::mem::size_of::<Page>() + std::mem::size_of_val(&**page))
-            .sum()
+        std::mem::size_of_val(&*self.pages)
+            + self.pages.iter().filter_map(OnceBox::get).count() * std::mem::size_of::<Page>()
     }
 }
 
@@ -234,10 +211,11 @@ impl Shard {
 /// nanoseconds and stores them as 2^-30 s units, so the buckets are native buckets in seconds;
 /// for other units values are stored as given.
 ///
-/// Memory follows use: a new histogram holds one word per lane; a lane's shard (256 bytes) is
-/// allocated when that lane first records, and a page of buckets (two octaves of values: at
-/// schema 3, 16 buckets in 144 bytes; at schema 8, 512 in 4,112) when a value first falls in it (see [`memory_bytes`](Histogram::memory_bytes)
-/// and `docs/ARCHITECTURE.md`).
+/// Memory follows use: a new histogram holds one word per lane; a lane's shard (328 bytes at
+/// schema 3, 6,400 at schema 8, mostly its page table) is allocated when that lane first
+/// records, and a page of 16 buckets (128 bytes; two octaves of values at schema 3) when a
+/// value first falls in it (see [`memory_bytes`](Histogram::memory_bytes) and
+/// `docs/ARCHITECTURE.md`).
 ///
 /// ```
 /// use perf_instrument::{Histogram, Unit};
@@ -506,7 +484,7 @@ impl Histogram {
             let (last_page, _) = g.page_of(used - 1);
             for (p, page) in shard.pages[..=last_page].iter().enumerate() {
                 let Some(page) = page.get() else { continue };
-                let words = page.iter().flat_map(|chunk| chunk.iter());
+                let words = page.iter();
                 for (pos, bucket) in words.enumerate() {
                     let slot = g.slot_at(p, pos);
                     if slot < used {
@@ -524,9 +502,10 @@ impl Histogram {
     /// Bytes this histogram occupies now: the handle, the table of lanes (one word per lane
     /// and its reference counts), and the shards and pages allocated so far, with their
     /// padding. A new histogram holds no shard; a lane's shard is allocated on its first record
-    /// (256 bytes), and each page (two octaves of values; 144 bytes at schema 3, 4,112 at
-    /// schema 8) on the first value that falls in it. So memory follows the lanes that recorded and the range of values
-    /// they recorded, never the number of cores times the number of buckets.
+    /// (328 bytes at schema 3 with its page table, 6,400 at schema 8), and each page of 16
+    /// buckets (128 bytes) on the first value that falls in it. So memory follows the lanes
+    /// that recorded and the range of values they recorded, never the number of cores times
+    /// the number of buckets.
     ///
     /// ```
     /// use perf_instrument::{Histogram, Unit};
@@ -613,7 +592,7 @@ impl Histogram {
     /// The shard of `lane`, allocated on the lane's first record.
     #[inline(always)]
     fn shard(&self, lane: usize) -> &Shard {
-        self.shards[lane].get_or_init(new_shard)
+        self.shards[lane].get_or_init(|| new_shard(self.geometry))
     }
 
     #[inline(always)]
@@ -770,8 +749,13 @@ mod tests {
         }
     }
 
-    const PAGE_3: usize = 16 + 128;
-    const PAGE_8: usize = 16 + 4096;
+    /// A page: sixteen buckets on two cache lines, at every schema.
+    const PAGE: usize = 128;
+
+    /// The page table of a shard at `schema`.
+    fn table(schema: Schema) -> usize {
+        Geometry::of(schema).pages() * std::mem::size_of::<OnceBox<Page>>()
+    }
 
     #[test]
     fn a_new_histogram_allocates_no_shard_and_a_record_one_shard_and_one_page() {
@@ -784,38 +768,47 @@ mod tests {
         );
         assert!(empty <= 600, "{empty}");
         h.shard(7).record::<Owner>(1_000, 1, g);
-        let shard = std::mem::size_of::<CachePadded<Shard>>();
-        assert!(shard <= 256, "{shard}");
-        assert_eq!(std::mem::size_of::<Chunk>(), 128);
-        assert_eq!(h.memory_bytes(), empty + shard + PAGE_3);
+        let shard = std::mem::size_of::<CachePadded<Shard>>() + table(Schema::DEFAULT);
+        assert!(shard <= 384, "{shard}");
+        assert_eq!(std::mem::size_of::<Chunk>(), PAGE);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE);
         // The same page again: nothing new; a value two octaves up: one more page.
         h.shard(7).record::<Owner>(1_001, 1, g);
-        assert_eq!(h.memory_bytes(), empty + shard + PAGE_3);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE);
         h.shard(7).record::<Owner>(4_000, 1, g);
-        assert_eq!(h.memory_bytes(), empty + shard + 2 * PAGE_3);
+        assert_eq!(h.memory_bytes(), empty + shard + 2 * PAGE);
         let snap = h.snapshot();
         assert_eq!((snap.count(), snap.sum_stored()), (3, 6_001));
-        // One series recorded from one thread at 64 lanes stays under 1 KiB: 976 B (4,944 B at
-        // schema 8, docs/ARCHITECTURE.md).
-        assert_eq!(empty + shard + PAGE_3, 976);
-        assert_eq!(empty + shard + PAGE_8, 4_944);
+        // One series recorded from one thread at 64 lanes: 1,032 B at schema 3, 7,104 B at
+        // schema 8 (docs/ARCHITECTURE.md).
+        let at_8 = std::mem::size_of::<CachePadded<Shard>>() + table(Schema::MAX);
+        assert_eq!(empty + shard + PAGE, 1_032);
+        assert_eq!(empty + at_8 + PAGE, 7_104);
     }
 
     #[test]
-    fn a_schema_8_page_holds_two_octaves_in_4_kib() {
+    fn a_schema_8_page_holds_a_sixteenth_of_an_octave() {
         let h = with_lanes(4, Schema::MAX);
         let g = h.geometry;
         let empty = h.memory_bytes();
-        let shard = std::mem::size_of::<CachePadded<Shard>>();
-        // Octaves 9 and 10, (512, 2048], share a page; 2049 starts the next one.
-        h.shard(0).record::<Owner>(513, 1, g);
-        assert_eq!(h.memory_bytes(), empty + shard + PAGE_8);
-        h.shard(0).record::<Owner>(2_048, 1, g);
-        assert_eq!(h.memory_bytes(), empty + shard + PAGE_8);
-        h.shard(0).record::<Owner>(2_049, 1, g);
-        assert_eq!(h.memory_bytes(), empty + shard + 2 * PAGE_8);
+        let shard = std::mem::size_of::<CachePadded<Shard>>() + table(Schema::MAX);
+        // Octave 9, (512, 1024], starts a page: its first sixteen buckets share it, the
+        // seventeenth starts the next one, and the octave's top is on its sixteenth page.
+        let first = 513;
+        h.shard(0).record::<Owner>(first, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE);
+        let sixteenth = layout::slot_range(layout::slot(first, Schema::MAX) + 15, Schema::MAX).1;
+        h.shard(0).record::<Owner>(sixteenth, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + PAGE);
+        h.shard(0).record::<Owner>(sixteenth + 1, 1, g);
+        assert_eq!(h.memory_bytes(), empty + shard + 2 * PAGE);
+        let (first_page, _) = g.page_of(layout::slot(first, Schema::MAX));
+        assert_eq!(
+            g.page_of(layout::slot(1_024, Schema::MAX)),
+            (first_page + 15, 15)
+        );
         let snap = h.snapshot();
-        assert_eq!((snap.count(), snap.sum_stored()), (3, 4_610));
+        assert_eq!(snap.count(), 3);
     }
 
     /// Bytes of 16 lanes recording 1 µs to 64 µs (six octaves, not aligned to pages: the
@@ -840,9 +833,10 @@ mod tests {
     fn sixteen_lanes_over_six_octaves_take_at_most_16_kib() {
         let bytes = sixteen_lanes_over_six_octaves(Schema::DEFAULT);
         assert!(bytes <= 16 * 1024, "{bytes}");
-        // Schema 8: the same four pages per lane, 32 times the buckets.
+        // Schema 8: six octaves of 256 buckets, 96 or 97 pages per lane, and the larger table.
         let bytes = sixteen_lanes_over_six_octaves(Schema::MAX);
-        assert!(bytes <= 16 * (256 + 4 * PAGE_8) + 1_024, "{bytes}");
+        let shard = std::mem::size_of::<CachePadded<Shard>>() + table(Schema::MAX);
+        assert!(bytes <= 16 * (shard + 97 * PAGE) + 1_024, "{bytes}");
     }
 
     #[test]
@@ -851,23 +845,27 @@ mod tests {
             let schema = Schema::new(s).unwrap();
             let g = Geometry::of(schema);
             let page_slots = 1usize << g.page_shift;
-            let mut seen = vec![false; PAGES * page_slots];
+            let mut seen = vec![false; g.pages() * page_slots];
             for slot in 0..schema.slots() {
                 let (page, pos) = g.page_of(slot);
-                assert!(page < PAGES && pos < page_slots, "{s}: slot {slot}");
+                assert!(page < g.pages() && pos < page_slots, "{s}: slot {slot}");
                 assert_eq!(g.slot_at(page, pos), slot);
                 assert!(!std::mem::replace(&mut seen[page * page_slots + pos], true));
             }
-            // Octave k, native indexes 2^s·k+1..=2^s·(k+1), starts at a multiple of 2^s in a
-            // page (position 0 of a page for even k at schemas >= 3); 2^(k+1), its top, is
-            // the last slot of that octave, on the same page.
+            // Octave k, native indexes 2^s·k+1..=2^s·(k+1), starts at a multiple of 2^s in
+            // the pages laid end to end (at the start of a page from schema 4 on, when an
+            // octave is whole pages); 2^(k+1), its top, is the octave's last slot.
             let per = schema.buckets_per_octave();
+            let linear = |(page, pos): (usize, usize)| page * page_slots + pos;
             for k in 0..48usize {
-                let (page, pos) = g.page_of(per * k + 2);
-                assert_eq!(pos % per, 0, "{s}: octave {k}");
+                let start = linear(g.page_of(per * k + 2));
+                assert_eq!(start % per, 0, "{s}: octave {k}");
+                if per >= page_slots {
+                    assert_eq!(g.page_of(per * k + 2).1, 0, "{s}: octave {k}");
+                }
                 assert_eq!(
-                    g.page_of(layout::slot(2 << k, schema)),
-                    (page, pos + per - 1),
+                    linear(g.page_of(layout::slot(2 << k, schema))),
+                    start + per - 1,
                     "{s}: octave {k}"
                 );
             }

@@ -511,11 +511,58 @@ fn index8(v: u64) -> usize {
     (k as usize) * 256 + 1 + j + usize::from(m >= next)
 }
 
+/// `floor(2^(i/8))` for the schema-3 native indexes `i <= 8 · 48`: the default schema's own
+/// bounds, so that its index needs no reduction (`ROOTS[32 j] = floor(2^(63 + j/8))`).
+const BOUNDS3: [u64; 8 * MAX_EXPONENT as usize + 1] = {
+    let mut bounds = [0u64; 8 * MAX_EXPONENT as usize + 1];
+    let mut i = 0;
+    while i < bounds.len() {
+        bounds[i] = bound8(32 * i);
+        i += 1;
+    }
+    bounds
+};
+
+/// Schema-3 slots of the values 0 to 8, whose octaves are too narrow for the three-bit guess.
+const SMALL3: [u8; 9] = {
+    let mut small = [0u8; 9];
+    let mut v = 1;
+    while v <= 8 {
+        let mut i = 0;
+        while (v as u64) > BOUNDS3[i] {
+            i += 1;
+        }
+        small[v] = (i + 1) as u8;
+        v += 1;
+    }
+    small
+};
+
+/// The slot of `v` at schema 3, the default, directly: the octave from `leading_zeros`, a
+/// linear guess from the next three bits, and one compare against the exact bound (the log
+/// bound always lies inside the linear eighth the guess picks, so the answer is the guess or
+/// the next bucket). Two small tables, no reduction: the common case's record stays as cheap
+/// as when schema 3 was the only one.
+#[inline(always)]
+fn slot3(v: u64) -> usize {
+    if v <= 8 {
+        return SMALL3[v as usize] as usize;
+    }
+    let m = v - 1;
+    let k = 63 - m.leading_zeros();
+    let eighth = ((m >> (k - 3)) & 7) as usize;
+    let guess = (k as usize) * 8 + eighth + 1;
+    guess + usize::from(v > BOUNDS3[guess]) + 1
+}
+
 /// The slot (0 = zero bucket, `i + 1` = native index `i`) at `schema` of a value
 /// `v <= MAX_VALUE`.
 #[inline(always)]
 pub(crate) fn slot(v: u64, schema: Schema) -> usize {
     debug_assert!(v <= MAX_VALUE);
+    if schema.get() == 3 {
+        return slot3(v);
+    }
     if v == 0 {
         return 0;
     }
@@ -576,6 +623,29 @@ pub(crate) use crate::clock::nanos_to_units;
 #[cfg(all(test, not(perf_instrument_loom)))]
 mod tests {
     use super::*;
+
+    /// The schema-3 fast path against the general one (schema-8 index reduced by 5).
+    #[test]
+    fn schema_3_fast_path_matches_the_reduced_schema_8_index() {
+        let general = |v: u64| {
+            if v == 0 {
+                0
+            } else {
+                ((index8(v) + 31) >> 5) + 1
+            }
+        };
+        for v in 0..(1u64 << 20) {
+            assert_eq!(slot3(v), general(v), "v = {v}");
+        }
+        for &b in &BOUNDS3 {
+            for v in [b.saturating_sub(1), b, b + 1] {
+                if v <= MAX_VALUE {
+                    assert_eq!(slot3(v), general(v), "v = {v}");
+                }
+            }
+        }
+        assert_eq!(slot3(MAX_VALUE), Schema::DEFAULT.slots() - 1);
+    }
 
     const ALL: [Schema; 9] = {
         let mut all = [Schema(0); 9];
