@@ -53,7 +53,7 @@ impl PrometheusClientCollector {
 impl fmt::Debug for PrometheusClientCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrometheusClientCollector")
-            .field("families", &self.registry.collect().len())
+            .field("registry", &self.registry)
             .finish()
     }
 }
