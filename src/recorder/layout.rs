@@ -525,14 +525,11 @@ const BOUNDS3: [u64; 8 * MAX_EXPONENT as usize + 1] = {
 
 /// Schema-3 slots of the values 0 to 8, whose octaves are too narrow for the three-bit guess.
 const SMALL3: [u8; 9] = {
+    // The schema-8 index reduced to schema 3, as `slot` does for every other schema.
     let mut small = [0u8; 9];
     let mut v = 1;
     while v <= 8 {
-        let mut i = 0;
-        while (v as u64) > BOUNDS3[i] {
-            i += 1;
-        }
-        small[v] = (i + 1) as u8;
+        small[v] = (((SMALL[v] as usize + 31) >> 5) + 1) as u8;
         v += 1;
     }
     small
