@@ -130,7 +130,7 @@ fn every_type_renders_with_the_right_names_and_exact_values() {
                 .count();
             assert_eq!(s.value, exact as f64, "le={le}");
         }
-        assert_eq!(bounds, 20, "the default seconds buckets");
+        assert_eq!(bounds, 53, "the default seconds buckets");
         let count = h
             .samples
             .iter()

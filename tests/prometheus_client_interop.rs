@@ -67,11 +67,20 @@ fn the_prometheus_client_endpoint_serves_our_families_sample_for_sample() {
         {
             let found = got.samples.iter().find(|s| {
                 s.name == sample.name && {
-                    let mut a = s.labels.clone();
-                    let mut b = sample.labels.clone();
-                    a.sort();
-                    b.sort();
-                    a == b
+                    // `le` compares as a number: the two encoders print small floats
+                    // differently (`9.5367431640625e-07` and `0.00000095367431640625`).
+                    let normal = |labels: &Vec<(String, String)>| {
+                        let mut labels: Vec<(String, String)> = labels
+                            .iter()
+                            .map(|(k, v)| match (k.as_str(), v.parse::<f64>()) {
+                                ("le", Ok(le)) => (k.clone(), le.to_string()),
+                                _ => (k.clone(), v.clone()),
+                            })
+                            .collect();
+                        labels.sort();
+                        labels
+                    };
+                    normal(&s.labels) == normal(&sample.labels)
                 }
             });
             let found = found

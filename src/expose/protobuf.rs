@@ -288,7 +288,7 @@ pub(crate) fn encode_family(
 /// A histogram message: the classic buckets at `bounds` and every native bucket exactly.
 pub(crate) fn histogram(snap: &HistogramSnapshot, bounds: &[u64]) -> proto::Histogram {
     let mut cumulative = Vec::new();
-    snap.cumulative_counts(bounds, &mut cumulative);
+    crate::recorder::ClassicSlots::default().cumulative(bounds, snap, &mut cumulative);
     let bucket = bounds
         .iter()
         .zip(cumulative)

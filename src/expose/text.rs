@@ -4,7 +4,7 @@
 //! only and works from its own metric types; see `docs/ARCHITECTURE.md`.
 
 use super::number::{push_float, push_int};
-use crate::recorder::HistogramSnapshot;
+use crate::recorder::{ClassicSlots, HistogramSnapshot};
 use crate::registry::{FamilySnapshot, MetricKind, SeriesValue};
 
 /// Which text format to write.
@@ -27,15 +27,21 @@ pub(crate) fn encode_family(
     let name = desc.name().as_bytes();
     let kind = desc.kind();
     write_metadata(format, family, out);
-    let mut le_values = Vec::new();
+    // Each bucket line is the series' `name_bucket{labels,` then the family's `le="…"} ` and the
+    // count: both parts are rendered once, so a line costs two copies and an integer.
+    let mut le_tails = Vec::new();
     if kind == MetricKind::Histogram {
         for bound in desc.buckets().upper_bounds(desc.unit()) {
-            let mut le = Vec::new();
+            let mut le = b"le=\"".to_vec();
             push_float(&mut le, bound);
-            le_values.push(le);
+            le.extend_from_slice(b"\"} ");
+            le_tails.push(le);
         }
+        le_tails.push(b"le=\"+Inf\"} ".to_vec());
     }
+    let mut bucket_prefix = Vec::new();
     let mut cumulative = Vec::new();
+    let mut slots = ClassicSlots::default();
     let mut labels = LabelWriter::new(const_labels);
     for series in &family.series {
         if series.label_values.len() != desc.label_names().len() {
@@ -45,27 +51,29 @@ pub(crate) fn encode_family(
         let labels = &labels;
         match (kind, &series.value) {
             (MetricKind::Counter, value @ (SeriesValue::Unsigned(_) | SeriesValue::Float(_))) => {
-                sample(out, name, b"_total", labels, None, |out| {
-                    push_value(out, value)
-                });
+                sample(out, name, b"_total", labels, |out| push_value(out, value));
                 if let (Text::OpenMetrics, Some(created)) = (format, series.created) {
-                    sample(out, name, b"_created", labels, None, |out| {
+                    sample(out, name, b"_created", labels, |out| {
                         push_float(out, created)
                     });
                 }
             }
             (MetricKind::Gauge, value) if !matches!(value, SeriesValue::Histogram(_)) => {
-                sample(out, name, b"", labels, None, |out| push_value(out, value));
+                sample(out, name, b"", labels, |out| push_value(out, value));
             }
             (MetricKind::Histogram, SeriesValue::Histogram(snap)) => {
-                snap.cumulative_counts(desc.buckets().stored(), &mut cumulative);
+                slots.cumulative(desc.buckets().stored(), snap, &mut cumulative);
+                // `+Inf` holds the count: `_count` is the sum of the same buckets, so they agree.
+                cumulative.push(snap.count());
+                labels.bucket_prefix(name, &mut bucket_prefix);
                 write_histogram(
                     format,
                     out,
                     name,
                     labels,
                     snap,
-                    &le_values,
+                    &bucket_prefix,
+                    &le_tails,
                     &cumulative,
                     series.created,
                 );
@@ -138,28 +146,24 @@ fn write_histogram(
     name: &[u8],
     labels: &LabelWriter,
     snap: &HistogramSnapshot,
-    le_values: &[Vec<u8>],
+    bucket_prefix: &[u8],
+    le_tails: &[Vec<u8>],
     cumulative: &[u64],
     created: Option<f64>,
 ) {
-    // One count for `+Inf`, `_count`: the sum of the same buckets, so they always agree.
     let count = snap.count();
-    for (le, n) in le_values.iter().zip(cumulative.iter()) {
-        sample(out, name, b"_bucket", labels, Some(le), |out| {
-            push_int(out, *n)
-        });
+    for (tail, n) in le_tails.iter().zip(cumulative) {
+        out.extend_from_slice(bucket_prefix);
+        out.extend_from_slice(tail);
+        push_int(out, *n);
+        out.push(b'\n');
     }
-    sample(out, name, b"_bucket", labels, Some(b"+Inf"), |out| {
-        push_int(out, count)
-    });
-    sample(out, name, b"_count", labels, None, |out| {
-        push_int(out, count)
-    });
-    sample(out, name, b"_sum", labels, None, |out| {
+    sample(out, name, b"_count", labels, |out| push_int(out, count));
+    sample(out, name, b"_sum", labels, |out| {
         push_float(out, snap.sum())
     });
     if let (Text::OpenMetrics, Some(created)) = (format, created) {
-        sample(out, name, b"_created", labels, None, |out| {
+        sample(out, name, b"_created", labels, |out| {
             push_float(out, created)
         });
     }
@@ -174,18 +178,17 @@ fn push_value(out: &mut Vec<u8>, value: &SeriesValue) {
     }
 }
 
-/// Writes `name suffix {labels[,le="…"]} value\n`.
+/// Writes `name suffix {labels} value\n`.
 fn sample(
     out: &mut Vec<u8>,
     name: &[u8],
     suffix: &[u8],
     labels: &LabelWriter,
-    le: Option<&[u8]>,
     value: impl FnOnce(&mut Vec<u8>),
 ) {
     out.extend_from_slice(name);
     out.extend_from_slice(suffix);
-    labels.write(out, le);
+    labels.write(out);
     out.push(b' ');
     value(out);
     out.push(b'\n');
@@ -217,22 +220,21 @@ impl LabelWriter {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>, le: Option<&[u8]>) {
-        if self.current.is_empty() && le.is_none() {
+    /// Sets `prefix` to `name_bucket{pairs,`: a bucket line without its `le` pair and value.
+    fn bucket_prefix(&self, name: &[u8], prefix: &mut Vec<u8>) {
+        prefix.clear();
+        prefix.extend_from_slice(name);
+        prefix.extend_from_slice(b"_bucket{");
+        prefix.extend_from_slice(&self.current);
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        if self.current.is_empty() {
             return;
         }
-        out.push(b'{');
         // Pairs are written with a trailing comma; drop the last one.
-        let pairs = &self.current[..self.current.len().saturating_sub(1)];
-        out.extend_from_slice(pairs);
-        if let Some(le) = le {
-            if !pairs.is_empty() {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"le=\"");
-            out.extend_from_slice(le);
-            out.push(b'"');
-        }
+        out.push(b'{');
+        out.extend_from_slice(&self.current[..self.current.len() - 1]);
         out.push(b'}');
     }
 }

@@ -86,7 +86,11 @@ impl Collector for PrometheusClientCollector {
                 let mut out = metric.encode_family(&labels)?;
                 match (&series.value, desc.kind()) {
                     (SeriesValue::Histogram(h), MetricKind::Histogram) => {
-                        h.cumulative_counts(desc.buckets().stored(), &mut cumulative);
+                        crate::recorder::ClassicSlots::default().cumulative(
+                            desc.buckets().stored(),
+                            h,
+                            &mut cumulative,
+                        );
                         // prometheus-client takes each bucket's own count and accumulates.
                         let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(bounds.len() + 1);
                         let mut below = 0u64;

@@ -15,6 +15,7 @@ pub use counter::Counter;
 pub use gauge::{Gauge, InFlightGuard, OwnedInFlightGuard};
 pub use histogram::{Histogram, HistogramTimer, MAX_FILL_IN};
 pub use layout::Schema;
+pub(crate) use snapshot::ClassicSlots;
 pub use snapshot::{Bucket, HistogramSnapshot};
 #[cfg(perf_instrument_loom)]
 pub use {lanes::Table as LaneTable, wide_sum::WideSum};

@@ -396,15 +396,13 @@ impl HistogramSnapshot {
             .fold(0u64, |a, &b| a.wrapping_add(b))
     }
 
-    /// Cumulative counts at each of `bounds` (stored integers that are bounds of the
-    /// snapshot's schema, ascending), written into `out`, in one pass over the buckets.
-    pub(crate) fn cumulative_counts(&self, bounds: &[u64], out: &mut Vec<u64>) {
+    /// Cumulative counts up to and including each of `last_slots` (ascending), into `out`.
+    fn cumulative_at(&self, last_slots: &[usize], out: &mut Vec<u64>) {
         out.clear();
         let mut running = 0u64;
         let mut slot = 0;
-        for &bound in bounds {
-            let last = layout::slot(bound.min(layout::MAX_VALUE), self.schema)
-                .min(self.buckets.len().wrapping_sub(1));
+        for &last in last_slots {
+            let last = last.min(self.buckets.len().wrapping_sub(1));
             while slot <= last && slot < self.buckets.len() {
                 running = running.wrapping_add(self.buckets[slot]);
                 slot += 1;
@@ -555,5 +553,36 @@ impl HistogramSnapshot {
             Unit::Seconds => stored / TIME_UNITS_PER_SECOND as f64,
             Unit::Bytes | Unit::Count => stored,
         }
+    }
+}
+
+/// Classic bounds resolved once to the last layout slot each covers, for the schema of the
+/// snapshots at hand: the series of one family share both, so an encoder resolves them once per
+/// family rather than once per series.
+#[derive(Debug, Default)]
+pub(crate) struct ClassicSlots {
+    schema: Option<Schema>,
+    last_slots: Vec<usize>,
+}
+
+impl ClassicSlots {
+    /// Cumulative counts of `snap` at each of `bounds` (stored integers that are bounds of the
+    /// snapshot's schema, ascending), written into `out`, in one pass over the buckets.
+    pub(crate) fn cumulative(
+        &mut self,
+        bounds: &[u64],
+        snap: &HistogramSnapshot,
+        out: &mut Vec<u64>,
+    ) {
+        if self.schema != Some(snap.schema) || self.last_slots.len() != bounds.len() {
+            self.schema = Some(snap.schema);
+            self.last_slots.clear();
+            self.last_slots.extend(
+                bounds
+                    .iter()
+                    .map(|&b| layout::slot(b.min(layout::MAX_VALUE), snap.schema)),
+            );
+        }
+        snap.cumulative_at(&self.last_slots, out);
     }
 }

@@ -184,10 +184,11 @@ impl SagaMetrics {
     }
 }
 
-/// Classic buckets of `saga_duration_seconds`: powers of two from 2^-7 s (7.8 ms) to 2^12 s
-/// (68 min), exact layout bounds; a saga spans more than one call, so its range starts and ends
-/// higher than the default's (122 µs – 64 s), which the step durations keep.
+/// Classic buckets of `saga_duration_seconds`: two per octave (as the default for durations)
+/// from 2^-7 s (7.8 ms) to 2^12 s (68 min), exact layout bounds; a saga spans more than one
+/// call, so its range starts and ends higher than the default's (0.95 µs – 64 s), which the step
+/// durations keep.
 fn saga_buckets() -> Buckets {
-    let bounds: Vec<f64> = (-7..=12).map(|e| 2f64.powi(e)).collect();
-    Buckets::from_values(Unit::Seconds, &bounds)
+    // 2^30 stored units per second.
+    Buckets::half_octaves(30 - 7, 30 + 12)
 }
