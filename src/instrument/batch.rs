@@ -1,6 +1,7 @@
 //! `BatchRecorder`: items per batch and the batch's duration, recorded together (group commits,
 //! write-behind flushes).
 
+use super::HistogramShape;
 use crate::clock::Clock;
 use crate::recorder::Histogram;
 use crate::registry::{Registry, RegistryError};
@@ -61,7 +62,8 @@ pub struct BatchRecorder {
 pub struct BatchRecorderBuilder {
     batch: String,
     clock: Option<Clock>,
-    schema: i32,
+    shape: HistogramShape,
+    size_buckets: Option<crate::Buckets>,
 }
 
 impl BatchRecorderBuilder {
@@ -76,7 +78,44 @@ impl BatchRecorderBuilder {
     /// ```
     #[must_use]
     pub fn schema(mut self, schema: i32) -> Self {
-        self.schema = schema;
+        self.shape.schema = schema;
+        self
+    }
+
+    /// Classic buckets of `batch_duration_seconds` (batch sizes take [`size_buckets`](Self::size_buckets)) (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// shared by every instrument of this kind in a registry, so they must agree on them, as on
+    /// the schema.
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, Unit};
+    /// let r = Registry::new();
+    /// let coarse = Buckets::from_values(Unit::Seconds, &[0.25, 1.0, 4.0]);
+    /// let _it = perf_instrument::BatchRecorder::builder("flush").buckets(coarse).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// // Three bounds and `+Inf`.
+    /// assert_eq!(text.lines().filter(|l| l.starts_with("batch_duration_seconds_bucket")).count(), 4);
+    /// ```
+    #[must_use]
+    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.shape.buckets = Some(buckets);
+        self
+    }
+
+    /// Classic buckets of `batch_size` (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) counts, powers of two to 65,536).
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, BatchRecorder, Buckets, Format, Registry, Unit};
+    /// let r = Registry::new();
+    /// let sizes = Buckets::from_values(Unit::Count, &[1.0, 8.0, 64.0, 512.0]);
+    /// let _b = BatchRecorder::builder("flush").size_buckets(sizes).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// assert_eq!(text.lines().filter(|l| l.starts_with("batch_size_bucket")).count(), 5);
+    /// ```
+    #[must_use]
+    pub fn size_buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.size_buckets = Some(buckets);
         self
     }
 
@@ -107,10 +146,16 @@ impl BatchRecorderBuilder {
         Ok(BatchRecorder {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             size: registry
-                .register_histogram(families::SIZE.opts().schema(self.schema))?
+                .register_histogram(
+                    HistogramShape {
+                        schema: self.shape.schema,
+                        buckets: self.size_buckets,
+                    }
+                    .opts(&families::SIZE),
+                )?
                 .with_label_values(&b),
             duration: registry
-                .register_histogram(families::DURATION.opts().schema(self.schema))?
+                .register_histogram(self.shape.opts(&families::DURATION))?
                 .with_label_values(&b),
         })
     }
@@ -143,7 +188,8 @@ impl BatchRecorder {
         BatchRecorderBuilder {
             batch: batch.into(),
             clock: None,
-            schema: crate::recorder::Schema::DEFAULT.get(),
+            shape: HistogramShape::default(),
+            size_buckets: None,
         }
     }
 

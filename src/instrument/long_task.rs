@@ -2,6 +2,7 @@
 //! finished ones took (Micrometer's LongTaskTimer).
 
 use super::active_set::{ActiveSet, Slot};
+use super::HistogramShape;
 use crate::clock::Clock;
 use crate::recorder::{Counter, Gauge, Histogram};
 use crate::registry::{FamilyDef, Opts, Registry, RegistryError};
@@ -107,7 +108,7 @@ pub struct LongTaskTimerBuilder {
     labels: Vec<(String, String)>,
     capacity: usize,
     clock: Option<Clock>,
-    schema: i32,
+    shape: HistogramShape,
 }
 
 impl LongTaskTimerBuilder {
@@ -121,7 +122,27 @@ impl LongTaskTimerBuilder {
     /// ```
     #[must_use]
     pub fn schema(mut self, schema: i32) -> Self {
-        self.schema = schema;
+        self.shape.schema = schema;
+        self
+    }
+
+    /// Classic buckets of the finished tasks' duration histogram (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// shared by every instrument of this kind in a registry, so they must agree on them, as on
+    /// the schema.
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, Unit};
+    /// let r = Registry::new();
+    /// let coarse = Buckets::from_values(Unit::Seconds, &[0.25, 1.0, 4.0]);
+    /// let _it = perf_instrument::LongTaskTimer::builder("backup").buckets(coarse).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// // Three bounds and `+Inf`.
+    /// assert_eq!(text.lines().filter(|l| l.starts_with("backup_duration_seconds_bucket")).count(), 4);
+    /// ```
+    #[must_use]
+    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.shape.buckets = Some(buckets);
         self
     }
 
@@ -204,7 +225,7 @@ impl LongTaskTimerBuilder {
             .register_gauge(opts(&families::ACTIVE_TASKS))?
             .with_label_values(&values);
         let duration = registry
-            .register_histogram(opts(&families::DURATION).schema(self.schema))?
+            .register_histogram(self.shape.apply(opts(&families::DURATION)))?
             .with_label_values(&values);
         let untracked = registry
             .register_counter(opts(&families::UNTRACKED))?
@@ -245,7 +266,7 @@ impl LongTaskTimer {
             labels: Vec::new(),
             capacity: 4_096,
             clock: None,
-            schema: crate::recorder::Schema::DEFAULT.get(),
+            shape: HistogramShape::default(),
         }
     }
 

@@ -15,6 +15,9 @@ mod pending;
 mod pipeline;
 mod queue;
 pub mod saga;
+mod shape;
+
+pub(crate) use shape::HistogramShape;
 
 /// The catalogue entries of the instruments' families, one module per instrument.
 pub(crate) mod families {

@@ -1,6 +1,7 @@
 //! `PendingTracker`: completions awaited by request id — how many are pending, how old the
 //! oldest is, how long completions took, and which were orphaned and why.
 
+use super::HistogramShape;
 use crate::clock::Clock;
 use crate::recorder::{Counter, Histogram};
 use crate::registry::background::{Background, BackgroundThread};
@@ -317,7 +318,7 @@ pub struct PendingTrackerBuilder<K> {
     max_pending: usize,
     max_key_bytes: usize,
     clock: Option<Clock>,
-    schema: i32,
+    shape: HistogramShape,
     _key: std::marker::PhantomData<fn(K)>,
 }
 
@@ -332,7 +333,27 @@ impl<K: PendingKey> PendingTrackerBuilder<K> {
     /// ```
     #[must_use]
     pub fn schema(mut self, schema: i32) -> Self {
-        self.schema = schema;
+        self.shape.schema = schema;
+        self
+    }
+
+    /// Classic buckets of `pending_completion_duration_seconds` (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// shared by every instrument of this kind in a registry, so they must agree on them, as on
+    /// the schema.
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, Unit};
+    /// let r = Registry::new();
+    /// let coarse = Buckets::from_values(Unit::Seconds, &[0.25, 1.0, 4.0]);
+    /// let _it = perf_instrument::PendingTracker::<u64>::builder("replies").buckets(coarse).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// // Three bounds and `+Inf`.
+    /// assert_eq!(text.lines().filter(|l| l.starts_with("pending_completion_duration_seconds_bucket")).count(), 4);
+    /// ```
+    #[must_use]
+    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.shape.buckets = Some(buckets);
         self
     }
 
@@ -427,7 +448,7 @@ impl<K: PendingKey> PendingTrackerBuilder<K> {
         let rejected = registry.register_counter(f::REJECTED.opts())?;
         let metrics = Metrics {
             latency: registry
-                .register_histogram(f::COMPLETION_DURATION.opts().schema(self.schema))?
+                .register_histogram(self.shape.opts(&f::COMPLETION_DURATION))?
                 .with_label_values(&[t]),
             registered: counter(&f::REGISTERED)?,
             completed: counter(&f::COMPLETED)?,
@@ -503,7 +524,7 @@ impl<K: PendingKey> PendingTracker<K> {
             max_pending: 100_000,
             max_key_bytes: DEFAULT_MAX_PENDING_KEY_BYTES,
             clock: None,
-            schema: crate::recorder::Schema::DEFAULT.get(),
+            shape: HistogramShape::default(),
             _key: std::marker::PhantomData,
         }
     }

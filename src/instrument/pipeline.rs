@@ -1,6 +1,7 @@
 //! `Pipeline`: per-stage durations, gaps between stages, end-to-end latency and events in flight
 //! of an event pipeline, within a process and across processes.
 
+use super::HistogramShape;
 use crate::clock::Clock;
 use crate::recorder::{Counter, Histogram};
 use crate::registry::{Registry, RegistryError, StageTimer};
@@ -264,7 +265,7 @@ pub struct PipelineBuilder {
     stages: Vec<String>,
     clock: Option<Clock>,
     max_remote_age: Duration,
-    schema: i32,
+    shape: HistogramShape,
 }
 
 impl PipelineBuilder {
@@ -281,7 +282,27 @@ impl PipelineBuilder {
     /// ```
     #[must_use]
     pub fn schema(mut self, schema: i32) -> Self {
-        self.schema = schema;
+        self.shape.schema = schema;
+        self
+    }
+
+    /// Classic buckets of this pipeline's stage, gap and end-to-end durations (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// shared by every instrument of this kind in a registry, so they must agree on them, as on
+    /// the schema.
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, Unit};
+    /// let r = Registry::new();
+    /// let coarse = Buckets::from_values(Unit::Seconds, &[0.25, 1.0, 4.0]);
+    /// let _it = perf_instrument::Pipeline::builder("p").stages(["s"]).buckets(coarse).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// // Three bounds and `+Inf`.
+    /// assert_eq!(text.lines().filter(|l| l.starts_with("pipeline_end_to_end_duration_seconds_bucket")).count(), 4);
+    /// ```
+    #[must_use]
+    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.shape.buckets = Some(buckets);
         self
     }
 
@@ -346,9 +367,9 @@ impl PipelineBuilder {
         let p = self.name.as_str();
         registry.claim_stages(p, &self.stages, &StageTimer::Pipeline)?;
         use families as f;
-        let schema = self.schema;
-        let duration = registry.register_histogram(f::STAGE_DURATION.opts().schema(schema))?;
-        let gap = registry.register_histogram(f::STAGE_GAP.opts().schema(schema))?;
+        let shape = &self.shape;
+        let duration = registry.register_histogram(shape.opts(&f::STAGE_DURATION))?;
+        let gap = registry.register_histogram(shape.opts(&f::STAGE_GAP))?;
         let stages = self
             .stages
             .iter()
@@ -371,7 +392,7 @@ impl PipelineBuilder {
                 name: self.name.clone(),
                 stages,
                 end_to_end: registry
-                    .register_histogram(f::END_TO_END.opts().schema(schema))?
+                    .register_histogram(shape.opts(&f::END_TO_END))?
                     .with_label_values(&[p]),
                 in_flight: AtomicI64::new(0),
                 abandoned: registry
@@ -413,7 +434,7 @@ impl Pipeline {
             stages: Vec::new(),
             clock: None,
             max_remote_age: Duration::from_secs(24 * 3600),
-            schema: crate::recorder::Schema::DEFAULT.get(),
+            shape: HistogramShape::default(),
         }
     }
 

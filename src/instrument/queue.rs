@@ -1,5 +1,6 @@
 //! Queue waits: how long items wait between submit and pickup, and how many are waiting.
 
+use super::HistogramShape;
 use crate::clock::Clock;
 use crate::recorder::{Counter, Histogram};
 use crate::registry::{Registry, RegistryError};
@@ -117,7 +118,7 @@ struct ProbeInner {
 pub struct QueueProbeBuilder {
     queue: String,
     clock: Option<Clock>,
-    schema: i32,
+    shape: HistogramShape,
 }
 
 impl QueueProbeBuilder {
@@ -132,7 +133,27 @@ impl QueueProbeBuilder {
     /// ```
     #[must_use]
     pub fn schema(mut self, schema: i32) -> Self {
-        self.schema = schema;
+        self.shape.schema = schema;
+        self
+    }
+
+    /// Classic buckets of the queue wait histograms (`queue_wait_seconds` and the wait of dropped items) (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// shared by every instrument of this kind in a registry, so they must agree on them, as on
+    /// the schema.
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, Unit};
+    /// let r = Registry::new();
+    /// let coarse = Buckets::from_values(Unit::Seconds, &[0.25, 1.0, 4.0]);
+    /// let _it = perf_instrument::QueueProbe::builder("q").buckets(coarse).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// // Three bounds and `+Inf`.
+    /// assert_eq!(text.lines().filter(|l| l.starts_with("queue_wait_seconds_bucket")).count(), 4);
+    /// ```
+    #[must_use]
+    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.shape.buckets = Some(buckets);
         self
     }
 
@@ -164,7 +185,7 @@ impl QueueProbeBuilder {
         let probe = ProbeInner {
             clock: self.clock.unwrap_or_else(|| Clock::global().clone()),
             wait: registry
-                .register_histogram(f::WAIT.opts().schema(self.schema))?
+                .register_histogram(self.shape.opts(&f::WAIT))?
                 .with_label_values(&q),
             enqueued: registry
                 .register_counter(f::ENQUEUED.opts())?
@@ -176,7 +197,7 @@ impl QueueProbeBuilder {
                 .register_counter(f::DROPPED.opts())?
                 .with_label_values(&q),
             dropped_wait: registry
-                .register_histogram(f::DROPPED_WAIT.opts().schema(self.schema))?
+                .register_histogram(self.shape.opts(&f::DROPPED_WAIT))?
                 .with_label_values(&q),
         };
         let probe = QueueProbe {
@@ -220,7 +241,7 @@ impl QueueProbe {
         QueueProbeBuilder {
             queue: queue.into(),
             clock: None,
-            schema: crate::recorder::Schema::DEFAULT.get(),
+            shape: HistogramShape::default(),
         }
     }
 

@@ -3,7 +3,9 @@
 
 use super::errors;
 use crate::recorder::{Counter, Histogram, Unit};
-use crate::registry::{Family, FnGauge, Opts, Registry, RegistryError, OVERFLOW_LABEL_VALUE};
+use crate::registry::{
+    Buckets, Family, FnGauge, Opts, Registry, RegistryError, OVERFLOW_LABEL_VALUE,
+};
 use crate::sync::{AtomicU64, Ordering};
 use metrics::{Key, KeyName, Metadata, SharedString};
 use parking_lot::{Mutex, RwLock};
@@ -132,7 +134,27 @@ struct Inner {
     histograms: Cache<HistogramCell>,
     names: Mutex<Names>,
     max_families: usize,
+    buckets: FacadeBuckets,
     errors: Errors,
+}
+
+/// Classic buckets of facade histograms, in base units: a default and overrides by name prefix.
+#[derive(Clone, Debug, Default)]
+struct FacadeBuckets {
+    default: Option<Vec<f64>>,
+    by_prefix: Vec<(String, Vec<f64>)>,
+}
+
+impl FacadeBuckets {
+    /// The values for metric `name`: the longest matching prefix, else the default.
+    fn of(&self, name: &str) -> Option<&[f64]> {
+        self.by_prefix
+            .iter()
+            .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, values)| values.as_slice())
+            .or(self.default.as_deref())
+    }
 }
 
 /// Configures a [`MetricsRecorder`].
@@ -147,6 +169,7 @@ struct Inner {
 pub struct MetricsRecorderBuilder {
     registry: Registry,
     max_families: usize,
+    buckets: FacadeBuckets,
 }
 
 impl MetricsRecorderBuilder {
@@ -165,6 +188,51 @@ impl MetricsRecorderBuilder {
         self
     }
 
+    /// Classic buckets of every facade histogram, in the histogram's base unit (seconds, bytes
+    /// or items), as `metrics-exporter-prometheus`'s `set_buckets` takes them (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). Each value moves up to
+    /// the nearest bound of the histogram's layout; negative, NaN and infinite values are
+    /// dropped.
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let recorder = perf_instrument::MetricsRecorder::builder(&registry)
+    ///     .buckets(&[0.5, 1.0, 2.0])
+    ///     .build();
+    /// metrics::with_local_recorder(&recorder, || metrics::histogram!("job_seconds").record(0.7));
+    /// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+    /// assert!(text.contains(r#"job_seconds_bucket{le="1.0"} 1"#), "{text}");
+    /// assert_eq!(text.matches("job_seconds_bucket").count(), 4);
+    /// ```
+    pub fn buckets(mut self, values: &[f64]) -> Self {
+        self.buckets.default = Some(values.to_vec());
+        self
+    }
+
+    /// Classic buckets of the facade histograms whose name starts with `prefix` (the name as
+    /// given to `metrics`, before any unit suffix), in base units; the longest matching prefix
+    /// wins over shorter ones and over [`buckets`](Self::buckets).
+    ///
+    /// ```
+    /// let registry = perf_instrument::Registry::new();
+    /// let recorder = perf_instrument::MetricsRecorder::builder(&registry)
+    ///     .buckets_for("db_", &[0.001, 0.01])
+    ///     .build();
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     metrics::histogram!("db_query_seconds").record(0.002);
+    ///     metrics::histogram!("http_seconds").record(0.002);
+    /// });
+    /// let text = String::from_utf8(perf_instrument::render(&registry, None).1).unwrap();
+    /// assert_eq!(text.matches("db_query_seconds_bucket").count(), 3);
+    /// assert!(text.matches("http_seconds_bucket").count() > 3);
+    /// ```
+    pub fn buckets_for(mut self, prefix: impl Into<String>, values: &[f64]) -> Self {
+        self.buckets
+            .by_prefix
+            .push((prefix.into(), values.to_vec()));
+        self
+    }
+
     /// The recorder.
     ///
     /// ```
@@ -180,6 +248,7 @@ impl MetricsRecorderBuilder {
                 histograms: Cache::new(),
                 names: Mutex::new(Names::default()),
                 max_families: self.max_families,
+                buckets: self.buckets,
                 errors: Errors::new(&self.registry),
                 registry: self.registry,
             }),
@@ -228,6 +297,7 @@ impl MetricsRecorder {
         MetricsRecorderBuilder {
             registry: registry.clone(),
             max_families: DEFAULT_MAX_FACADE_FAMILIES,
+            buckets: FacadeBuckets::default(),
         }
     }
 
@@ -777,10 +847,13 @@ impl Inner {
         };
         // A facade family never merges into one registered in code (an instrument's, or the
         // service's own): the registry refuses the name, and the refusal is counted.
-        let opts = Opts::new(name, help)
+        let mut opts = Opts::new(name, help)
             .unit(unit)
             .labels(labels.clone())
             .facade();
+        if let (Kind::Histogram, Some(values)) = (kind, self.buckets.of(key.name())) {
+            opts = opts.buckets(Buckets::from_values(unit, values));
+        }
         let registry = &self.registry;
         let family = match kind {
             Kind::Counter => FamilyOf::Counter(registry.register_counter(opts)?),

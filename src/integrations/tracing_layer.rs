@@ -3,6 +3,7 @@
 
 use crate::clock::{self, Clock};
 use crate::instrument::families::pipeline::STAGE_DURATION;
+use crate::instrument::HistogramShape;
 use crate::recorder::{Counter, Histogram};
 use crate::registry::{Family, Registry, RegistryError};
 use parking_lot::RwLock;
@@ -131,6 +132,7 @@ pub struct StageLayerBuilder {
     field: Option<String>,
     slow: Option<Duration>,
     clock: Option<Clock>,
+    shape: HistogramShape,
 }
 
 /// What the layer keeps in a span's extensions.
@@ -158,6 +160,7 @@ impl StageLayer {
             field: None,
             slow: None,
             clock: None,
+            shape: HistogramShape::default(),
         }
     }
 
@@ -246,6 +249,39 @@ impl StageLayerBuilder {
         self
     }
 
+    /// Native schema of the stage histograms, 0 to 8 (default 3; see
+    /// [`Opts::schema`](crate::Opts::schema)). `pipeline_stage_duration_seconds` is shared with
+    /// [`Pipeline`](crate::Pipeline)s of the registry, so they must agree on it; outside
+    /// `0..=8`, `build` fails with
+    /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
+    ///
+    /// ```
+    /// let r = perf_instrument::Registry::new();
+    /// assert!(perf_instrument::StageLayer::builder().schema(5).build(&r).is_ok());
+    /// assert!(perf_instrument::StageLayer::builder().schema(9).build(&r).is_err());
+    /// ```
+    pub fn schema(mut self, schema: i32) -> Self {
+        self.shape.schema = schema;
+        self
+    }
+
+    /// Classic buckets of the stage histograms (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) seconds), shared with the
+    /// registry's pipelines as the schema is.
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, StageLayer, Unit};
+    /// let r = Registry::new();
+    /// let coarse = Buckets::from_values(Unit::Seconds, &[0.001, 1.0]);
+    /// let _layer = StageLayer::builder().buckets(coarse).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// assert!(text.contains("# TYPE pipeline_stage_busy_seconds histogram"));
+    /// ```
+    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.shape.buckets = Some(buckets);
+        self
+    }
+
     /// The clock (default: the process clock; a manual one in tests).
     ///
     /// ```
@@ -269,9 +305,9 @@ impl StageLayerBuilder {
     /// # let _ = layer;
     /// ```
     pub fn build(self, registry: &Registry) -> Result<StageLayer, RegistryError> {
-        let duration = registry.register_histogram(STAGE_DURATION.opts())?;
-        let busy = registry.register_histogram(families::STAGE_BUSY.opts())?;
-        let idle = registry.register_histogram(families::STAGE_IDLE.opts())?;
+        let duration = registry.register_histogram(self.shape.opts(&STAGE_DURATION))?;
+        let busy = registry.register_histogram(self.shape.opts(&families::STAGE_BUSY))?;
+        let idle = registry.register_histogram(self.shape.opts(&families::STAGE_IDLE))?;
         let slow = match self.slow {
             Some(_) => Some(registry.register_counter(families::STAGE_SLOW.opts())?),
             None => None,

@@ -380,7 +380,7 @@ pub(crate) struct Config {
     pub(crate) hold_timing: bool,
     pub(crate) watchdog: Option<Duration>,
     pub(crate) clock: Option<Clock>,
-    pub(crate) schema: i32,
+    pub(crate) shape: crate::instrument::HistogramShape,
 }
 
 /// The metrics and bookkeeping of one lock.
@@ -425,10 +425,10 @@ impl Core {
                 .watchdog
                 .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             wait: registry
-                .register_histogram(f::WAIT.opts().schema(config.schema))?
+                .register_histogram(config.shape.opts(&f::WAIT))?
                 .with_label_values(&l),
             hold: registry
-                .register_histogram(f::HOLD.opts().schema(config.schema))?
+                .register_histogram(config.shape.opts(&f::HOLD))?
                 .with_label_values(&l),
             contended: registry
                 .register_counter(f::CONTENDED.opts())?

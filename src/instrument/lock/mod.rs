@@ -82,7 +82,8 @@ macro_rules! lock_builder {
                     .field("hold_timing", &self.config.hold_timing)
                     .field("watchdog", &self.config.watchdog)
                     .field("clock", &self.config.clock)
-                    .field("schema", &self.config.schema)
+                    .field("schema", &self.config.shape.schema)
+                    .field("buckets", &self.config.shape.buckets)
                     .finish()
             }
         }
@@ -95,7 +96,7 @@ macro_rules! lock_builder {
                         hold_timing: false,
                         watchdog: None,
                         clock: None,
-                        schema: crate::recorder::Schema::DEFAULT.get(),
+                        shape: crate::instrument::HistogramShape::default(),
                     },
                     value: PhantomData,
                 }
@@ -129,7 +130,17 @@ macro_rules! lock_builder {
             ///
             #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").schema(8);\nassert!(format!(\"{b:?}\").contains(\"schema: 8\"));\n```")]
             pub fn schema(mut self, schema: i32) -> Self {
-                self.config.schema = schema;
+                self.config.shape.schema = schema;
+                self
+            }
+
+            /// Classic buckets of `lock_wait_seconds` and `lock_hold_seconds` (default:
+            /// [`Buckets::default_for`](crate::Buckets::default_for) seconds). Every lock of a
+            /// registry shares these families, so they must agree on them, as on the schema.
+            ///
+            #[doc = concat!("```\nuse perf_instrument::{Buckets, Unit};\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").buckets(Buckets::from_values(Unit::Seconds, &[0.001]));\nassert!(format!(\"{b:?}\").contains(\"buckets: Some\"));\n```")]
+            pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+                self.config.shape.buckets = Some(buckets);
                 self
             }
 

@@ -228,7 +228,8 @@ pub struct SagaTrackerBuilder {
     pub(super) clock: Option<Clock>,
     pub(super) view_entries: usize,
     pub(super) view_bytes: usize,
-    pub(super) schema: i32,
+    pub(super) shape: crate::instrument::HistogramShape,
+    pub(super) saga_buckets: Option<crate::Buckets>,
 }
 
 impl SagaTrackerBuilder {
@@ -245,7 +246,8 @@ impl SagaTrackerBuilder {
             clock: None,
             view_entries: 20,
             view_bytes: 64 * 1024,
-            schema: crate::recorder::Schema::DEFAULT.get(),
+            shape: crate::instrument::HistogramShape::default(),
+            saga_buckets: None,
         }
     }
 
@@ -261,7 +263,47 @@ impl SagaTrackerBuilder {
     /// assert!(SagaTracker::builder("t").steps(["a"]).schema(99).build(&Registry::new()).is_err());
     /// ```
     pub fn schema(mut self, schema: i32) -> Self {
-        self.schema = schema;
+        self.shape.schema = schema;
+        self
+    }
+
+    /// Classic buckets of `saga_step_duration_seconds` (default:
+    /// [`Buckets::default_for`](crate::Buckets::default_for) seconds). Every tracker of a
+    /// registry shares the family, so they must agree on them, as on the schema.
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, SagaTracker, Unit};
+    /// let r = Registry::new();
+    /// let steps = Buckets::from_values(Unit::Seconds, &[0.01, 0.1, 1.0]);
+    /// let _t = SagaTracker::builder("s").steps(["a"]).buckets(steps).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// let lines = text.lines().filter(|l| l.starts_with("saga_step_duration_seconds_bucket"));
+    /// assert_eq!(lines.count(), 4);
+    /// ```
+    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.shape.buckets = Some(buckets);
+        self
+    }
+
+    /// Classic buckets of `saga_duration_seconds`, whole sagas from start to end (default: two
+    /// per octave from 7.8 ms to 68 min).
+    ///
+    /// ```
+    /// use perf_instrument::{render_as, Buckets, Format, Registry, SagaTracker, Unit};
+    /// let r = Registry::new();
+    /// let sagas = Buckets::from_values(Unit::Seconds, &[1.0, 60.0, 3600.0]);
+    /// let _t = SagaTracker::builder("s").steps(["a"]).saga_buckets(sagas).build(&r).unwrap();
+    /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
+    /// let mut le: Vec<&str> = text.lines()
+    ///     .filter(|l| l.starts_with("saga_duration_seconds_bucket"))
+    ///     .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+    ///     .collect();
+    /// le.sort();
+    /// le.dedup();
+    /// assert_eq!(le.len(), 4, "three bounds and +Inf, per outcome");
+    /// ```
+    pub fn saga_buckets(mut self, buckets: crate::Buckets) -> Self {
+        self.saga_buckets = Some(buckets);
         self
     }
 

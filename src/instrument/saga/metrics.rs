@@ -2,7 +2,7 @@
 //! the `saga` label, and one tracker's handles, resolved at construction.
 
 use super::outcome::{SagaOutcome, SagaRejectReason};
-use crate::recorder::{Counter, Gauge, Histogram, Unit};
+use crate::recorder::{Counter, Gauge, Histogram};
 use crate::registry::background::Background;
 use crate::registry::FamilyDef;
 use crate::registry::{Buckets, Registry, RegistryError};
@@ -134,20 +134,23 @@ impl SagaMetrics {
         saga: &str,
         steps: &[String],
         reasons: &[String],
-        schema: i32,
+        shape: &crate::instrument::HistogramShape,
+        saga_buckets: Option<Buckets>,
     ) -> Result<Self, RegistryError> {
         use families as f;
         let counter = |def: &FamilyDef| registry.register_counter(def.opts());
         let gauge = |def: &FamilyDef| registry.register_gauge(def.opts());
-        let seconds = |def: &FamilyDef, buckets: Buckets| {
-            registry.register_histogram(def.opts().buckets(buckets).schema(schema))
-        };
 
         let started = counter(&f::STARTED)?;
         let finished = counter(&f::FINISHED)?;
         let active = gauge(&f::ACTIVE)?;
-        let duration = seconds(&f::DURATION, saga_buckets())?;
-        let step_duration = seconds(&f::STEP_DURATION, Buckets::default_for(Unit::Seconds))?;
+        let duration = registry.register_histogram(
+            f::DURATION
+                .opts()
+                .schema(shape.schema)
+                .buckets(saga_buckets.unwrap_or_else(default_saga_buckets)),
+        )?;
+        let step_duration = registry.register_histogram(shape.opts(&f::STEP_DURATION))?;
         let step_failures = counter(&f::STEP_FAILURES)?;
         let compensations = counter(&f::COMPENSATIONS)?;
         let failures = counter(&f::FAILURES)?;
@@ -188,7 +191,7 @@ impl SagaMetrics {
 /// from 2^-7 s (7.8 ms) to 2^12 s (68 min), exact layout bounds; a saga spans more than one
 /// call, so its range starts and ends higher than the default's (0.95 µs – 64 s), which the step
 /// durations keep.
-fn saga_buckets() -> Buckets {
+fn default_saga_buckets() -> Buckets {
     // 2^30 stored units per second.
     Buckets::half_octaves(30 - 7, 30 + 12)
 }

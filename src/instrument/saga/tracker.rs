@@ -197,7 +197,8 @@ impl SagaTracker {
             &builder.name,
             &v.steps,
             &v.reasons,
-            builder.schema,
+            &builder.shape,
+            builder.saga_buckets.clone(),
         )?;
         // Tags start at 1 (0 is `ANY_TRACKER`); wrapping after 2^32 trackers only weakens the
         // foreign-handle check.
