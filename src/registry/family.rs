@@ -7,7 +7,7 @@ use crate::recorder::{Counter, Gauge, Histogram, Schema, Unit};
 use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, SetupOnceBox};
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -241,9 +241,16 @@ impl<M> Index<M> {
         }
     }
 
+    /// One `write` per value: foldhash rotates its state by each write's length, which keeps
+    /// `["ab", "c"]` and `["a", "bc"]` apart without the length prefix and `0xff` terminator that
+    /// `Hash for [&str]` adds (half the instructions of `hash_one(values)`).
     #[inline]
     fn hash(&self, values: &[&str]) -> u64 {
-        self.hasher.hash_one(values)
+        let mut hasher = self.hasher.build_hasher();
+        for value in values {
+            hasher.write(value.as_bytes());
+        }
+        hasher.finish()
     }
 
     /// The live series for `values`, if indexed.
