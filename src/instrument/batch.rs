@@ -63,7 +63,7 @@ pub struct BatchRecorderBuilder {
     batch: String,
     clock: Option<Clock>,
     shape: HistogramShape,
-    size_buckets: Option<crate::Buckets>,
+    size_buckets: Option<crate::registry::Buckets>,
 }
 
 impl BatchRecorderBuilder {
@@ -83,7 +83,7 @@ impl BatchRecorderBuilder {
     }
 
     /// Classic buckets of `batch_duration_seconds` (batch sizes take [`size_buckets`](Self::size_buckets)) (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) the unit). The families are
     /// shared by every instrument of this kind in a registry, so they must agree on them, as on
     /// the schema.
     ///
@@ -97,13 +97,13 @@ impl BatchRecorderBuilder {
     /// assert_eq!(text.lines().filter(|l| l.starts_with("batch_duration_seconds_bucket")).count(), 4);
     /// ```
     #[must_use]
-    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.shape.buckets = Some(buckets);
         self
     }
 
     /// Classic buckets of `batch_size` (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) counts, powers of two to 65,536).
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) counts, powers of two to 65,536).
     ///
     /// ```
     /// use perf_instrument::{render_as, BatchRecorder, Buckets, Format, Registry, Unit};
@@ -114,7 +114,7 @@ impl BatchRecorderBuilder {
     /// assert_eq!(text.lines().filter(|l| l.starts_with("batch_size_bucket")).count(), 5);
     /// ```
     #[must_use]
-    pub fn size_buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn size_buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.size_buckets = Some(buckets);
         self
     }

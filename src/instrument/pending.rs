@@ -338,7 +338,7 @@ impl<K: PendingKey> PendingTrackerBuilder<K> {
     }
 
     /// Classic buckets of `pending_completion_duration_seconds` (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) the unit). The families are
     /// shared by every instrument of this kind in a registry, so they must agree on them, as on
     /// the schema.
     ///
@@ -352,7 +352,7 @@ impl<K: PendingKey> PendingTrackerBuilder<K> {
     /// assert_eq!(text.lines().filter(|l| l.starts_with("pending_completion_duration_seconds_bucket")).count(), 4);
     /// ```
     #[must_use]
-    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.shape.buckets = Some(buckets);
         self
     }

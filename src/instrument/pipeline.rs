@@ -287,7 +287,7 @@ impl PipelineBuilder {
     }
 
     /// Classic buckets of this pipeline's stage, gap and end-to-end durations (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) the unit). The families are
     /// shared by every instrument of this kind in a registry, so they must agree on them, as on
     /// the schema.
     ///
@@ -301,7 +301,7 @@ impl PipelineBuilder {
     /// assert_eq!(text.lines().filter(|l| l.starts_with("pipeline_end_to_end_duration_seconds_bucket")).count(), 4);
     /// ```
     #[must_use]
-    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.shape.buckets = Some(buckets);
         self
     }

@@ -138,7 +138,7 @@ impl QueueProbeBuilder {
     }
 
     /// Classic buckets of the queue wait histograms (`queue_wait_seconds` and the wait of dropped items) (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). The families are
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) the unit). The families are
     /// shared by every instrument of this kind in a registry, so they must agree on them, as on
     /// the schema.
     ///
@@ -152,7 +152,7 @@ impl QueueProbeBuilder {
     /// assert_eq!(text.lines().filter(|l| l.starts_with("queue_wait_seconds_bucket")).count(), 4);
     /// ```
     #[must_use]
-    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.shape.buckets = Some(buckets);
         self
     }

@@ -190,7 +190,7 @@ impl MetricsRecorderBuilder {
 
     /// Classic buckets of every facade histogram, in the histogram's base unit (seconds, bytes
     /// or items), as `metrics-exporter-prometheus`'s `set_buckets` takes them (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) the unit). Each value moves up to
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) the unit). Each value moves up to
     /// the nearest bound of the histogram's layout; negative, NaN and infinite values are
     /// dropped.
     ///

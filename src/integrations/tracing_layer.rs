@@ -266,7 +266,7 @@ impl StageLayerBuilder {
     }
 
     /// Classic buckets of the stage histograms (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) seconds), shared with the
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) seconds), shared with the
     /// registry's pipelines as the schema is.
     ///
     /// ```
@@ -277,7 +277,7 @@ impl StageLayerBuilder {
     /// let text = String::from_utf8(render_as(&r, Format::PrometheusText)).unwrap();
     /// assert!(text.contains("# TYPE pipeline_stage_busy_seconds histogram"));
     /// ```
-    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.shape.buckets = Some(buckets);
         self
     }

@@ -135,11 +135,11 @@ macro_rules! lock_builder {
             }
 
             /// Classic buckets of `lock_wait_seconds` and `lock_hold_seconds` (default:
-            /// [`Buckets::default_for`](crate::Buckets::default_for) seconds). Every lock of a
+            /// [`Buckets::default_for`](crate::registry::Buckets::default_for) seconds). Every lock of a
             /// registry shares these families, so they must agree on them, as on the schema.
             ///
             #[doc = concat!("```\nuse perf_instrument::{Buckets, Unit};\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").buckets(Buckets::from_values(Unit::Seconds, &[0.001]));\nassert!(format!(\"{b:?}\").contains(\"buckets: Some\"));\n```")]
-            pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+            pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
                 self.config.shape.buckets = Some(buckets);
                 self
             }

@@ -229,7 +229,7 @@ pub struct SagaTrackerBuilder {
     pub(super) view_entries: usize,
     pub(super) view_bytes: usize,
     pub(super) shape: crate::instrument::HistogramShape,
-    pub(super) saga_buckets: Option<crate::Buckets>,
+    pub(super) saga_buckets: Option<crate::registry::Buckets>,
 }
 
 impl SagaTrackerBuilder {
@@ -268,7 +268,7 @@ impl SagaTrackerBuilder {
     }
 
     /// Classic buckets of `saga_step_duration_seconds` (default:
-    /// [`Buckets::default_for`](crate::Buckets::default_for) seconds). Every tracker of a
+    /// [`Buckets::default_for`](crate::registry::Buckets::default_for) seconds). Every tracker of a
     /// registry shares the family, so they must agree on them, as on the schema.
     ///
     /// ```
@@ -280,7 +280,7 @@ impl SagaTrackerBuilder {
     /// let lines = text.lines().filter(|l| l.starts_with("saga_step_duration_seconds_bucket"));
     /// assert_eq!(lines.count(), 4);
     /// ```
-    pub fn buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.shape.buckets = Some(buckets);
         self
     }
@@ -302,7 +302,7 @@ impl SagaTrackerBuilder {
     /// le.dedup();
     /// assert_eq!(le.len(), 4, "three bounds and +Inf, per outcome");
     /// ```
-    pub fn saga_buckets(mut self, buckets: crate::Buckets) -> Self {
+    pub fn saga_buckets(mut self, buckets: crate::registry::Buckets) -> Self {
         self.saga_buckets = Some(buckets);
         self
     }
