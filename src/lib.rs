@@ -74,6 +74,8 @@
 
 mod catalogue;
 mod clock;
+#[cfg(any(feature = "push-gateway", feature = "remote-write", feature = "otlp"))]
+pub mod export;
 mod expose;
 mod instrument;
 mod integrations;
