@@ -135,7 +135,10 @@ pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
     feature = "macros",
     feature = "http",
     feature = "metrics",
-    feature = "tracing-layer"
+    feature = "tracing-layer",
+    feature = "push-gateway",
+    feature = "remote-write",
+    feature = "otlp"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
