@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration and doc tests, the exposition validators, a real
-# Prometheus scraping native histograms, the example's before/after verdict, the loom models. Installs what it needs (Debian's
+# Prometheus scraping native histograms, push export into real receivers, the example's before/after verdict, the loom models. Installs what it needs (Debian's
 # prometheus package unpacked, a Python venv) under .tools/.
 # Usage: scripts/test.sh
 set -euo pipefail
@@ -26,6 +26,9 @@ scripts/native-histograms.sh
 
 step "two example services, their dashboard and report through a real Prometheus"
 scripts/prometheus-e2e.sh
+
+step "push export into a real Pushgateway, Prometheus, VictoriaMetrics and an OTLP receiver"
+scripts/push-e2e.sh
 
 step "the before/after verdict on the example: A/A passes the gate, a 10% slowdown fails it"
 scripts/verdict.sh

@@ -8,7 +8,7 @@ use crate::registry::background::families as background;
 use crate::registry::FamilyDef;
 
 /// The catalogue entries of every family the crate registers on its own — instruments,
-/// background threads, `#[timed]`, the `tracing` layer (feature `tracing-layer`), the tokio
+/// background threads, the pushers (features `push-gateway`, `remote-write`, `otlp`), `#[timed]`, the `tracing` layer (feature `tracing-layer`), the tokio
 /// runtime collector (feature `tokio`) and the integrations' error counter — in that order.
 /// (The registry's self metrics and process collector are described with the registry; the
 /// `metrics` facade recorder registers the families its caller names.)
@@ -40,5 +40,7 @@ pub fn catalogue() -> Vec<&'static FamilyDef> {
     ] {
         all.extend_from_slice(part);
     }
+    #[cfg(any(feature = "push-gateway", feature = "remote-write", feature = "otlp"))]
+    all.extend_from_slice(crate::export::families::ALL);
     all
 }

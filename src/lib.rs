@@ -74,6 +74,8 @@
 
 mod catalogue;
 mod clock;
+#[cfg(any(feature = "push-gateway", feature = "remote-write", feature = "otlp"))]
+pub mod export;
 mod expose;
 mod instrument;
 mod integrations;
@@ -133,7 +135,10 @@ pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
     feature = "macros",
     feature = "http",
     feature = "metrics",
-    feature = "tracing-layer"
+    feature = "tracing-layer",
+    feature = "push-gateway",
+    feature = "remote-write",
+    feature = "otlp"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -5,7 +5,7 @@ mod encode;
 #[cfg(feature = "http")]
 mod http;
 mod negotiate;
-mod number;
+pub(crate) mod number;
 #[cfg(feature = "protobuf")]
 pub mod protobuf;
 mod text;

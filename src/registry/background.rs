@@ -1,4 +1,4 @@
-//! Background threads (the pending and saga sweepers, the lock watchdog): one helper for all,
+//! Background threads (the pending and saga sweepers, the lock watchdog, the pushers): one helper for all,
 //! periodic, stoppable and visible — `perf_instrument_background_thread_up{thread}` is 1 while one runs, and a
 //! panic in a tick is caught and counted in `perf_instrument_background_panics_total{thread}`.
 
@@ -52,7 +52,20 @@ impl Background {
         &self,
         name: String,
         period: Duration,
+        tick: impl FnMut() -> bool + Send + 'static,
+    ) -> Result<BackgroundThread, RegistryError> {
+        self.spawn_with_last(name, period, tick, || {})
+    }
+
+    /// As [`spawn`](Self::spawn), and runs `last` once on the thread after the handle asked
+    /// it to stop (not after `tick` returned `false`): a pusher's final flush. A panic in
+    /// `last` is caught and counted like one in `tick`.
+    pub(crate) fn spawn_with_last(
+        &self,
+        name: String,
+        period: Duration,
         mut tick: impl FnMut() -> bool + Send + 'static,
+        last: impl FnOnce() + Send + 'static,
     ) -> Result<BackgroundThread, RegistryError> {
         if period.is_zero() {
             return Err(RegistryError::ZeroSetting { setting: "period" });
@@ -65,12 +78,21 @@ impl Background {
         let thread = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
+                let mut asked_to_stop = true;
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut tick)) {
                         Ok(true) => {}
-                        Ok(false) => break,
+                        Ok(false) => {
+                            asked_to_stop = false;
+                            break;
+                        }
                         Err(_) => panics.inc(),
                     }
+                }
+                if asked_to_stop
+                    && std::panic::catch_unwind(std::panic::AssertUnwindSafe(last)).is_err()
+                {
+                    panics.inc();
                 }
                 thread_up.set(0);
             });

@@ -13,7 +13,7 @@ mod self_metrics;
 pub use background::BackgroundThread;
 pub use catalogue::{FamilyDef, TableSpec, Tabling, DEFAULT_TABLE_RANK};
 pub use collect::{Collector, FamilySnapshot, RegistrySnapshot, SeriesSnapshot, SeriesValue};
-#[cfg(feature = "protobuf")]
+#[cfg(any(feature = "protobuf", feature = "remote-write"))]
 pub(crate) use desc::to_base;
 pub use desc::{
     Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES,
