@@ -426,7 +426,11 @@ fn encode_family(
                 } else {
                     let mut cumulative = Vec::new();
                     let bounds = desc.buckets().stored();
-                    snap.cumulative_counts(bounds, &mut cumulative);
+                    crate::recorder::ClassicSlots::default().cumulative(
+                        bounds,
+                        snap,
+                        &mut cumulative,
+                    );
                     let bucket = format!("{name}_bucket");
                     for (&stored, count) in bounds.iter().zip(cumulative) {
                         let mut le = Vec::new();
