@@ -125,7 +125,9 @@ pub use registry::{
     SeriesSnapshot, SeriesValue, TableSpec, Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES,
     DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
-pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
+pub use report::{
+    sort_findings, Finding, FindingKind, Machine, Report, Row, Severity, Table, Threshold,
+};
 
 /// The README's tour, compiled and run as doc tests.
 #[cfg(all(

@@ -1,90 +1,17 @@
 //! Findings: the bottlenecks a report names, each with its evidence.
 
+use super::finding::{sort_findings, Finding, FindingKind, Threshold, FIXED};
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
 use crate::instrument::families::{lock, pending, pipeline, queue, saga};
 use crate::recorder::HistogramSnapshot;
 use crate::registry::background::families as background;
 use crate::registry::FamilyDef;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// What a [`Finding`] is about.
-///
-/// ```
-/// use perf_instrument::FindingKind;
-/// assert_eq!(FindingKind::GrowingQueue.name(), "growing_queue");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingKind {
-    /// Sagas with no progress past their threshold.
-    StuckSagas,
-    /// Fewer than 95% of finished sagas completed (at least 20 finished).
-    LowSagaCompletion,
-    /// A queue's depth grew by at least 10 items and half its starting depth over the window,
-    /// or its wait grew: the window's p99 wait at least twice, and 1 ms more than, the p99
-    /// before the window (at least 20 waits on each side).
-    GrowingQueue,
-    /// The pipeline stage (or the wait before it) with the largest share of end-to-end time,
-    /// when that share is at least 25%.
-    BottleneckStage,
-    /// The most contended lock (at least 10 contended acquisitions), with the call sites that
-    /// waited most and the holders' sites that made them wait most.
-    ContendedLock,
-    /// A lock held past its watchdog threshold.
-    LongLockHold,
-    /// Pending entries orphaned (timed out, evicted for capacity, dropped).
-    OrphanedPending,
-    /// Panics caught in background threads.
-    BackgroundPanics,
-}
-
-impl FindingKind {
-    /// The snake-case name used in JSON and text.
-    ///
-    /// ```
-    /// assert_eq!(perf_instrument::FindingKind::StuckSagas.name(), "stuck_sagas");
-    /// ```
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::StuckSagas => "stuck_sagas",
-            Self::LowSagaCompletion => "low_saga_completion",
-            Self::GrowingQueue => "growing_queue",
-            Self::BottleneckStage => "bottleneck_stage",
-            Self::ContendedLock => "contended_lock",
-            Self::LongLockHold => "long_lock_hold",
-            Self::OrphanedPending => "orphaned_pending",
-            Self::BackgroundPanics => "background_panics",
-        }
-    }
-}
-
-/// One thing the report says, and the numbers behind it.
-///
-/// ```
-/// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
-/// for finding in report.findings() {
-///     println!("{}: {}", finding.kind.name(), finding.summary);
-///     for line in &finding.evidence {
-///         println!("  - {line}");
-///     }
-/// }
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Finding {
-    /// What kind of finding.
-    pub kind: FindingKind,
-    /// What it is about: a `pipeline/stage`, a queue, a lock, a saga, a tracker.
-    pub subject: String,
-    /// One sentence.
-    pub summary: String,
-    /// The numbers that support it.
-    pub evidence: Vec<String>,
-}
-
 const SAGA_COMPLETION_THRESHOLD: f64 = 0.95;
+/// Fewest finished sagas for a completion finding.
+const MIN_FINISHED_SAGAS: f64 = 20.0;
 
 pub(crate) fn find(w: &Window<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -96,7 +23,7 @@ pub(crate) fn find(w: &Window<'_>) -> Vec<Finding> {
     long_lock_holds(w, &mut out);
     orphans(w, &mut out);
     panics(w, &mut out);
-    out.sort_by_key(|f| f.kind);
+    sort_findings(&mut out);
     out
 }
 
@@ -122,12 +49,17 @@ fn stuck_sagas(w: &Window<'_>, out: &mut Vec<Finding>) {
         if let Some(age) = oldest.get(&saga) {
             evidence.push(format!("oldest active saga is {}", duration(*age)));
         }
-        out.push(Finding {
-            kind: FindingKind::StuckSagas,
-            summary: format!("{stuck} {saga} saga(s) stuck with no progress past the threshold"),
-            subject: saga,
+        out.push(Finding::new(
+            FindingKind::StuckSagas,
+            saga.clone(),
+            format!("{stuck} {saga} saga(s) stuck with no progress past the threshold"),
+            Threshold::new(
+                "no progress for the saga's stuck threshold",
+                "SagaTracker::builder(..).stuck_after(..)",
+            ),
             evidence,
-        });
+            format!("look up the oldest {saga} sagas (SagaTracker::view or report) and the step they wait on"),
+        ));
     }
 }
 
@@ -143,7 +75,7 @@ fn saga_completion(w: &Window<'_>, out: &mut Vec<Finding>) {
     for (saga, outcomes) in by_saga {
         let total: f64 = outcomes.values().sum();
         let completed = outcomes.get("completed").copied().unwrap_or(0.0);
-        if total < 20.0 || completed / total >= SAGA_COMPLETION_THRESHOLD {
+        if total < MIN_FINISHED_SAGAS || completed / total >= SAGA_COMPLETION_THRESHOLD {
             continue;
         }
         let evidence = outcomes
@@ -151,15 +83,23 @@ fn saga_completion(w: &Window<'_>, out: &mut Vec<Finding>) {
             .filter(|(_, n)| **n > 0.0)
             .map(|(o, n)| format!("{o}: {n} ({})", ratio(*n / total)))
             .collect();
-        out.push(Finding {
-            kind: FindingKind::LowSagaCompletion,
-            summary: format!(
+        out.push(Finding::new(
+            FindingKind::LowSagaCompletion,
+            saga.clone(),
+            format!(
                 "only {} of {saga} sagas completed ({completed} of {total} finished)",
                 ratio(completed / total)
             ),
-            subject: saga,
+            Threshold::new(
+                format!(
+                    "{} completed, of at least {MIN_FINISHED_SAGAS} finished",
+                    ratio(SAGA_COMPLETION_THRESHOLD)
+                ),
+                FIXED,
+            ),
             evidence,
-        });
+            "see which outcome dominates, then the failure reasons and compensations of that saga",
+        ));
     }
 }
 
@@ -234,14 +174,25 @@ fn growing_queues(w: &Window<'_>, out: &mut Vec<Finding>) {
         } else {
             format!("queue {queue}: items wait longer and longer")
         };
-        out.push(Finding {
-            kind: FindingKind::GrowingQueue,
+        out.push(Finding::new(
+            FindingKind::GrowingQueue,
+            queue.clone(),
             summary,
-            subject: queue.clone(),
+            Threshold::new(
+                format!(
+                    "depth +10 and +50% over the window, or p99 wait x2 and +{} (>= {MIN_WAITS} waits)",
+                    duration(MIN_WAIT_GROWTH)
+                ),
+                FIXED,
+            ),
             evidence,
-        });
+            format!("find the consumer of {queue}: add workers or speed it up, or bound the producers"),
+        ));
     }
 }
+
+/// Smallest share of end-to-end time for a latency-bottleneck finding.
+const MIN_STAGE_SHARE: f64 = 0.25;
 
 fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
     let sums = |family: &FamilyDef| -> BTreeMap<(String, String), (f64, u64, Option<f64>)> {
@@ -278,7 +229,7 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
             continue;
         };
         let share = sum / e2e.sum();
-        if share < 0.25 {
+        if share < MIN_STAGE_SHARE {
             continue;
         }
         let mean = |sum: f64, count: u64| duration(sum / count.max(1) as f64);
@@ -297,15 +248,20 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
                 ratio(next_sum / e2e.sum())
             ));
         }
-        out.push(Finding {
-            kind: FindingKind::BottleneckStage,
-            summary: format!(
+        out.push(Finding::new(
+            FindingKind::BottleneckStage,
+            format!("{pipeline}/{name}"),
+            format!(
                 "{name} takes {} of the end-to-end time of pipeline {pipeline}",
                 ratio(share)
             ),
-            subject: format!("{pipeline}/{name}"),
+            Threshold::new(
+                format!("{} of end-to-end time", ratio(MIN_STAGE_SHARE)),
+                FIXED,
+            ),
             evidence,
-        });
+            format!("profile {name} first: shortening it shortens every event of {pipeline}"),
+        ));
     }
 }
 
@@ -330,6 +286,9 @@ fn top_site(w: &Window<'_>, lock: &str, role: &str) -> Option<(String, f64, f64)
         })
 }
 
+/// Fewest contended acquisitions for a contended-lock finding.
+const MIN_CONTENDED: f64 = 10.0;
+
 fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
     let Some((labels, contended)) = w
         .counters(&lock::CONTENDED)
@@ -338,7 +297,7 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
     else {
         return;
     };
-    if contended < 10.0 {
+    if contended < MIN_CONTENDED {
         return;
     }
     let lock = label(&labels, "lock").to_string();
@@ -367,31 +326,60 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
             duration(seconds)
         ));
     }
-    out.push(Finding {
-        kind: FindingKind::ContendedLock,
-        summary: format!("lock {lock} is the most contended"),
-        subject: lock,
+    out.push(Finding::new(
+        FindingKind::ContendedLock,
+        lock.clone(),
+        format!("lock {lock} is the most contended"),
+        Threshold::new(format!("{MIN_CONTENDED} contended acquisitions"), FIXED),
         evidence,
-    });
+        format!("shorten what the holder does under {lock} (move work out of the critical section) or split the lock"),
+    ));
 }
 
 fn long_lock_holds(w: &Window<'_>, out: &mut Vec<Finding>) {
     let longest = w.gauge_by(&lock::CURRENT_LONGEST_HOLD, "lock");
+    let thresholds = w.gauge_by(&lock::WATCHDOG_THRESHOLD, "lock");
+    let mut sites: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for (labels, n) in w.counters(&lock::HELD_TOO_LONG_BY_SITE) {
+        if n >= 1.0 {
+            sites
+                .entry(label(&labels, "lock").to_string())
+                .or_default()
+                .push((label(&labels, "site").to_string(), n));
+        }
+    }
     for (labels, n) in w.counters(&lock::HELD_TOO_LONG) {
         if n < 1.0 {
             continue;
         }
         let lock = label(&labels, "lock").to_string();
         let mut evidence = vec![format!("{n} hold(s) past the watchdog threshold")];
+        let mut holders = sites.remove(&lock).unwrap_or_default();
+        holders.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (site, count) in &holders {
+            evidence.push(format!("held by {site}: {count} time(s)"));
+        }
         if let Some(current) = longest.get(&lock).filter(|v| **v > 0.0) {
             evidence.push(format!("held right now for {}", duration(*current)));
         }
-        out.push(Finding {
-            kind: FindingKind::LongLockHold,
-            summary: format!("lock {lock} was held longer than its threshold"),
-            subject: lock,
+        let summary = match holders.first() {
+            Some((site, _)) => {
+                format!("lock {lock} was held longer than its threshold, by {site}")
+            }
+            None => format!("lock {lock} was held longer than its threshold"),
+        };
+        let value = thresholds.get(&lock).map_or_else(
+            || "the lock's watchdog threshold".to_string(),
+            |t| duration(*t),
+        );
+        out.push(Finding::new(
+            FindingKind::LongLockHold,
+            lock.clone(),
+            summary,
+            Threshold::new(value, "the lock builder's watchdog(..)"),
             evidence,
-        });
+            format!("look at what the holder does under {lock}: move slow work (I/O, snapshots) out of the critical section"),
+        ));
     }
 }
 
@@ -419,12 +407,17 @@ fn orphans(w: &Window<'_>, out: &mut Vec<Finding>) {
         if let Some(age) = oldest.get(&tracker).filter(|a| **a > 0.0) {
             evidence.push(format!("oldest pending {}", duration(*age)));
         }
-        out.push(Finding {
-            kind: FindingKind::OrphanedPending,
-            summary: format!("{total} {tracker} entries were orphaned"),
-            subject: tracker,
+        out.push(Finding::new(
+            FindingKind::OrphanedPending,
+            tracker.clone(),
+            format!("{total} {tracker} entries were orphaned"),
+            Threshold::new(
+                "1 orphaned entry (timeout: PendingTracker::builder(..).timeout(..))",
+                FIXED,
+            ),
             evidence,
-        });
+            format!("check that every {tracker} request gets its completion, and the timeout against the completion p99"),
+        ));
     }
 }
 
@@ -434,11 +427,15 @@ fn panics(w: &Window<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let thread = label(&labels, "thread").to_string();
-        out.push(Finding {
-            kind: FindingKind::BackgroundPanics,
-            summary: format!("background thread {thread} panicked {n} time(s)"),
-            evidence: vec![format!("{}_total = {n}", background::PANICS.name())],
-            subject: thread,
-        });
+        out.push(Finding::new(
+            FindingKind::BackgroundPanics,
+            thread.clone(),
+            format!("background thread {thread} panicked {n} time(s)"),
+            Threshold::new("1 panic", FIXED),
+            vec![format!("{}_total = {n}", background::PANICS.name())],
+            format!(
+                "read the panic message logged by {thread}; its measurements stop while it is down"
+            ),
+        ));
     }
 }

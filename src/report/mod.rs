@@ -4,12 +4,13 @@
 //!
 //! [`TableSpec`]: crate::TableSpec
 
+mod finding;
 mod findings;
 mod machine;
 mod text;
 mod window;
 
-pub use findings::{Finding, FindingKind};
+pub use finding::{sort_findings, Finding, FindingKind, Severity, Threshold};
 pub use machine::Machine;
 
 use crate::registry::{Registry, RegistrySnapshot};
@@ -262,6 +263,21 @@ impl Report {
     #[must_use]
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as Markdown (for a pull-request comment or a run's notes): the machine and
+    /// configuration, one table per report table, then the findings by severity, each with its
+    /// threshold, evidence and next step.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// let md = report.to_markdown();
+    /// assert!(md.starts_with("## perf-instrument"));
+    /// assert!(md.contains("### Findings"));
+    /// ```
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        text::markdown(self)
     }
 
     /// Prints the report to standard output.

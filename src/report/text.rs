@@ -93,16 +93,95 @@ impl fmt::Display for Report {
             for (i, finding) in self.findings.iter().enumerate() {
                 writeln!(
                     f,
-                    "{:>3}. [{}] {}",
+                    "{:>3}. {} [{}] {}",
                     i + 1,
+                    finding.severity.name().to_uppercase(),
                     finding.kind.name(),
                     finding.summary
                 )?;
+                writeln!(f, "       threshold: {}", finding.threshold)?;
                 for line in &finding.evidence {
                     writeln!(f, "       - {line}")?;
                 }
+                writeln!(f, "       next: {}", finding.next_step)?;
             }
         }
         Ok(())
     }
+}
+
+/// Escapes the characters that would break a Markdown table cell.
+fn md(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The report as Markdown: the machine, the tables, and the findings by severity.
+pub(crate) fn markdown(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let m = &report.machine;
+    let mut out = String::new();
+    let _ = writeln!(out, "## perf-instrument {} report\n", m.version);
+    let _ = match report.window_seconds {
+        Some(s) => writeln!(out, "- window: {s:.1} s"),
+        None => writeln!(out, "- window: since start (cumulative)"),
+    };
+    let _ = writeln!(
+        out,
+        "- machine: {} cores, {}, clock {}, {}, {} build",
+        m.cores,
+        md(&m.cpu_model),
+        m.clock_source,
+        m.os,
+        m.profile
+    );
+    for (k, v) in &report.config {
+        let _ = writeln!(out, "- {}: {}", md(k), md(v));
+    }
+    for table in &report.tables {
+        let _ = writeln!(out, "\n### {}\n", md(table.title));
+        let _ = writeln!(
+            out,
+            "| name | count | rate/s | p50 | p95 | p99 | p99.9 | max |"
+        );
+        let _ = writeln!(
+            out,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for row in &table.rows {
+            let rate = row
+                .rate_per_second
+                .map_or_else(|| "-".to_string(), |r| format!("{r:.1}"));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {rate} | {} | {} | {} | {} | {} |",
+                md(&row.name),
+                row.count,
+                cell(row, row.p50),
+                cell(row, row.p95),
+                cell(row, row.p99),
+                cell(row, row.p999),
+                cell(row, row.max),
+            );
+        }
+    }
+    let _ = writeln!(out, "\n### Findings\n");
+    if report.findings.is_empty() {
+        let _ = writeln!(out, "None.");
+    }
+    for (i, f) in report.findings.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}. **{}** `{}` {}",
+            i + 1,
+            f.severity.name(),
+            f.kind.name(),
+            md(&f.summary)
+        );
+        let _ = writeln!(out, "   - threshold: {}", md(&f.threshold.to_string()));
+        for line in &f.evidence {
+            let _ = writeln!(out, "   - {}", md(line));
+        }
+        let _ = writeln!(out, "   - next: {}", md(&f.next_step));
+    }
+    out
 }

@@ -61,6 +61,21 @@ pub(crate) mod families {
     .unit(Unit::Seconds)
     .labels(&["lock", "site", "role"])
     .not_tabled("a counter (the contended-lock finding names its top sites)");
+    /// Holds past the watchdog threshold, by the holder's call site.
+    pub(crate) const HELD_TOO_LONG_BY_SITE: FamilyDef = FamilyDef::counter(
+        "lock_held_too_long_by_site",
+        "Holds that outlasted the lock's watchdog threshold, by the holder's call site.",
+    )
+    .labels(&["lock", "site"])
+    .not_tabled("a counter (the long-lock-hold finding names the holder's site)");
+    /// The watchdog threshold of a lock with one.
+    pub(crate) const WATCHDOG_THRESHOLD: FamilyDef = FamilyDef::gauge(
+        "lock_watchdog_threshold_seconds",
+        "The hold duration past which the watchdog reports a hold (locks with a watchdog).",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["lock"])
+    .not_tabled("a gauge (the long-lock-hold finding shows it as its threshold)");
     /// The current holder's hold, read at scrape.
     pub(crate) const CURRENT_LONGEST_HOLD: FamilyDef = FamilyDef::gauge(
         "lock_current_longest_hold_seconds",
@@ -79,6 +94,8 @@ pub(crate) mod families {
         &CONTENDED_BY_SITE,
         &WAIT_BY_SITE,
         &CURRENT_LONGEST_HOLD,
+        &HELD_TOO_LONG_BY_SITE,
+        &WATCHDOG_THRESHOLD,
     ];
 }
 
@@ -396,6 +413,8 @@ pub(crate) struct Core {
     pub(crate) held_too_long: Counter,
     by_site: Family<Counter>,
     wait_by_site: Family<Counter>,
+    /// With a watchdog: `lock_held_too_long_by_site_total`, by the holder's site.
+    held_too_long_by_site: Option<Family<Counter>>,
     /// Per site index: the waiter's and the holder's counters.
     site_counters: Box<[OnceLock<[SiteCounters; 2]>]>,
     pub(crate) sites: Sites,
@@ -438,6 +457,10 @@ impl Core {
                 .with_label_values(&l),
             by_site: registry.register_counter(f::CONTENDED_BY_SITE.opts())?,
             wait_by_site: registry.register_counter(f::WAIT_BY_SITE.opts())?,
+            held_too_long_by_site: match config.watchdog {
+                Some(_) => Some(registry.register_counter(f::HELD_TOO_LONG_BY_SITE.opts())?),
+                None => None,
+            },
             site_counters: (0..=MAX_SITES).map(|_| OnceLock::new()).collect(),
             sites: Sites::new(),
             holder_site: AtomicUsize::new(MAX_SITES),
@@ -456,7 +479,22 @@ impl Core {
             core.watchdog_nanos?;
             Some(core.current_hold().map_or(0.0, |(_, d, _)| d.as_secs_f64()))
         });
+        if let Some(threshold) = config.watchdog {
+            let seconds = threshold.as_secs_f64();
+            let gauge: FnGauge = registry
+                .register_fn_gauge(f::WATCHDOG_THRESHOLD.opts())?
+                .with_label_values(&l);
+            gauge.set_fn(move || Some(seconds));
+        }
         Ok(core)
+    }
+
+    /// Counts a hold past the watchdog threshold, by the holder's site label.
+    pub(crate) fn held_too_long(&self, site: &str) {
+        self.held_too_long.inc();
+        if let Some(family) = &self.held_too_long_by_site {
+            family.with_label_values(&[&self.name, site]).inc();
+        }
     }
 
     /// Whether acquisitions timestamp themselves (for the watchdog or hold timing).
