@@ -101,6 +101,8 @@ pub use instrument::{
     StageGuard, Stamp, DEFAULT_MAX_PENDING_KEY_BYTES,
 };
 pub use instrument::{lock, saga};
+#[cfg(feature = "tokio")]
+pub use instrument::{RuntimeStallProbe, RuntimeStallProbeBuilder};
 #[cfg(feature = "prometheus-client")]
 pub use integrations::PrometheusClientCollector;
 #[cfg(feature = "tokio")]
@@ -127,6 +129,7 @@ pub use registry::{
 };
 pub use report::{
     sort_findings, Finding, FindingKind, Machine, Report, Row, Severity, Table, Threshold,
+    Utilisation, MIN_QUEUE_GROWTH, SATURATED_UTILISATION,
 };
 
 /// The README's tour, compiled and run as doc tests.

@@ -15,6 +15,7 @@ mod pending;
 mod pipeline;
 mod queue;
 pub mod saga;
+mod stall;
 
 /// The catalogue entries of the instruments' families, one module per instrument.
 pub(crate) mod families {
@@ -25,6 +26,7 @@ pub(crate) mod families {
     pub(crate) use super::pipeline::families as pipeline;
     pub(crate) use super::queue::families as queue;
     pub(crate) use super::saga::families as saga;
+    pub(crate) use super::stall::families as stall;
 }
 
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
@@ -38,3 +40,5 @@ pub use pending::{
 pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage, StageGuard};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
 pub use saga::SagaTracker;
+#[cfg(feature = "tokio")]
+pub use stall::{RuntimeStallProbe, RuntimeStallProbeBuilder};

@@ -16,6 +16,9 @@ pub enum FindingKind {
     StuckSagas,
     /// Fewer than 95% of finished sagas completed (at least 20 finished).
     LowSagaCompletion,
+    /// A stage whose declared workers are busy at least 90% of the window while its input
+    /// queue grows by at least 5 items: it limits throughput, whatever its latency share.
+    ThroughputBottleneck,
     /// A queue's depth grew by at least 10 items and half its starting depth over the window,
     /// or its wait grew: the window's p99 wait at least twice, and 1 ms more than, the p99
     /// before the window (at least 20 waits on each side).
@@ -28,6 +31,12 @@ pub enum FindingKind {
     ContendedLock,
     /// A lock held past its watchdog threshold.
     LongLockHold,
+    /// Tracked locks taken in orders that form a cycle (AB/BA or longer): a deadlock waiting
+    /// for an unlucky interleaving. Names the call sites of each order.
+    LockOrderCycle,
+    /// An async runtime that did not poll its stall probe for longer than the probe's
+    /// threshold: something blocked it, and every task on it waited.
+    RuntimeStall,
     /// Pending entries orphaned (timed out, evicted for capacity, dropped).
     OrphanedPending,
     /// Panics caught in background threads.
@@ -45,17 +54,20 @@ impl FindingKind {
         match self {
             Self::StuckSagas => "stuck_sagas",
             Self::LowSagaCompletion => "low_saga_completion",
+            Self::ThroughputBottleneck => "throughput_bottleneck",
             Self::GrowingQueue => "growing_queue",
             Self::BottleneckStage => "bottleneck_stage",
             Self::ContendedLock => "contended_lock",
             Self::LongLockHold => "long_lock_hold",
+            Self::LockOrderCycle => "lock_order_cycle",
+            Self::RuntimeStall => "runtime_stall",
             Self::OrphanedPending => "orphaned_pending",
             Self::BackgroundPanics => "background_panics",
         }
     }
 
     /// How serious a finding of this kind is: `Critical` for what stops work (stuck sagas, a
-    /// lock held past its watchdog, background panics), `Warning` for what degrades it
+    /// lock held past its watchdog, a lock-order cycle, background panics), `Warning` for what degrades it
     /// (growing queues, contention, orphans, failed sagas), `Info` for where the time goes
     /// (the stage with the largest latency share).
     ///
@@ -67,8 +79,13 @@ impl FindingKind {
     #[must_use]
     pub fn severity(self) -> Severity {
         match self {
-            Self::StuckSagas | Self::LongLockHold | Self::BackgroundPanics => Severity::Critical,
+            Self::StuckSagas
+            | Self::LongLockHold
+            | Self::LockOrderCycle
+            | Self::RuntimeStall
+            | Self::BackgroundPanics => Severity::Critical,
             Self::LowSagaCompletion
+            | Self::ThroughputBottleneck
             | Self::GrowingQueue
             | Self::ContendedLock
             | Self::OrphanedPending => Severity::Warning,

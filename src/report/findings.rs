@@ -1,9 +1,10 @@
 //! Findings: the bottlenecks a report names, each with its evidence.
 
 use super::finding::{sort_findings, Finding, FindingKind, Threshold, FIXED};
+use super::saturation::{throughput_bottlenecks, Utilisation};
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
-use crate::instrument::families::{lock, pending, pipeline, queue, saga};
+use crate::instrument::families::{lock, pending, pipeline, queue, saga, stall};
 use crate::recorder::HistogramSnapshot;
 use crate::registry::background::families as background;
 use crate::registry::FamilyDef;
@@ -13,14 +14,17 @@ const SAGA_COMPLETION_THRESHOLD: f64 = 0.95;
 /// Fewest finished sagas for a completion finding.
 const MIN_FINISHED_SAGAS: f64 = 20.0;
 
-pub(crate) fn find(w: &Window<'_>) -> Vec<Finding> {
+pub(crate) fn find(w: &Window<'_>, pools: &[Utilisation]) -> Vec<Finding> {
     let mut out = Vec::new();
+    throughput_bottlenecks(pools, &mut out);
     stuck_sagas(w, &mut out);
     saga_completion(w, &mut out);
     growing_queues(w, &mut out);
     bottleneck_stages(w, &mut out);
     contended_lock(w, &mut out);
     long_lock_holds(w, &mut out);
+    lock_order_cycles(w, &mut out);
+    runtime_stalls(w, &mut out);
     orphans(w, &mut out);
     panics(w, &mut out);
     sort_findings(&mut out);
@@ -379,6 +383,81 @@ fn long_lock_holds(w: &Window<'_>, out: &mut Vec<Finding>) {
             Threshold::new(value, "the lock builder's watchdog(..)"),
             evidence,
             format!("look at what the holder does under {lock}: move slow work (I/O, snapshots) out of the critical section"),
+        ));
+    }
+}
+
+/// Cycles are latent deadlocks: reported from the cumulative count, whenever they were first
+/// seen, not only when inside the window.
+fn lock_order_cycles(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let edges = w.gauges(&lock::ORDER_CYCLE_EDGE);
+    for (labels, n, _) in w.gauges(&lock::ORDER_CYCLES) {
+        if n < 1.0 {
+            continue;
+        }
+        let cycle = label(&labels, "cycle").to_string();
+        let mut evidence: Vec<String> = edges
+            .iter()
+            .filter(|(l, v, _)| *v >= 1.0 && label(l, "cycle") == cycle)
+            .map(|(l, _, _)| {
+                format!(
+                    "{} held (taken at {}) while taking {} at {}",
+                    label(l, "held"),
+                    label(l, "held_at"),
+                    label(l, "acquired"),
+                    label(l, "acquired_at")
+                )
+            })
+            .collect();
+        evidence.sort();
+        out.push(Finding::new(
+            FindingKind::LockOrderCycle,
+            cycle.clone(),
+            format!("locks taken in a cycle of orders ({cycle}): threads can deadlock"),
+            Threshold::new("any cycle in the order graph of tracked locks", "the lock builder's track_order(true)"),
+            evidence,
+            "make every thread take these locks in one order (or release one before taking the next)",
+        ));
+    }
+}
+
+fn runtime_stalls(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let last = w.gauge_by(&stall::LAST_STALL, "runtime");
+    let start = w.gauge_by(&stall::LAST_STALL_START, "runtime");
+    let longest = w.gauge_by(&stall::LONGEST_STALL, "runtime");
+    let thresholds = w.gauge_by(&stall::THRESHOLD, "runtime");
+    let now = w
+        .later
+        .wall_time()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    for (labels, n) in w.counters(&stall::STALLS) {
+        if n < 1.0 {
+            continue;
+        }
+        let runtime = label(&labels, "runtime").to_string();
+        let mut evidence = vec![format!("{n} stall(s){}", per_second(w, n))];
+        let last = last.get(&runtime).copied().unwrap_or(0.0);
+        if let Some(began) = start.get(&runtime).filter(|s| **s > 0.0) {
+            evidence.push(format!(
+                "last stall: {} from unix time {began:.3} ({} before this report)",
+                duration(last),
+                duration((now - began).max(0.0))
+            ));
+        }
+        if let Some(l) = longest.get(&runtime) {
+            evidence.push(format!("longest stall since start: {}", duration(*l)));
+        }
+        let value = thresholds
+            .get(&runtime)
+            .map_or_else(|| "the probe's threshold".to_string(), |t| duration(*t));
+        out.push(Finding::new(
+            FindingKind::RuntimeStall,
+            runtime.clone(),
+            format!("runtime {runtime} stalled: its probe task waited {} to be polled", duration(last)),
+            Threshold::new(value, "RuntimeStallProbe::builder(..).threshold(..)"),
+            evidence,
+            "find the blocking call on the runtime's threads (std::thread::sleep, synchronous I/O, a long CPU loop) and move it to spawn_blocking",
         ));
     }
 }

@@ -7,11 +7,13 @@
 mod finding;
 mod findings;
 mod machine;
+mod saturation;
 mod text;
 mod window;
 
 pub use finding::{sort_findings, Finding, FindingKind, Severity, Threshold};
 pub use machine::Machine;
+pub use saturation::{Utilisation, MIN_QUEUE_GROWTH, SATURATED_UTILISATION};
 
 use crate::registry::{Registry, RegistrySnapshot};
 use serde::Serialize;
@@ -109,6 +111,7 @@ pub struct Report {
     window_seconds: Option<f64>,
     generated_at_unix: f64,
     tables: Vec<Table>,
+    utilisation: Vec<Utilisation>,
     findings: Vec<Finding>,
 }
 
@@ -156,13 +159,15 @@ impl Report {
             .wall_time()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
+        let utilisation = saturation::utilisation(window);
         Self {
             machine: Machine::current(),
             config: BTreeMap::new(),
             window_seconds: window.seconds,
             generated_at_unix,
             tables: window.tables(),
-            findings: findings::find(window),
+            findings: findings::find(window, &utilisation),
+            utilisation,
         }
     }
 
@@ -240,6 +245,19 @@ impl Report {
             .iter()
             .find(|t| t.title == title)
             .map(|t| t.rows.as_slice())
+    }
+
+    /// The utilisation of every pipeline stage with declared workers
+    /// ([`PipelineBuilder::workers`](crate::PipelineBuilder::workers)): busy time over wall
+    /// time × workers, and its input queue's depth at both ends of the window.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.utilisation().is_empty());
+    /// ```
+    #[must_use]
+    pub fn utilisation(&self) -> &[Utilisation] {
+        &self.utilisation
     }
 
     /// The findings, most important first.

@@ -85,6 +85,13 @@ impl fmt::Display for Report {
                 )?;
             }
         }
+        if !self.utilisation.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "utilisation (busy time / wall time x workers):")?;
+            for u in &self.utilisation {
+                writeln!(f, "  {}", utilisation_line(u))?;
+            }
+        }
         writeln!(f)?;
         if self.findings.is_empty() {
             writeln!(f, "findings: none")?;
@@ -108,6 +115,20 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+fn utilisation_line(u: &super::Utilisation) -> String {
+    let busy = u.utilisation.map_or_else(|| "-".to_string(), ratio);
+    let mut line = format!(
+        "{}: {busy} of {} worker(s), busy {}",
+        u.subject,
+        u.workers,
+        duration(u.busy_seconds)
+    );
+    if let (Some(q), Some((start, end))) = (&u.input_queue, u.queue_depth) {
+        line.push_str(&format!(", input queue {q} depth {start} -> {end}"));
+    }
+    line
 }
 
 /// Escapes the characters that would break a Markdown table cell.
@@ -162,6 +183,12 @@ pub(crate) fn markdown(report: &Report) -> String {
                 cell(row, row.p999),
                 cell(row, row.max),
             );
+        }
+    }
+    if !report.utilisation.is_empty() {
+        let _ = writeln!(out, "\n### Utilisation\n");
+        for u in &report.utilisation {
+            let _ = writeln!(out, "- {}", md(&utilisation_line(u)));
         }
     }
     let _ = writeln!(out, "\n### Findings\n");

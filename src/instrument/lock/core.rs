@@ -76,6 +76,9 @@ pub(crate) mod families {
     .unit(Unit::Seconds)
     .labels(&["lock"])
     .not_tabled("a gauge (the long-lock-hold finding shows it as its threshold)");
+    pub(crate) use super::super::order::families::{
+        ORDER_CYCLES, ORDER_CYCLE_EDGE, ORDER_EDGES_DROPPED,
+    };
     /// The current holder's hold, read at scrape.
     pub(crate) const CURRENT_LONGEST_HOLD: FamilyDef = FamilyDef::gauge(
         "lock_current_longest_hold_seconds",
@@ -96,6 +99,9 @@ pub(crate) mod families {
         &CURRENT_LONGEST_HOLD,
         &HELD_TOO_LONG_BY_SITE,
         &WATCHDOG_THRESHOLD,
+        &ORDER_CYCLES,
+        &ORDER_CYCLE_EDGE,
+        &ORDER_EDGES_DROPPED,
     ];
 }
 
@@ -398,6 +404,7 @@ pub(crate) struct Config {
     pub(crate) watchdog: Option<Duration>,
     pub(crate) clock: Option<Clock>,
     pub(crate) schema: i32,
+    pub(crate) track_order: bool,
 }
 
 /// The metrics and bookkeeping of one lock.
@@ -430,6 +437,8 @@ pub(crate) struct Core {
     pub(crate) last_read_site: AtomicUsize,
     /// The last hold episode the watchdog reported.
     pub(crate) reported: AtomicU64,
+    /// With order tracking: the lock's node in the order graph.
+    pub(crate) order: Option<super::order::OrderNode>,
 }
 
 impl Core {
@@ -468,6 +477,11 @@ impl Core {
             reading: ReadStretch::default(),
             last_read_site: AtomicUsize::new(MAX_SITES),
             reported: AtomicU64::new(0),
+            order: if config.track_order {
+                Some(super::order::OrderNode::new(&name, registry)?)
+            } else {
+                None
+            },
             name: config.name,
         });
         let weak: Weak<Core> = Arc::downgrade(&core);
@@ -567,12 +581,26 @@ pub(crate) struct Hold<'a> {
     core: &'a Core,
     acquired: u64,
     shared: bool,
+    /// With order tracking: this hold's entry in the thread's held locks (0: none).
+    order_token: u64,
 }
 
 impl<'a> Hold<'a> {
-    /// An exclusive hold (a mutex, a write lock) taken at call site `site`.
+    /// An exclusive hold (a mutex, a write lock) taken at call site `site` (the caller's
+    /// location, for order tracking).
     #[inline]
+    #[track_caller]
     pub(crate) fn exclusive(core: &'a Core, site: usize) -> Self {
+        let mut hold = Self::exclusive_in_task(core, site);
+        if let Some(order) = &core.order {
+            hold.order_token = order.acquire(Location::caller());
+        }
+        hold
+    }
+
+    /// An exclusive hold by an async task (not order-tracked: a task moves between threads).
+    #[inline]
+    pub(crate) fn exclusive_in_task(core: &'a Core, site: usize) -> Self {
         core.holder_site.store(site, Ordering::Relaxed);
         let acquired = if core.timestamps() {
             let now = core.clock.raw();
@@ -587,11 +615,13 @@ impl<'a> Hold<'a> {
             core,
             acquired,
             shared: false,
+            order_token: 0,
         }
     }
 
     /// A shared hold (a read lock) taken at call site `site`.
     #[inline]
+    #[track_caller]
     pub(crate) fn shared(core: &'a Core, site: usize) -> Self {
         let acquired = if core.timestamps() {
             let now = core.clock.raw();
@@ -605,10 +635,15 @@ impl<'a> Hold<'a> {
         if core.watchdog_nanos.is_none() && core.last_read_site.load(Ordering::Relaxed) != site {
             core.last_read_site.store(site, Ordering::Relaxed);
         }
+        let order_token = match &core.order {
+            Some(order) => order.acquire(Location::caller()),
+            None => 0,
+        };
         Self {
             core,
             acquired,
             shared: true,
+            order_token,
         }
     }
 }
@@ -617,6 +652,9 @@ impl Drop for Hold<'_> {
     #[inline]
     fn drop(&mut self) {
         let core = self.core;
+        if self.order_token != 0 {
+            super::order::OrderNode::release(self.order_token);
+        }
         if !core.timestamps() {
             return;
         }
