@@ -92,7 +92,9 @@ pub use expose::protobuf;
 pub use expose::ProtobufEncoder;
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
-pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
+pub use expose::{
+    serve, BasicAuth, Route, RouteRequest, Server, ServerBuilder, ServerError, DEFAULT_ADDR,
+};
 pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
     channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LongTask, LongTaskTimer,
@@ -123,13 +125,14 @@ pub use recorder::{
 };
 pub use registry::{
     BackgroundThread, Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge,
-    MetricKind, Opts, Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series,
-    SeriesSnapshot, SeriesValue, TableSpec, Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES,
-    DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
+    MetricKind, Opts, Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Resources,
+    ResourcesBuilder, Series, SeriesSnapshot, SeriesValue, TableSpec, Tabling,
+    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
 pub use report::{
-    sort_findings, Finding, FindingKind, Machine, Report, Row, Severity, Table, Threshold,
-    Utilisation, MIN_QUEUE_GROWTH, SATURATED_UTILISATION,
+    sort_findings, Finding, FindingKind, Machine, MemoryUse, Report, ReportHistory, ResourceUse,
+    Row, Severity, Table, Threshold, Utilisation, CPU_THRESHOLD, IO_THRESHOLD, MEMORY_THRESHOLD,
+    MIN_QUEUE_GROWTH, SATURATED_UTILISATION, TARGET_SHARE,
 };
 
 /// The README's tour, compiled and run as doc tests.

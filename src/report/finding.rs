@@ -37,6 +37,14 @@ pub enum FindingKind {
     /// An async runtime that did not poll its stall probe for longer than the probe's
     /// threshold: something blocked it, and every task on it waited.
     RuntimeStall,
+    /// CPU busy above 75% (the process's, of the cores it may use, or the machine's) while
+    /// throughput is below 80% of the target, when one is given.
+    CpuSaturated,
+    /// Memory above 80% of a limit (the cgroup's `memory.max`, the machine's, a declared one);
+    /// critical above 95%.
+    MemoryPressure,
+    /// A disk busy more than 80% of the window.
+    IoSaturated,
     /// Pending entries orphaned (timed out, evicted for capacity, dropped).
     OrphanedPending,
     /// Panics caught in background threads.
@@ -61,6 +69,9 @@ impl FindingKind {
             Self::LongLockHold => "long_lock_hold",
             Self::LockOrderCycle => "lock_order_cycle",
             Self::RuntimeStall => "runtime_stall",
+            Self::CpuSaturated => "cpu_saturated",
+            Self::MemoryPressure => "memory_pressure",
+            Self::IoSaturated => "io_saturated",
             Self::OrphanedPending => "orphaned_pending",
             Self::BackgroundPanics => "background_panics",
         }
@@ -88,6 +99,9 @@ impl FindingKind {
             | Self::ThroughputBottleneck
             | Self::GrowingQueue
             | Self::ContendedLock
+            | Self::CpuSaturated
+            | Self::MemoryPressure
+            | Self::IoSaturated
             | Self::OrphanedPending => Severity::Warning,
             Self::BottleneckStage => Severity::Info,
         }

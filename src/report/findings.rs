@@ -1,6 +1,6 @@
 //! Findings: the bottlenecks a report names, each with its evidence.
 
-use super::finding::{sort_findings, Finding, FindingKind, Threshold, FIXED};
+use super::finding::{Finding, FindingKind, Threshold, FIXED};
 use super::saturation::{throughput_bottlenecks, Utilisation};
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
@@ -27,7 +27,6 @@ pub(crate) fn find(w: &Window<'_>, pools: &[Utilisation]) -> Vec<Finding> {
     runtime_stalls(w, &mut out);
     orphans(w, &mut out);
     panics(w, &mut out);
-    sort_findings(&mut out);
     out
 }
 

@@ -92,6 +92,14 @@ impl fmt::Display for Report {
                 writeln!(f, "  {}", utilisation_line(u))?;
             }
         }
+        let lines = resource_lines(&self.resources);
+        if !lines.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "resources:")?;
+            for line in lines {
+                writeln!(f, "  {line}")?;
+            }
+        }
         writeln!(f)?;
         if self.findings.is_empty() {
             writeln!(f, "findings: none")?;
@@ -115,6 +123,52 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+fn resource_lines(r: &super::ResourceUse) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(c) = r.machine_cpu {
+        out.push(format!("machine CPU {} busy", ratio(c)));
+    }
+    if let Some(c) = r.process_cpu {
+        let cores = r
+            .process_cores
+            .map_or_else(String::new, |n| format!(" of {n:.2} core(s)"));
+        out.push(format!("process CPU {}{cores}", ratio(c)));
+    }
+    if let Some(t) = r.throttled_share {
+        out.push(format!("cgroup CPU throttled in {} of periods", ratio(t)));
+    }
+    for m in &r.memory {
+        let mib = |b: f64| format!("{:.1} MiB", b / 1_048_576.0);
+        match (m.limit_bytes, m.share()) {
+            (Some(l), Some(s)) => out.push(format!(
+                "{} memory {} of {} ({})",
+                m.scope,
+                mib(m.used_bytes),
+                mib(l),
+                ratio(s)
+            )),
+            _ => out.push(format!("{} memory {}", m.scope, mib(m.used_bytes))),
+        }
+    }
+    for (device, busy) in &r.disks {
+        out.push(format!("disk {device} busy {}", ratio(*busy)));
+    }
+    if let Some((rx, tx)) = r.network_per_second {
+        out.push(format!("network {rx:.0} B/s in, {tx:.0} B/s out"));
+    }
+    if let Some((read, write)) = r.process_io_per_second {
+        out.push(format!(
+            "process storage {read:.0} B/s read, {write:.0} B/s written"
+        ));
+    }
+    if let Some((v, i)) = r.context_switches_per_second {
+        out.push(format!(
+            "context switches {v:.0}/s voluntary, {i:.0}/s involuntary"
+        ));
+    }
+    out
 }
 
 fn utilisation_line(u: &super::Utilisation) -> String {
@@ -189,6 +243,13 @@ pub(crate) fn markdown(report: &Report) -> String {
         let _ = writeln!(out, "\n### Utilisation\n");
         for u in &report.utilisation {
             let _ = writeln!(out, "- {}", md(&utilisation_line(u)));
+        }
+    }
+    let lines = resource_lines(&report.resources);
+    if !lines.is_empty() {
+        let _ = writeln!(out, "\n### Resources\n");
+        for line in lines {
+            let _ = writeln!(out, "- {}", md(&line));
         }
     }
     let _ = writeln!(out, "\n### Findings\n");
