@@ -13,6 +13,48 @@ fn registry() -> Registry {
     Registry::builder().process_metrics(false).build().unwrap()
 }
 
+/// Lock-order tracking per acquisition: one lock on its own, and a nested pair (the second
+/// acquisition sees one held lock and checks its already-seen order), tracking off and on.
+fn order_tracking(c: &mut Criterion) {
+    let registry = registry();
+    let build = |name: &str, on: bool| {
+        Mutex::builder(name)
+            .track_order(on)
+            .build(0u64, &registry)
+            .unwrap()
+    };
+    let (off, on) = (
+        build("bench_order_off", false),
+        build("bench_order_on", true),
+    );
+    let (off_a, off_b) = (
+        build("bench_order_off_a", false),
+        build("bench_order_off_b", false),
+    );
+    let (on_a, on_b) = (
+        build("bench_order_on_a", true),
+        build("bench_order_on_b", true),
+    );
+    let mut group = c.benchmark_group("mutex_lock_unlock/order_tracking");
+    group.bench_function("one_lock/off", |b| b.iter(|| *black_box(&off).lock() += 1));
+    group.bench_function("one_lock/on", |b| b.iter(|| *black_box(&on).lock() += 1));
+    group.bench_function("nested_pair/off", |b| {
+        b.iter(|| {
+            let mut a = black_box(&off_a).lock();
+            *black_box(&off_b).lock() += 1;
+            *a += 1;
+        })
+    });
+    group.bench_function("nested_pair/on", |b| {
+        b.iter(|| {
+            let mut a = black_box(&on_a).lock();
+            *black_box(&on_b).lock() += 1;
+            *a += 1;
+        })
+    });
+    group.finish();
+}
+
 fn mutex(c: &mut Criterion) {
     let registry = registry();
     let raw = parking_lot::Mutex::new(0u64);
@@ -175,6 +217,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = mutex, channel_send_recv, in_flight_and_pending, shared_across_threads
+    targets = mutex, order_tracking, channel_send_recv, in_flight_and_pending, shared_across_threads
 }
 criterion_main!(benches);

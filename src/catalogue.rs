@@ -2,7 +2,7 @@
 //! tests and documentation enumerate. It sits above the layers, since it names entries from
 //! the instruments (layer 5) and the integrations (layer 8).
 
-use crate::instrument::families::{batch, lock, long_task, pending, pipeline, queue, saga};
+use crate::instrument::families::{batch, lock, long_task, pending, pipeline, queue, saga, stall};
 use crate::integrations::families as integrations;
 use crate::registry::background::families as background;
 use crate::registry::FamilyDef;
@@ -32,6 +32,7 @@ pub fn catalogue() -> Vec<&'static FamilyDef> {
         batch::ALL,
         long_task::ALL,
         saga::ALL,
+        stall::ALL,
         background::ALL,
         integrations::TIMED,
         integrations::TRACING_LAYER,

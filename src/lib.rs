@@ -94,7 +94,9 @@ pub use expose::protobuf;
 pub use expose::ProtobufEncoder;
 pub use expose::{render, render_as, Format};
 #[cfg(feature = "http")]
-pub use expose::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
+pub use expose::{
+    serve, BasicAuth, Route, RouteRequest, Server, ServerBuilder, ServerError, DEFAULT_ADDR,
+};
 pub use expose::{Encoder, OpenMetricsEncoder, TextEncoder};
 pub use instrument::{
     channel, BatchRecorder, BatchRecorderBuilder, BatchTimer, EventToken, LongTask, LongTaskTimer,
@@ -103,6 +105,8 @@ pub use instrument::{
     StageGuard, Stamp, DEFAULT_MAX_PENDING_KEY_BYTES,
 };
 pub use instrument::{lock, saga};
+#[cfg(feature = "tokio")]
+pub use instrument::{RuntimeStallProbe, RuntimeStallProbeBuilder};
 #[cfg(feature = "prometheus-client")]
 pub use integrations::PrometheusClientCollector;
 #[cfg(feature = "tokio")]
@@ -123,11 +127,15 @@ pub use recorder::{
 };
 pub use registry::{
     BackgroundThread, Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge,
-    MetricKind, Opts, Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Series,
-    SeriesSnapshot, SeriesValue, TableSpec, Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES,
-    DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
+    MetricKind, Opts, Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Resources,
+    ResourcesBuilder, Series, SeriesSnapshot, SeriesValue, TableSpec, Tabling,
+    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
-pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
+pub use report::{
+    sort_findings, Finding, FindingKind, Machine, MemoryUse, Report, ReportHistory, ResourceUse,
+    Row, Severity, Table, Threshold, Utilisation, CPU_THRESHOLD, IO_THRESHOLD, MEMORY_THRESHOLD,
+    MIN_QUEUE_GROWTH, SATURATED_UTILISATION, TARGET_SHARE,
+};
 
 /// The README's tour, compiled and run as doc tests.
 #[cfg(all(

@@ -42,7 +42,7 @@ pub(crate) use std::sync::Arc;
 pub(crate) use once_cell::race::OnceBox as SetupOnceBox;
 #[allow(unused_imports)]
 pub(crate) use std::{
-    cell::Cell,
+    cell::{Cell, RefCell},
     sync::{LazyLock, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 

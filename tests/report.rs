@@ -3,8 +3,8 @@
 
 use perf_instrument::lock::LockWatchdog;
 use perf_instrument::{
-    Clock, FindingKind, Mutex, Opts, PendingTracker, Pipeline, QueueProbe, Registry, Report,
-    SagaTracker,
+    sort_findings, Clock, Finding, FindingKind, Mutex, Opts, PendingTracker, Pipeline, QueueProbe,
+    Registry, Report, SagaTracker, Severity, Threshold,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,6 +240,20 @@ fn a_long_hold_is_reported_once_the_watchdog_saw_it() {
         "{:?}",
         f.evidence
     );
+    assert_eq!(
+        f.threshold.value, "1.00s",
+        "the lock's own watchdog threshold"
+    );
+    assert!(f.threshold.set_by.contains("watchdog"));
+    let site = format!("{}:", file!());
+    assert!(f.summary.contains(&site), "{}", f.summary);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.starts_with(&format!("held by {site}"))),
+        "{:?}",
+        f.evidence
+    );
     drop(held);
 }
 
@@ -370,4 +384,124 @@ fn the_json_report_carries_tables_findings_machine_and_config() {
     assert!(json["tables"][0]["rows"][0]["p99"].as_f64().unwrap() > 0.0);
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
     assert!(!json["machine"]["clock_source"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn findings_come_most_severe_first_in_a_mixed_report() {
+    let registry = registry();
+    let (clock, hand) = Clock::manual();
+    // Info: a stage with most of the latency.
+    let p = Pipeline::builder("orders")
+        .stages(["enrich", "persist"])
+        .clock(clock.clone())
+        .build(&registry)
+        .unwrap();
+    // Warning: a growing queue and orphans.
+    let ingest = QueueProbe::new(&registry, "ingest").unwrap();
+    let replies = PendingTracker::<u64>::builder("replies")
+        .timeout(Duration::from_secs(1))
+        .clock(clock.clone())
+        .build(&registry)
+        .unwrap();
+    // Critical: a lock held past its watchdog.
+    let node = Mutex::builder("mixed_node")
+        .watchdog(Duration::from_secs(1))
+        .clock(clock)
+        .build((), &registry)
+        .unwrap();
+    let before = registry.snapshot();
+    for _ in 0..20 {
+        let mut event = p.begin();
+        p.time_stage(&mut event, p.stage("enrich").unwrap(), || {
+            hand.advance(Duration::from_millis(1));
+        });
+        p.time_stage(&mut event, p.stage("persist").unwrap(), || {
+            hand.advance(Duration::from_millis(9));
+        });
+        p.finish(event);
+    }
+    for i in 0..50 {
+        let _ = ingest.submit();
+        replies.register(i);
+    }
+    let held = node.lock();
+    hand.advance(Duration::from_secs(2));
+    let _ = LockWatchdog::scan();
+    replies.sweep();
+    let report = Report::between(&before, &registry.snapshot());
+    assert_eq!(
+        kinds(&report),
+        [
+            FindingKind::LongLockHold,
+            FindingKind::GrowingQueue,
+            FindingKind::OrphanedPending,
+            FindingKind::BottleneckStage,
+        ],
+        "{report}"
+    );
+    let severities: Vec<Severity> = report.findings().iter().map(|f| f.severity).collect();
+    assert_eq!(
+        severities,
+        [
+            Severity::Critical,
+            Severity::Warning,
+            Severity::Warning,
+            Severity::Info
+        ]
+    );
+    for f in report.findings() {
+        assert!(!f.threshold.value.is_empty() && !f.threshold.set_by.is_empty());
+        assert!(!f.next_step.is_empty());
+    }
+    let text = report.to_string();
+    let critical = text.find("CRITICAL [long_lock_hold]").unwrap();
+    let info = text.find("INFO [bottleneck_stage]").unwrap();
+    assert!(critical < info, "{text}");
+    assert!(text.contains("threshold: 25.0% of end-to-end time (fixed by the report)"));
+    let md = report.to_markdown();
+    assert!(md.contains("1. **critical** `long_lock_hold`"), "{md}");
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["findings"][0]["severity"], "critical");
+    assert_eq!(json["findings"][0]["threshold"]["value"], "1.00s");
+    assert_eq!(json["findings"][3]["kind"], "bottleneck_stage");
+    drop(held);
+}
+
+#[test]
+fn sort_findings_orders_by_severity_then_kind_then_subject() {
+    let f = |kind: FindingKind, subject: &str| Finding {
+        kind,
+        severity: kind.severity(),
+        subject: subject.to_string(),
+        summary: String::new(),
+        threshold: Threshold::new("1", "test"),
+        evidence: Vec::new(),
+        next_step: String::new(),
+    };
+    let mut findings = vec![
+        f(FindingKind::BottleneckStage, "p/a"),
+        f(FindingKind::OrphanedPending, "t"),
+        f(FindingKind::ContendedLock, "b"),
+        f(FindingKind::BackgroundPanics, "x"),
+        f(FindingKind::GrowingQueue, "q2"),
+        f(FindingKind::GrowingQueue, "q1"),
+        f(FindingKind::StuckSagas, "s"),
+    ];
+    sort_findings(&mut findings);
+    let order: Vec<(FindingKind, &str)> = findings
+        .iter()
+        .map(|f| (f.kind, f.subject.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (FindingKind::StuckSagas, "s"),
+            (FindingKind::BackgroundPanics, "x"),
+            (FindingKind::GrowingQueue, "q1"),
+            (FindingKind::GrowingQueue, "q2"),
+            (FindingKind::ContendedLock, "b"),
+            (FindingKind::OrphanedPending, "t"),
+            (FindingKind::BottleneckStage, "p/a"),
+        ]
+    );
 }

@@ -14,7 +14,9 @@ mod text;
 pub use encode::ProtobufEncoder;
 pub use encode::{Encoder, OpenMetricsEncoder, TextEncoder};
 #[cfg(feature = "http")]
-pub use http::{serve, BasicAuth, Route, Server, ServerBuilder, ServerError, DEFAULT_ADDR};
+pub use http::{
+    serve, BasicAuth, Route, RouteRequest, Server, ServerBuilder, ServerError, DEFAULT_ADDR,
+};
 #[cfg(all(feature = "http", perf_instrument_loom))]
 pub use http::{take_slot, Slot};
 pub use negotiate::Format;

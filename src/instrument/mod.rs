@@ -16,6 +16,7 @@ mod pipeline;
 mod queue;
 pub mod saga;
 mod shape;
+mod stall;
 
 pub(crate) use shape::HistogramShape;
 
@@ -28,6 +29,7 @@ pub(crate) mod families {
     pub(crate) use super::pipeline::families as pipeline;
     pub(crate) use super::queue::families as queue;
     pub(crate) use super::saga::families as saga;
+    pub(crate) use super::stall::families as stall;
 }
 
 pub use batch::{BatchRecorder, BatchRecorderBuilder, BatchTimer};
@@ -41,3 +43,5 @@ pub use pending::{
 pub use pipeline::{EventToken, Pipeline, PipelineBuilder, RemoteToken, Stage, StageGuard};
 pub use queue::{QueueProbe, QueueProbeBuilder, Stamp};
 pub use saga::SagaTracker;
+#[cfg(feature = "tokio")]
+pub use stall::{RuntimeStallProbe, RuntimeStallProbeBuilder};

@@ -71,8 +71,17 @@ pub(crate) mod families {
     .labels(&["pipeline"])
     .not_tabled("a counter");
 
+    /// Workers a stage runs on, and the queue that feeds it, as the caller declared them.
+    pub(crate) const STAGE_WORKERS: FamilyDef = FamilyDef::gauge(
+        "pipeline_stage_workers",
+        "Workers that run a stage in parallel, and the queue that feeds it (\"\" if none), as declared.",
+    )
+    .labels(&["pipeline", "stage", "input_queue"])
+    .not_tabled("a gauge (the report's utilisation and throughput-bottleneck finding read it)");
+
     /// All of them.
     pub(crate) const ALL: &[&FamilyDef] = &[
+        &STAGE_WORKERS,
         &STAGE_DURATION,
         &STAGE_GAP,
         &END_TO_END,
@@ -266,9 +275,55 @@ pub struct PipelineBuilder {
     clock: Option<Clock>,
     max_remote_age: Duration,
     shape: HistogramShape,
+    /// Per stage: declared workers and input queue.
+    pools: Vec<(String, u32, Option<String>)>,
 }
 
 impl PipelineBuilder {
+    fn pool(&mut self, stage: &str) -> &mut (String, u32, Option<String>) {
+        let i = match self.pools.iter().position(|p| p.0 == stage) {
+            Some(i) => i,
+            None => {
+                self.pools.push((stage.to_string(), 1, None));
+                self.pools.len() - 1
+            }
+        };
+        &mut self.pools[i]
+    }
+
+    /// Declares that `stage` runs on `workers` threads (or tasks) in parallel, so the report
+    /// can compute its utilisation: the stage's busy time (the sum of its durations) over the
+    /// window's wall time times `workers`. Exported as `pipeline_stage_workers`. A stage not
+    /// in [`stages`](Self::stages) is refused by `build`; zero workers too.
+    ///
+    /// ```
+    /// use perf_instrument::{Pipeline, Registry};
+    /// let r = Registry::new();
+    /// let p = Pipeline::builder("p").stages(["parse"]).workers("parse", 4).build(&r);
+    /// assert!(p.is_ok());
+    /// ```
+    #[must_use]
+    pub fn workers(mut self, stage: &str, workers: u32) -> Self {
+        self.pool(stage).1 = workers;
+        self
+    }
+
+    /// Names the queue (a [`QueueProbe`](crate::QueueProbe) or instrumented channel) that
+    /// feeds `stage`: a stage near full utilisation whose input queue grows is the
+    /// throughput bottleneck. Declares one worker unless [`workers`](Self::workers) says more.
+    ///
+    /// ```
+    /// use perf_instrument::{Pipeline, Registry};
+    /// let r = Registry::new();
+    /// let p = Pipeline::builder("p").stages(["parse"]).input_queue("parse", "raw").build(&r);
+    /// assert!(p.is_ok());
+    /// ```
+    #[must_use]
+    pub fn input_queue(mut self, stage: &str, queue: impl Into<String>) -> Self {
+        self.pool(stage).2 = Some(queue.into());
+        self
+    }
+
     /// Native schema of this instrument's histograms, 0 to 8 (default 3): see
     /// [`Opts::schema`](crate::Opts::schema). The families are shared by every instrument of this kind in a registry, so they must agree on it (another schema is a [`RegistryError::ShapeMismatch`](crate::RegistryError::ShapeMismatch)). Outside `0..=8`, `build` fails with
     /// [`RegistryError::InvalidSchema`](crate::RegistryError::InvalidSchema).
@@ -364,9 +419,26 @@ impl PipelineBuilder {
                 setting: "max_remote_age",
             });
         }
+        if self.pools.iter().any(|(_, workers, _)| *workers == 0) {
+            return Err(RegistryError::ZeroSetting { setting: "workers" });
+        }
+        if let Some((stage, _, _)) = self.pools.iter().find(|(s, _, _)| !self.stages.contains(s)) {
+            return Err(RegistryError::UnknownStage {
+                pipeline: self.name.clone(),
+                stage: stage.clone(),
+            });
+        }
         let p = self.name.as_str();
         registry.claim_stages(p, &self.stages, &StageTimer::Pipeline)?;
         use families as f;
+        if !self.pools.is_empty() {
+            let workers = registry.register_gauge(f::STAGE_WORKERS.opts())?;
+            for (stage, n, queue) in &self.pools {
+                workers
+                    .with_label_values(&[p, stage, queue.as_deref().unwrap_or("")])
+                    .set(i64::from(*n));
+            }
+        }
         let shape = &self.shape;
         let duration = registry.register_histogram(shape.opts(&f::STAGE_DURATION))?;
         let gap = registry.register_histogram(shape.opts(&f::STAGE_GAP))?;
@@ -435,6 +507,7 @@ impl Pipeline {
             clock: None,
             max_remote_age: Duration::from_secs(24 * 3600),
             shape: HistogramShape::default(),
+            pools: Vec::new(),
         }
     }
 

@@ -150,4 +150,21 @@ pub enum RegistryError {
         /// What times it already (`the Pipeline "orders"`, `#[timed] fn persist_order`).
         by: String,
     },
+    /// A setting names a stage the pipeline does not declare (`workers`, `input_queue`).
+    ///
+    /// ```
+    /// use perf_instrument::{Pipeline, Registry, RegistryError};
+    /// let err = Pipeline::builder("orders").stages(["persist"]).workers("parse", 2)
+    ///     .build(&Registry::new()).unwrap_err();
+    /// assert!(matches!(err, RegistryError::UnknownStage { .. }));
+    /// ```
+    #[error(
+        "stage {stage:?} is not a stage of pipeline {pipeline:?}; declare it in `stages` first"
+    )]
+    UnknownStage {
+        /// The pipeline.
+        pipeline: String,
+        /// The stage named.
+        stage: String,
+    },
 }

@@ -8,6 +8,7 @@ mod error;
 mod family;
 mod name;
 mod process;
+pub(crate) mod resources;
 mod self_metrics;
 
 pub use background::BackgroundThread;
@@ -20,6 +21,7 @@ pub use desc::{
 };
 pub use error::RegistryError;
 pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
+pub use resources::{Resources, ResourcesBuilder};
 pub(crate) use self_metrics::SelfMetrics;
 
 use crate::recorder::{Counter, Gauge, Histogram, Unit};

@@ -1,102 +1,32 @@
 //! Findings: the bottlenecks a report names, each with its evidence.
 
+use super::finding::{Finding, FindingKind, Threshold, FIXED};
+use super::saturation::{throughput_bottlenecks, Utilisation};
 use super::text::{duration, ratio};
 use super::window::{label, Labels, Window};
-use crate::instrument::families::{lock, pending, pipeline, queue, saga};
+use crate::instrument::families::{lock, pending, pipeline, queue, saga, stall};
 use crate::recorder::HistogramSnapshot;
 use crate::registry::background::families as background;
 use crate::registry::FamilyDef;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// What a [`Finding`] is about.
-///
-/// ```
-/// use perf_instrument::FindingKind;
-/// assert_eq!(FindingKind::GrowingQueue.name(), "growing_queue");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingKind {
-    /// Sagas with no progress past their threshold.
-    StuckSagas,
-    /// Fewer than 95% of finished sagas completed (at least 20 finished).
-    LowSagaCompletion,
-    /// A queue's depth grew by at least 10 items and half its starting depth over the window,
-    /// or its wait grew: the window's p99 wait at least twice, and 1 ms more than, the p99
-    /// before the window (at least 20 waits on each side).
-    GrowingQueue,
-    /// The pipeline stage (or the wait before it) with the largest share of end-to-end time,
-    /// when that share is at least 25%.
-    BottleneckStage,
-    /// The most contended lock (at least 10 contended acquisitions), with the call sites that
-    /// waited most and the holders' sites that made them wait most.
-    ContendedLock,
-    /// A lock held past its watchdog threshold.
-    LongLockHold,
-    /// Pending entries orphaned (timed out, evicted for capacity, dropped).
-    OrphanedPending,
-    /// Panics caught in background threads.
-    BackgroundPanics,
-}
-
-impl FindingKind {
-    /// The snake-case name used in JSON and text.
-    ///
-    /// ```
-    /// assert_eq!(perf_instrument::FindingKind::StuckSagas.name(), "stuck_sagas");
-    /// ```
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::StuckSagas => "stuck_sagas",
-            Self::LowSagaCompletion => "low_saga_completion",
-            Self::GrowingQueue => "growing_queue",
-            Self::BottleneckStage => "bottleneck_stage",
-            Self::ContendedLock => "contended_lock",
-            Self::LongLockHold => "long_lock_hold",
-            Self::OrphanedPending => "orphaned_pending",
-            Self::BackgroundPanics => "background_panics",
-        }
-    }
-}
-
-/// One thing the report says, and the numbers behind it.
-///
-/// ```
-/// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
-/// for finding in report.findings() {
-///     println!("{}: {}", finding.kind.name(), finding.summary);
-///     for line in &finding.evidence {
-///         println!("  - {line}");
-///     }
-/// }
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Finding {
-    /// What kind of finding.
-    pub kind: FindingKind,
-    /// What it is about: a `pipeline/stage`, a queue, a lock, a saga, a tracker.
-    pub subject: String,
-    /// One sentence.
-    pub summary: String,
-    /// The numbers that support it.
-    pub evidence: Vec<String>,
-}
-
 const SAGA_COMPLETION_THRESHOLD: f64 = 0.95;
+/// Fewest finished sagas for a completion finding.
+const MIN_FINISHED_SAGAS: f64 = 20.0;
 
-pub(crate) fn find(w: &Window<'_>) -> Vec<Finding> {
+pub(crate) fn find(w: &Window<'_>, pools: &[Utilisation]) -> Vec<Finding> {
     let mut out = Vec::new();
+    throughput_bottlenecks(pools, &mut out);
     stuck_sagas(w, &mut out);
     saga_completion(w, &mut out);
     growing_queues(w, &mut out);
     bottleneck_stages(w, &mut out);
     contended_lock(w, &mut out);
     long_lock_holds(w, &mut out);
+    lock_order_cycles(w, &mut out);
+    runtime_stalls(w, &mut out);
     orphans(w, &mut out);
     panics(w, &mut out);
-    out.sort_by_key(|f| f.kind);
     out
 }
 
@@ -122,12 +52,17 @@ fn stuck_sagas(w: &Window<'_>, out: &mut Vec<Finding>) {
         if let Some(age) = oldest.get(&saga) {
             evidence.push(format!("oldest active saga is {}", duration(*age)));
         }
-        out.push(Finding {
-            kind: FindingKind::StuckSagas,
-            summary: format!("{stuck} {saga} saga(s) stuck with no progress past the threshold"),
-            subject: saga,
+        out.push(Finding::new(
+            FindingKind::StuckSagas,
+            saga.clone(),
+            format!("{stuck} {saga} saga(s) stuck with no progress past the threshold"),
+            Threshold::new(
+                "no progress for the saga's stuck threshold",
+                "SagaTracker::builder(..).stuck_after(..)",
+            ),
             evidence,
-        });
+            format!("look up the oldest {saga} sagas (SagaTracker::view or report) and the step they wait on"),
+        ));
     }
 }
 
@@ -143,7 +78,7 @@ fn saga_completion(w: &Window<'_>, out: &mut Vec<Finding>) {
     for (saga, outcomes) in by_saga {
         let total: f64 = outcomes.values().sum();
         let completed = outcomes.get("completed").copied().unwrap_or(0.0);
-        if total < 20.0 || completed / total >= SAGA_COMPLETION_THRESHOLD {
+        if total < MIN_FINISHED_SAGAS || completed / total >= SAGA_COMPLETION_THRESHOLD {
             continue;
         }
         let evidence = outcomes
@@ -151,15 +86,23 @@ fn saga_completion(w: &Window<'_>, out: &mut Vec<Finding>) {
             .filter(|(_, n)| **n > 0.0)
             .map(|(o, n)| format!("{o}: {n} ({})", ratio(*n / total)))
             .collect();
-        out.push(Finding {
-            kind: FindingKind::LowSagaCompletion,
-            summary: format!(
+        out.push(Finding::new(
+            FindingKind::LowSagaCompletion,
+            saga.clone(),
+            format!(
                 "only {} of {saga} sagas completed ({completed} of {total} finished)",
                 ratio(completed / total)
             ),
-            subject: saga,
+            Threshold::new(
+                format!(
+                    "{} completed, of at least {MIN_FINISHED_SAGAS} finished",
+                    ratio(SAGA_COMPLETION_THRESHOLD)
+                ),
+                FIXED,
+            ),
             evidence,
-        });
+            "see which outcome dominates, then the failure reasons and compensations of that saga",
+        ));
     }
 }
 
@@ -234,14 +177,25 @@ fn growing_queues(w: &Window<'_>, out: &mut Vec<Finding>) {
         } else {
             format!("queue {queue}: items wait longer and longer")
         };
-        out.push(Finding {
-            kind: FindingKind::GrowingQueue,
+        out.push(Finding::new(
+            FindingKind::GrowingQueue,
+            queue.clone(),
             summary,
-            subject: queue.clone(),
+            Threshold::new(
+                format!(
+                    "depth +10 and +50% over the window, or p99 wait x2 and +{} (>= {MIN_WAITS} waits)",
+                    duration(MIN_WAIT_GROWTH)
+                ),
+                FIXED,
+            ),
             evidence,
-        });
+            format!("find the consumer of {queue}: add workers or speed it up, or bound the producers"),
+        ));
     }
 }
+
+/// Smallest share of end-to-end time for a latency-bottleneck finding.
+const MIN_STAGE_SHARE: f64 = 0.25;
 
 fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
     let sums = |family: &FamilyDef| -> BTreeMap<(String, String), (f64, u64, Option<f64>)> {
@@ -278,7 +232,7 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
             continue;
         };
         let share = sum / e2e.sum();
-        if share < 0.25 {
+        if share < MIN_STAGE_SHARE {
             continue;
         }
         let mean = |sum: f64, count: u64| duration(sum / count.max(1) as f64);
@@ -297,15 +251,20 @@ fn bottleneck_stages(w: &Window<'_>, out: &mut Vec<Finding>) {
                 ratio(next_sum / e2e.sum())
             ));
         }
-        out.push(Finding {
-            kind: FindingKind::BottleneckStage,
-            summary: format!(
+        out.push(Finding::new(
+            FindingKind::BottleneckStage,
+            format!("{pipeline}/{name}"),
+            format!(
                 "{name} takes {} of the end-to-end time of pipeline {pipeline}",
                 ratio(share)
             ),
-            subject: format!("{pipeline}/{name}"),
+            Threshold::new(
+                format!("{} of end-to-end time", ratio(MIN_STAGE_SHARE)),
+                FIXED,
+            ),
             evidence,
-        });
+            format!("profile {name} first: shortening it shortens every event of {pipeline}"),
+        ));
     }
 }
 
@@ -330,6 +289,9 @@ fn top_site(w: &Window<'_>, lock: &str, role: &str) -> Option<(String, f64, f64)
         })
 }
 
+/// Fewest contended acquisitions for a contended-lock finding.
+const MIN_CONTENDED: f64 = 10.0;
+
 fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
     let Some((labels, contended)) = w
         .counters(&lock::CONTENDED)
@@ -338,7 +300,7 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
     else {
         return;
     };
-    if contended < 10.0 {
+    if contended < MIN_CONTENDED {
         return;
     }
     let lock = label(&labels, "lock").to_string();
@@ -367,31 +329,135 @@ fn contended_lock(w: &Window<'_>, out: &mut Vec<Finding>) {
             duration(seconds)
         ));
     }
-    out.push(Finding {
-        kind: FindingKind::ContendedLock,
-        summary: format!("lock {lock} is the most contended"),
-        subject: lock,
+    out.push(Finding::new(
+        FindingKind::ContendedLock,
+        lock.clone(),
+        format!("lock {lock} is the most contended"),
+        Threshold::new(format!("{MIN_CONTENDED} contended acquisitions"), FIXED),
         evidence,
-    });
+        format!("shorten what the holder does under {lock} (move work out of the critical section) or split the lock"),
+    ));
 }
 
 fn long_lock_holds(w: &Window<'_>, out: &mut Vec<Finding>) {
     let longest = w.gauge_by(&lock::CURRENT_LONGEST_HOLD, "lock");
+    let thresholds = w.gauge_by(&lock::WATCHDOG_THRESHOLD, "lock");
+    let mut sites: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for (labels, n) in w.counters(&lock::HELD_TOO_LONG_BY_SITE) {
+        if n >= 1.0 {
+            sites
+                .entry(label(&labels, "lock").to_string())
+                .or_default()
+                .push((label(&labels, "site").to_string(), n));
+        }
+    }
     for (labels, n) in w.counters(&lock::HELD_TOO_LONG) {
         if n < 1.0 {
             continue;
         }
         let lock = label(&labels, "lock").to_string();
         let mut evidence = vec![format!("{n} hold(s) past the watchdog threshold")];
+        let mut holders = sites.remove(&lock).unwrap_or_default();
+        holders.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (site, count) in &holders {
+            evidence.push(format!("held by {site}: {count} time(s)"));
+        }
         if let Some(current) = longest.get(&lock).filter(|v| **v > 0.0) {
             evidence.push(format!("held right now for {}", duration(*current)));
         }
-        out.push(Finding {
-            kind: FindingKind::LongLockHold,
-            summary: format!("lock {lock} was held longer than its threshold"),
-            subject: lock,
+        let summary = match holders.first() {
+            Some((site, _)) => {
+                format!("lock {lock} was held longer than its threshold, by {site}")
+            }
+            None => format!("lock {lock} was held longer than its threshold"),
+        };
+        let value = thresholds.get(&lock).map_or_else(
+            || "the lock's watchdog threshold".to_string(),
+            |t| duration(*t),
+        );
+        out.push(Finding::new(
+            FindingKind::LongLockHold,
+            lock.clone(),
+            summary,
+            Threshold::new(value, "the lock builder's watchdog(..)"),
             evidence,
-        });
+            format!("look at what the holder does under {lock}: move slow work (I/O, snapshots) out of the critical section"),
+        ));
+    }
+}
+
+/// Cycles are latent deadlocks: reported from the cumulative count, whenever they were first
+/// seen, not only when inside the window.
+fn lock_order_cycles(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let edges = w.gauges(&lock::ORDER_CYCLE_EDGE);
+    for (labels, n, _) in w.gauges(&lock::ORDER_CYCLES) {
+        if n < 1.0 {
+            continue;
+        }
+        let cycle = label(&labels, "cycle").to_string();
+        let mut evidence: Vec<String> = edges
+            .iter()
+            .filter(|(l, v, _)| *v >= 1.0 && label(l, "cycle") == cycle)
+            .map(|(l, _, _)| {
+                format!(
+                    "{} held (taken at {}) while taking {} at {}",
+                    label(l, "held"),
+                    label(l, "held_at"),
+                    label(l, "acquired"),
+                    label(l, "acquired_at")
+                )
+            })
+            .collect();
+        evidence.sort();
+        out.push(Finding::new(
+            FindingKind::LockOrderCycle,
+            cycle.clone(),
+            format!("locks taken in a cycle of orders ({cycle}): threads can deadlock"),
+            Threshold::new("any cycle in the order graph of tracked locks", "the lock builder's track_order(true)"),
+            evidence,
+            "make every thread take these locks in one order (or release one before taking the next)",
+        ));
+    }
+}
+
+fn runtime_stalls(w: &Window<'_>, out: &mut Vec<Finding>) {
+    let last = w.gauge_by(&stall::LAST_STALL, "runtime");
+    let start = w.gauge_by(&stall::LAST_STALL_START, "runtime");
+    let longest = w.gauge_by(&stall::LONGEST_STALL, "runtime");
+    let thresholds = w.gauge_by(&stall::THRESHOLD, "runtime");
+    let now = w
+        .later
+        .wall_time()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    for (labels, n) in w.counters(&stall::STALLS) {
+        if n < 1.0 {
+            continue;
+        }
+        let runtime = label(&labels, "runtime").to_string();
+        let mut evidence = vec![format!("{n} stall(s){}", per_second(w, n))];
+        let last = last.get(&runtime).copied().unwrap_or(0.0);
+        if let Some(began) = start.get(&runtime).filter(|s| **s > 0.0) {
+            evidence.push(format!(
+                "last stall: {} from unix time {began:.3} ({} before this report)",
+                duration(last),
+                duration((now - began).max(0.0))
+            ));
+        }
+        if let Some(l) = longest.get(&runtime) {
+            evidence.push(format!("longest stall since start: {}", duration(*l)));
+        }
+        let value = thresholds
+            .get(&runtime)
+            .map_or_else(|| "the probe's threshold".to_string(), |t| duration(*t));
+        out.push(Finding::new(
+            FindingKind::RuntimeStall,
+            runtime.clone(),
+            format!("runtime {runtime} stalled: its probe task waited {} to be polled", duration(last)),
+            Threshold::new(value, "RuntimeStallProbe::builder(..).threshold(..)"),
+            evidence,
+            "find the blocking call on the runtime's threads (std::thread::sleep, synchronous I/O, a long CPU loop) and move it to spawn_blocking",
+        ));
     }
 }
 
@@ -419,12 +485,17 @@ fn orphans(w: &Window<'_>, out: &mut Vec<Finding>) {
         if let Some(age) = oldest.get(&tracker).filter(|a| **a > 0.0) {
             evidence.push(format!("oldest pending {}", duration(*age)));
         }
-        out.push(Finding {
-            kind: FindingKind::OrphanedPending,
-            summary: format!("{total} {tracker} entries were orphaned"),
-            subject: tracker,
+        out.push(Finding::new(
+            FindingKind::OrphanedPending,
+            tracker.clone(),
+            format!("{total} {tracker} entries were orphaned"),
+            Threshold::new(
+                "1 orphaned entry (timeout: PendingTracker::builder(..).timeout(..))",
+                FIXED,
+            ),
             evidence,
-        });
+            format!("check that every {tracker} request gets its completion, and the timeout against the completion p99"),
+        ));
     }
 }
 
@@ -434,11 +505,15 @@ fn panics(w: &Window<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let thread = label(&labels, "thread").to_string();
-        out.push(Finding {
-            kind: FindingKind::BackgroundPanics,
-            summary: format!("background thread {thread} panicked {n} time(s)"),
-            evidence: vec![format!("{}_total = {n}", background::PANICS.name())],
-            subject: thread,
-        });
+        out.push(Finding::new(
+            FindingKind::BackgroundPanics,
+            thread.clone(),
+            format!("background thread {thread} panicked {n} time(s)"),
+            Threshold::new("1 panic", FIXED),
+            vec![format!("{}_total = {n}", background::PANICS.name())],
+            format!(
+                "read the panic message logged by {thread}; its measurements stop while it is down"
+            ),
+        ));
     }
 }

@@ -4,13 +4,22 @@
 //!
 //! [`TableSpec`]: crate::TableSpec
 
+mod finding;
 mod findings;
+mod history;
 mod machine;
+mod resources;
+mod saturation;
 mod text;
 mod window;
 
-pub use findings::{Finding, FindingKind};
+pub use finding::{sort_findings, Finding, FindingKind, Severity, Threshold};
+pub use history::ReportHistory;
 pub use machine::Machine;
+pub use resources::{
+    MemoryUse, ResourceUse, CPU_THRESHOLD, IO_THRESHOLD, MEMORY_THRESHOLD, TARGET_SHARE,
+};
+pub use saturation::{Utilisation, MIN_QUEUE_GROWTH, SATURATED_UTILISATION};
 
 use crate::registry::{Registry, RegistrySnapshot};
 use serde::Serialize;
@@ -108,6 +117,10 @@ pub struct Report {
     window_seconds: Option<f64>,
     generated_at_unix: f64,
     tables: Vec<Table>,
+    utilisation: Vec<Utilisation>,
+    resources: ResourceUse,
+    /// Events per second finished by the pipelines (end to end) over the window.
+    throughput_per_second: Option<f64>,
     findings: Vec<Finding>,
 }
 
@@ -155,13 +168,29 @@ impl Report {
             .wall_time()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
+        let utilisation = saturation::utilisation(window);
+        let resources = resources::resource_use(window);
+        let mut findings = findings::find(window, &utilisation);
+        resources::resource_findings(&resources, &mut findings);
+        sort_findings(&mut findings);
+        let throughput_per_second = window.seconds.filter(|s| *s > 0.0).map(|s| {
+            window
+                .histograms(&crate::instrument::families::pipeline::END_TO_END)
+                .iter()
+                .map(|(_, h)| h.count() as f64)
+                .sum::<f64>()
+                / s
+        });
         Self {
             machine: Machine::current(),
             config: BTreeMap::new(),
             window_seconds: window.seconds,
             generated_at_unix,
             tables: window.tables(),
-            findings: findings::find(window),
+            findings,
+            utilisation,
+            resources,
+            throughput_per_second,
         }
     }
 
@@ -241,6 +270,64 @@ impl Report {
             .map(|t| t.rows.as_slice())
     }
 
+    /// The utilisation of every pipeline stage with declared workers
+    /// ([`PipelineBuilder::workers`](crate::PipelineBuilder::workers)): busy time over wall
+    /// time × workers, and its input queue's depth at both ends of the window.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.utilisation().is_empty());
+    /// ```
+    #[must_use]
+    pub fn utilisation(&self) -> &[Utilisation] {
+        &self.utilisation
+    }
+
+    /// What the machine and the process used over the window ([`Resources`](crate::Resources)
+    /// registered, Linux).
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// assert!(report.resources().memory.is_empty());
+    /// ```
+    #[must_use]
+    pub fn resources(&self) -> &ResourceUse {
+        &self.resources
+    }
+
+    /// The throughput the run aims at, in events per second: the CPU finding stands only when
+    /// the pipelines finished fewer than 80% of it ([`TARGET_SHARE`]) — a busy CPU that meets
+    /// its target is not a bottleneck. Without a target the CPU finding stands on CPU alone.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new())
+    ///     .with_target_throughput(500.0);
+    /// assert_eq!(report.config().get("target_throughput").map(String::as_str), Some("500/s"));
+    /// ```
+    #[must_use]
+    pub fn with_target_throughput(mut self, per_second: f64) -> Self {
+        self.config
+            .insert("target_throughput".into(), format!("{per_second}/s"));
+        let achieved = self.throughput_per_second;
+        self.findings.retain_mut(|f| {
+            if f.kind != FindingKind::CpuSaturated {
+                return true;
+            }
+            match achieved {
+                Some(a) if a >= TARGET_SHARE * per_second => false,
+                Some(a) => {
+                    f.evidence.push(format!(
+                        "throughput {a:.1}/s, {} of the target {per_second}/s",
+                        text::ratio(a / per_second)
+                    ));
+                    true
+                }
+                None => true,
+            }
+        });
+        self
+    }
+
     /// The findings, most important first.
     ///
     /// ```
@@ -262,6 +349,21 @@ impl Report {
     #[must_use]
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as Markdown (for a pull-request comment or a run's notes): the machine and
+    /// configuration, one table per report table, then the findings by severity, each with its
+    /// threshold, evidence and next step.
+    ///
+    /// ```
+    /// let report = perf_instrument::Report::from_registry(&perf_instrument::Registry::new());
+    /// let md = report.to_markdown();
+    /// assert!(md.starts_with("## perf-instrument"));
+    /// assert!(md.contains("### Findings"));
+    /// ```
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        text::markdown(self)
     }
 
     /// Prints the report to standard output.

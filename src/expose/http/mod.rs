@@ -27,7 +27,7 @@ mod shared;
 
 pub use auth::BasicAuth;
 pub use builder::ServerBuilder;
-pub use route::Route;
+pub use route::{Route, RouteRequest};
 pub use server::{Server, ServerError};
 #[cfg(perf_instrument_loom)]
 pub use shared::{take_slot, Slot};

@@ -5,7 +5,7 @@
 //! shared one (running, or recent) when there is one, else its own on the blocking pool if a
 //! render slot is free (`503` otherwise).
 
-use super::route::Handler;
+use super::route::{Handler, RouteRequest};
 use super::share::{self, Key, Lookup, Rendered, Ticket};
 use super::shared::{take_slot, Config, Slot};
 use super::{BasicAuth, Route};
@@ -48,13 +48,13 @@ pub(super) async fn respond(config: &Config, client: IpAddr, request: Request<In
     let gzip = header_str(request.headers(), header::ACCEPT_ENCODING).is_some_and(accepts_gzip);
     match target {
         Target::Metrics(format) => metrics(config, &settings.registry, (format, gzip)).await,
-        Target::Route(handler) => {
+        Target::Route(handler, route_request) => {
             let Some(scrape) = take_slot(&config.scrapes, settings.max_concurrent_scrapes) else {
                 config.events.busy.inc();
                 return Refusal::Busy.reply();
             };
             let job = Job {
-                target: Target::Route(handler),
+                target: Target::Route(handler, route_request),
                 registry: settings.registry.clone(),
                 gzip,
             };
@@ -98,7 +98,7 @@ async fn metrics(config: &Config, registry: &Registry, key: Key) -> Reply {
 /// What a request is for: the registry's metrics in a format, or an extra route.
 enum Target {
     Metrics(Format),
-    Route(Arc<Handler>),
+    Route(Arc<Handler>, RouteRequest),
 }
 
 /// Why a request is answered without a render.
@@ -194,7 +194,16 @@ fn admit<B>(
 ) -> Result<Target, Refusal> {
     check_host(request)?;
     check_auth(auth, request.headers())?;
-    let target = target(routes, request.uri().path())?;
+    let target = match target(routes, request.uri().path())? {
+        Target::Route(handler, _) => Target::Route(
+            handler,
+            RouteRequest::new(
+                request.uri().query(),
+                header_str(request.headers(), header::ACCEPT),
+            ),
+        ),
+        other => other,
+    };
     check_method(request.method())?;
     check_declared_body(max_request_bytes, request.headers())?;
     match target {
@@ -212,7 +221,7 @@ fn target(routes: &[Route], path: &str) -> Result<Target, Refusal> {
     routes
         .iter()
         .find(|route| route.path == path)
-        .map(|route| Target::Route(route.handler.clone()))
+        .map(|route| Target::Route(route.handler.clone(), RouteRequest::default()))
         .ok_or(Refusal::NotFound)
 }
 
@@ -260,7 +269,7 @@ impl Job {
                 format.content_type().to_string(),
                 render_as(&self.registry, format),
             ),
-            Target::Route(handler) => handler(),
+            Target::Route(handler, request) => handler(&request),
         };
         match self.gzip.then(|| compress(&body)).flatten() {
             Some(zipped) => Rendered {
@@ -417,7 +426,7 @@ mod tests {
                 "/ready",
                 &[host, good, json, ("content-length", "100")]
             )),
-            Ok(Target::Route(_))
+            Ok(Target::Route(..))
         ));
         assert!(matches!(
             admit(&request("GET", "/metrics", &[host, good])),

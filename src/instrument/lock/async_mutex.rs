@@ -109,7 +109,7 @@ impl<T: ?Sized> AsyncMutex<T> {
                 }
             };
             AsyncMutexGuard {
-                _hold: Hold::exclusive(core, site),
+                _hold: Hold::exclusive_in_task(core, site),
                 guard,
             }
         }

@@ -61,6 +61,24 @@ pub(crate) mod families {
     .unit(Unit::Seconds)
     .labels(&["lock", "site", "role"])
     .not_tabled("a counter (the contended-lock finding names its top sites)");
+    /// Holds past the watchdog threshold, by the holder's call site.
+    pub(crate) const HELD_TOO_LONG_BY_SITE: FamilyDef = FamilyDef::counter(
+        "lock_held_too_long_by_site",
+        "Holds that outlasted the lock's watchdog threshold, by the holder's call site.",
+    )
+    .labels(&["lock", "site"])
+    .not_tabled("a counter (the long-lock-hold finding names the holder's site)");
+    /// The watchdog threshold of a lock with one.
+    pub(crate) const WATCHDOG_THRESHOLD: FamilyDef = FamilyDef::gauge(
+        "lock_watchdog_threshold_seconds",
+        "The hold duration past which the watchdog reports a hold (locks with a watchdog).",
+    )
+    .unit(Unit::Seconds)
+    .labels(&["lock"])
+    .not_tabled("a gauge (the long-lock-hold finding shows it as its threshold)");
+    pub(crate) use super::super::order::families::{
+        ORDER_CYCLES, ORDER_CYCLE_EDGE, ORDER_EDGES_DROPPED,
+    };
     /// The current holder's hold, read at scrape.
     pub(crate) const CURRENT_LONGEST_HOLD: FamilyDef = FamilyDef::gauge(
         "lock_current_longest_hold_seconds",
@@ -79,6 +97,11 @@ pub(crate) mod families {
         &CONTENDED_BY_SITE,
         &WAIT_BY_SITE,
         &CURRENT_LONGEST_HOLD,
+        &HELD_TOO_LONG_BY_SITE,
+        &WATCHDOG_THRESHOLD,
+        &ORDER_CYCLES,
+        &ORDER_CYCLE_EDGE,
+        &ORDER_EDGES_DROPPED,
     ];
 }
 
@@ -381,6 +404,7 @@ pub(crate) struct Config {
     pub(crate) watchdog: Option<Duration>,
     pub(crate) clock: Option<Clock>,
     pub(crate) shape: crate::instrument::HistogramShape,
+    pub(crate) track_order: bool,
 }
 
 /// The metrics and bookkeeping of one lock.
@@ -396,6 +420,8 @@ pub(crate) struct Core {
     pub(crate) held_too_long: Counter,
     by_site: Family<Counter>,
     wait_by_site: Family<Counter>,
+    /// With a watchdog: `lock_held_too_long_by_site_total`, by the holder's site.
+    held_too_long_by_site: Option<Family<Counter>>,
     /// Per site index: the waiter's and the holder's counters.
     site_counters: Box<[OnceLock<[SiteCounters; 2]>]>,
     pub(crate) sites: Sites,
@@ -411,6 +437,8 @@ pub(crate) struct Core {
     pub(crate) last_read_site: AtomicUsize,
     /// The last hold episode the watchdog reported.
     pub(crate) reported: AtomicU64,
+    /// With order tracking: the lock's node in the order graph.
+    pub(crate) order: Option<super::order::OrderNode>,
 }
 
 impl Core {
@@ -438,6 +466,10 @@ impl Core {
                 .with_label_values(&l),
             by_site: registry.register_counter(f::CONTENDED_BY_SITE.opts())?,
             wait_by_site: registry.register_counter(f::WAIT_BY_SITE.opts())?,
+            held_too_long_by_site: match config.watchdog {
+                Some(_) => Some(registry.register_counter(f::HELD_TOO_LONG_BY_SITE.opts())?),
+                None => None,
+            },
             site_counters: (0..=MAX_SITES).map(|_| OnceLock::new()).collect(),
             sites: Sites::new(),
             holder_site: AtomicUsize::new(MAX_SITES),
@@ -445,6 +477,11 @@ impl Core {
             reading: ReadStretch::default(),
             last_read_site: AtomicUsize::new(MAX_SITES),
             reported: AtomicU64::new(0),
+            order: if config.track_order {
+                Some(super::order::OrderNode::new(&name, registry)?)
+            } else {
+                None
+            },
             name: config.name,
         });
         let weak: Weak<Core> = Arc::downgrade(&core);
@@ -456,7 +493,22 @@ impl Core {
             core.watchdog_nanos?;
             Some(core.current_hold().map_or(0.0, |(_, d, _)| d.as_secs_f64()))
         });
+        if let Some(threshold) = config.watchdog {
+            let seconds = threshold.as_secs_f64();
+            let gauge: FnGauge = registry
+                .register_fn_gauge(f::WATCHDOG_THRESHOLD.opts())?
+                .with_label_values(&l);
+            gauge.set_fn(move || Some(seconds));
+        }
         Ok(core)
+    }
+
+    /// Counts a hold past the watchdog threshold, by the holder's site label.
+    pub(crate) fn held_too_long(&self, site: &str) {
+        self.held_too_long.inc();
+        if let Some(family) = &self.held_too_long_by_site {
+            family.with_label_values(&[&self.name, site]).inc();
+        }
     }
 
     /// Whether acquisitions timestamp themselves (for the watchdog or hold timing).
@@ -529,12 +581,26 @@ pub(crate) struct Hold<'a> {
     core: &'a Core,
     acquired: u64,
     shared: bool,
+    /// With order tracking: this hold's entry in the thread's held locks (0: none).
+    order_token: u64,
 }
 
 impl<'a> Hold<'a> {
-    /// An exclusive hold (a mutex, a write lock) taken at call site `site`.
+    /// An exclusive hold (a mutex, a write lock) taken at call site `site` (the caller's
+    /// location, for order tracking).
     #[inline]
+    #[track_caller]
     pub(crate) fn exclusive(core: &'a Core, site: usize) -> Self {
+        let mut hold = Self::exclusive_in_task(core, site);
+        if let Some(order) = &core.order {
+            hold.order_token = order.acquire(Location::caller());
+        }
+        hold
+    }
+
+    /// An exclusive hold by an async task (not order-tracked: a task moves between threads).
+    #[inline]
+    pub(crate) fn exclusive_in_task(core: &'a Core, site: usize) -> Self {
         core.holder_site.store(site, Ordering::Relaxed);
         let acquired = if core.timestamps() {
             let now = core.clock.raw();
@@ -549,11 +615,13 @@ impl<'a> Hold<'a> {
             core,
             acquired,
             shared: false,
+            order_token: 0,
         }
     }
 
     /// A shared hold (a read lock) taken at call site `site`.
     #[inline]
+    #[track_caller]
     pub(crate) fn shared(core: &'a Core, site: usize) -> Self {
         let acquired = if core.timestamps() {
             let now = core.clock.raw();
@@ -567,10 +635,15 @@ impl<'a> Hold<'a> {
         if core.watchdog_nanos.is_none() && core.last_read_site.load(Ordering::Relaxed) != site {
             core.last_read_site.store(site, Ordering::Relaxed);
         }
+        let order_token = match &core.order {
+            Some(order) => order.acquire(Location::caller()),
+            None => 0,
+        };
         Self {
             core,
             acquired,
             shared: true,
+            order_token,
         }
     }
 }
@@ -579,6 +652,9 @@ impl Drop for Hold<'_> {
     #[inline]
     fn drop(&mut self) {
         let core = self.core;
+        if self.order_token != 0 {
+            super::order::OrderNode::release(self.order_token);
+        }
         if !core.timestamps() {
             return;
         }

@@ -31,6 +31,7 @@
 mod async_mutex;
 mod core;
 mod mutex;
+mod order;
 mod rwlock;
 mod watchdog;
 
@@ -41,6 +42,7 @@ pub use core::OTHER_SITE;
 #[cfg(perf_instrument_loom)]
 pub use core::{Held, HeldRecord, ReadHeld, ReadStretch, Sites, MAX_SITES};
 pub use mutex::{Mutex, MutexGuard};
+pub use order::{MAX_CYCLES, MAX_EDGES, THREAD_SEEN};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use watchdog::{LockStall, LockWatchdog};
 
@@ -84,6 +86,7 @@ macro_rules! lock_builder {
                     .field("clock", &self.config.clock)
                     .field("schema", &self.config.shape.schema)
                     .field("buckets", &self.config.shape.buckets)
+                    .field("track_order", &self.config.track_order)
                     .finish()
             }
         }
@@ -97,6 +100,7 @@ macro_rules! lock_builder {
                         watchdog: None,
                         clock: None,
                         shape: crate::instrument::HistogramShape::default(),
+                        track_order: false,
                     },
                     value: PhantomData,
                 }
@@ -141,6 +145,21 @@ macro_rules! lock_builder {
             #[doc = concat!("```\nuse perf_instrument::{Buckets, Unit};\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").buckets(Buckets::from_values(Unit::Seconds, &[0.001]));\nassert!(format!(\"{b:?}\").contains(\"buckets: Some\"));\n```")]
             pub fn buckets(mut self, buckets: crate::registry::Buckets) -> Self {
                 self.config.shape.buckets = Some(buckets);
+                self
+            }
+
+            /// Tracks the order this lock is taken in with the other tracked locks (off by
+            /// default): a thread that takes it while holding other tracked locks adds those
+            /// orders to a process-wide graph, and a cycle (AB/BA or longer) is reported the
+            /// first time it appears, before any deadlock, in `lock_order_cycles_total{cycle}`
+            /// and `lock_order_cycle_edge` (both call sites of each order) and as a `tracing`
+            /// warning. Costs a thread-local push and pop per acquisition, and a scan of the
+            /// locks the thread holds. An `AsyncMutex` is not tracked (a task moves between
+            /// threads).
+            ///
+            #[doc = concat!("```\nlet b = perf_instrument::lock::", stringify!($lock), "::<u8>::builder(\"wal\").track_order(true);\nassert!(format!(\"{b:?}\").contains(\"track_order: true\"));\n```")]
+            pub fn track_order(mut self, on: bool) -> Self {
+                self.config.track_order = on;
                 self
             }
 

@@ -173,6 +173,7 @@ pub struct MutexGuard<'a, T: ?Sized> {
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
     #[inline]
+    #[track_caller]
     fn new(core: &'a Core, guard: parking_lot::MutexGuard<'a, T>, site: usize) -> Self {
         Self {
             _hold: Hold::exclusive(core, site),

@@ -103,7 +103,7 @@ impl LockWatchdog {
                 continue;
             }
             let site = core.sites.label(site);
-            core.held_too_long.inc();
+            core.held_too_long(&site);
             tracing::warn!(
                 lock = %core.name,
                 holder = %site,
