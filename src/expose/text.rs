@@ -4,7 +4,7 @@
 //! only and works from its own metric types; see `docs/ARCHITECTURE.md`.
 
 use super::number::{push_float, push_int};
-use crate::recorder::HistogramSnapshot;
+use crate::recorder::{Exemplar, HistogramSnapshot};
 use crate::registry::{FamilySnapshot, MetricKind, SeriesValue};
 
 /// Which text format to write.
@@ -28,8 +28,13 @@ pub(crate) fn encode_family(
     let kind = desc.kind();
     write_metadata(format, family, out);
     let mut le_values = Vec::new();
+    let bounds = if kind == MetricKind::Histogram {
+        desc.buckets().upper_bounds(desc.unit())
+    } else {
+        Vec::new()
+    };
     if kind == MetricKind::Histogram {
-        for bound in desc.buckets().upper_bounds(desc.unit()) {
+        for &bound in &bounds {
             let mut le = Vec::new();
             push_float(&mut le, bound);
             le_values.push(le);
@@ -43,10 +48,18 @@ pub(crate) fn encode_family(
         }
         labels.set(desc.label_names(), &series.label_values);
         let labels = &labels;
+        // Exemplars exist in OpenMetrics only.
+        let exemplars: &[Exemplar] = match format {
+            Text::OpenMetrics => &series.exemplars,
+            Text::Prometheus => &[],
+        };
         match (kind, &series.value) {
             (MetricKind::Counter, value @ (SeriesValue::Unsigned(_) | SeriesValue::Float(_))) => {
                 sample(out, name, b"_total", labels, None, |out| {
-                    push_value(out, value)
+                    push_value(out, value);
+                    if let Some(e) = newest(exemplars.iter()) {
+                        push_exemplar(out, e);
+                    }
                 });
                 if let (Text::OpenMetrics, Some(created)) = (format, series.created) {
                     sample(out, name, b"_created", labels, None, |out| {
@@ -65,9 +78,9 @@ pub(crate) fn encode_family(
                     name,
                     labels,
                     snap,
-                    &le_values,
+                    (&le_values, &bounds),
                     &cumulative,
-                    series.created,
+                    (series.created, exemplars),
                 );
             }
             // A value of the wrong type for its family (only a collector can produce one):
@@ -138,19 +151,27 @@ fn write_histogram(
     name: &[u8],
     labels: &LabelWriter,
     snap: &HistogramSnapshot,
-    le_values: &[Vec<u8>],
+    (le_values, bounds): (&[Vec<u8>], &[f64]),
     cumulative: &[u64],
-    created: Option<f64>,
+    (created, exemplars): (Option<f64>, &[Exemplar]),
 ) {
     // One count for `+Inf`, `_count`: the sum of the same buckets, so they always agree.
     let count = snap.count();
-    for (le, n) in le_values.iter().zip(cumulative.iter()) {
+    let mut lower = f64::NEG_INFINITY;
+    for ((le, n), &upper) in le_values.iter().zip(cumulative.iter()).zip(bounds) {
         sample(out, name, b"_bucket", labels, Some(le), |out| {
-            push_int(out, *n)
+            push_int(out, *n);
+            if let Some(e) = in_bucket(exemplars, lower, upper) {
+                push_exemplar(out, e);
+            }
         });
+        lower = upper;
     }
     sample(out, name, b"_bucket", labels, Some(b"+Inf"), |out| {
-        push_int(out, count)
+        push_int(out, count);
+        if let Some(e) = in_bucket(exemplars, lower, f64::INFINITY) {
+            push_exemplar(out, e);
+        }
     });
     sample(out, name, b"_count", labels, None, |out| {
         push_int(out, count)
@@ -162,6 +183,43 @@ fn write_histogram(
         sample(out, name, b"_created", labels, None, |out| {
             push_float(out, created)
         });
+    }
+}
+
+/// The newest of the exemplars whose value lies in the bucket `(lower, upper]`.
+pub(crate) fn in_bucket(exemplars: &[Exemplar], lower: f64, upper: f64) -> Option<&Exemplar> {
+    newest(
+        exemplars
+            .iter()
+            .filter(|e| e.value() > lower && e.value() <= upper),
+    )
+}
+
+/// The exemplar with the latest timestamp (the last one given among equals or untimed ones).
+pub(crate) fn newest<'a>(exemplars: impl Iterator<Item = &'a Exemplar>) -> Option<&'a Exemplar> {
+    exemplars.fold(None, |best: Option<&Exemplar>, e| match best {
+        Some(b) if b.timestamp().unwrap_or(f64::MIN) > e.timestamp().unwrap_or(f64::MIN) => Some(b),
+        _ => Some(e),
+    })
+}
+
+/// Appends ` # {labels} value timestamp`, the OpenMetrics exemplar after a sample's value.
+fn push_exemplar(out: &mut Vec<u8>, e: &Exemplar) {
+    out.extend_from_slice(b" # {");
+    for (i, (name, value)) in e.labels().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        escape(out, value, true);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"} ");
+    push_float(out, e.value());
+    if let Some(t) = e.timestamp() {
+        out.push(b' ');
+        push_float(out, t);
     }
 }
 
