@@ -151,4 +151,18 @@ fn protobuf_carries_exemplars_on_classic_buckets_counters_and_the_native_histogr
     assert!(slow.timestamp.as_ref().unwrap().seconds > 1_600_000_000);
     let c = counter.metric[0].counter.as_ref().unwrap();
     assert_eq!(c.exemplar.as_ref().map(|e| e.value), Some(2.0));
+
+    // A newer exemplar in the second bucket: the first bucket no longer offers its older one,
+    // so the first exemplar in bucket order is the newest (what Prometheus 2.40-2.46 stores as
+    // the native histogram's); the native field still has all three.
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    latency
+        .record_with_exemplar(50_000_000, &[("trace_id", "newest")])
+        .unwrap();
+    let body = render_as(&registry, Format::Protobuf);
+    let histogram = MetricFamily::decode_length_delimited(&body[..]).unwrap();
+    let h = histogram.metric[0].histogram.as_ref().unwrap();
+    assert!(h.bucket[0].exemplar.is_none());
+    assert_eq!(id(h.bucket[1].exemplar.as_ref().unwrap()), "newest");
+    assert_eq!(h.exemplars.len(), 3);
 }

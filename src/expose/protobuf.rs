@@ -341,6 +341,12 @@ pub(crate) fn encode_family(
 /// A histogram message: the classic buckets at `bounds` and every native bucket exactly; each
 /// classic bucket with the newest exemplar whose value it holds, and the native part with all
 /// of them (lowest value first).
+///
+/// Classic buckets below the bucket of the newest exemplar carry none: a Prometheus that reads
+/// the native histogram but not its `exemplars` field (2.40 to 2.46) takes the first exemplar
+/// in bucket order as the native histogram's, and stores it only if it is new. With the
+/// newest one first, each scrape offers it the exemplar recorded last. (When the newest lies
+/// past the last bound, no classic bucket can carry it, and all carry theirs.)
 pub(crate) fn histogram(
     snap: &HistogramSnapshot,
     bounds: &[u64],
@@ -348,13 +354,22 @@ pub(crate) fn histogram(
 ) -> proto::Histogram {
     let mut cumulative = Vec::new();
     snap.cumulative_counts(bounds, &mut cumulative);
+    let last_bound = bounds
+        .last()
+        .map_or(f64::NEG_INFINITY, |&b| to_base(snap.unit(), b));
+    let from = newest(exemplars.iter())
+        .map(Exemplar::value)
+        .filter(|&v| v <= last_bound)
+        .unwrap_or(f64::NEG_INFINITY);
     let mut lower = f64::NEG_INFINITY;
     let bucket = bounds
         .iter()
         .zip(cumulative)
         .map(|(&stored, cumulative_count)| {
             let upper_bound = to_base(snap.unit(), stored);
-            let held = in_bucket(exemplars, lower, upper_bound).map(exemplar);
+            let held = (upper_bound >= from)
+                .then(|| in_bucket(exemplars, lower, upper_bound).map(exemplar))
+                .flatten();
             lower = upper_bound;
             proto::Bucket {
                 cumulative_count,
