@@ -119,7 +119,7 @@ impl Counter {
         if let Err(reason) = exemplar::check(labels) {
             return Err(table.refuse(reason));
         }
-        table.store(0, Exemplar::unchecked(labels, n as f64))
+        table.store(0, labels, n as f64)
     }
 
     /// The last exemplar kept, its value the increment as given (nanoseconds for a counter

@@ -6,7 +6,8 @@
 //! A histogram keeps the last exemplar per octave of values (the native buckets `(2^k, 2^(k+1)]`,
 //! 66 slots), a counter its last one. A slot is a mutex that a writer only ever *tries*: an
 //! exemplar that finds its slot being written by another thread is dropped and counted, so
-//! recording never blocks; a scrape locks each slot for the time of a clone.
+//! recording never blocks. The writer copies its labels (at most 128 characters) into the
+//! slot's exemplar in place; a scrape locks each slot for the time of a clone.
 
 use super::super::sync::{AtomicU64, Mutex, Ordering};
 use std::fmt;
@@ -81,7 +82,7 @@ pub enum ExemplarError {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exemplar {
-    labels: Box<[(String, String)]>,
+    labels: Vec<(String, String)>,
     value: f64,
     timestamp: Option<f64>,
 }
@@ -110,14 +111,37 @@ impl Exemplar {
 
     /// Builds an exemplar from labels already checked.
     pub(crate) fn unchecked(labels: &[(&str, &str)], value: f64) -> Self {
+        Self::at(labels, value, now_unix_seconds())
+    }
+
+    fn at(labels: &[(&str, &str)], value: f64, timestamp: f64) -> Self {
         Self {
             labels: labels
                 .iter()
                 .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
                 .collect(),
             value,
-            timestamp: Some(now_unix_seconds()),
+            timestamp: Some(timestamp),
         }
+    }
+
+    /// Overwrites this exemplar in place, reusing its strings' buffers (no allocation when
+    /// the new labels fit in them).
+    fn assign(&mut self, labels: &[(&str, &str)], value: f64, timestamp: f64) {
+        self.labels.truncate(labels.len());
+        for (i, (name, text)) in labels.iter().enumerate() {
+            match self.labels.get_mut(i) {
+                Some((n, t)) => {
+                    n.clear();
+                    n.push_str(name);
+                    t.clear();
+                    t.push_str(text);
+                }
+                None => self.labels.push(((*name).to_string(), (*text).to_string())),
+            }
+        }
+        self.value = value;
+        self.timestamp = Some(timestamp);
     }
 
     /// The same exemplar with another value (a unit conversion).
@@ -242,22 +266,31 @@ impl Exemplars {
         })
     }
 
-    /// Stores `exemplar` in `slot` (a slot out of range is the last one), unless another
-    /// thread holds it right now.
-    pub(crate) fn store(&self, slot: usize, exemplar: Exemplar) -> Result<(), ExemplarError> {
+    /// Stores an exemplar of `value` with `labels` (already checked) in `slot` (a slot out of
+    /// range is the last one), unless another thread holds it right now. The slot's previous
+    /// exemplar is overwritten in place: after the first exemplar of a slot, storing one
+    /// allocates only if its labels are longer than any stored there before.
+    pub(crate) fn store(
+        &self,
+        slot: usize,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) -> Result<(), ExemplarError> {
         let Some(cell) = self.slots.get(slot).or_else(|| self.slots.last()) else {
             return Err(self.refuse(ExemplarError::Busy));
         };
-        let new = Box::new(exemplar);
-        let old = match cell.try_lock() {
-            Ok(mut guard) => guard.replace(new),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner().replace(new),
+        let timestamp = now_unix_seconds();
+        let mut guard = match cell.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
                 return Err(self.refuse(ExemplarError::Busy));
             }
         };
-        // The previous exemplar is freed after the slot is released.
-        drop(old);
+        match guard.as_deref_mut() {
+            Some(held) => held.assign(labels, value, timestamp),
+            None => *guard = Some(Box::new(Exemplar::at(labels, value, timestamp))),
+        }
         Ok(())
     }
 
@@ -288,10 +321,10 @@ impl Exemplars {
         for cell in self.slots.iter() {
             if let Some(e) = super::super::sync::lock(cell).as_deref() {
                 bytes += std::mem::size_of::<Exemplar>()
-                    + std::mem::size_of_val(&*e.labels)
+                    + e.labels.capacity() * std::mem::size_of::<(String, String)>()
                     + e.labels
                         .iter()
-                        .map(|(n, v)| n.len() + v.len())
+                        .map(|(n, v)| n.capacity() + v.capacity())
                         .sum::<usize>();
             }
         }
@@ -356,13 +389,20 @@ mod tests {
     fn a_busy_slot_drops_the_exemplar_and_counts_it() {
         let table = Exemplars::boxed(2);
         let held = table.slots[1].lock().unwrap();
-        let e = Exemplar::new(&[("id", "1")], 1.0).unwrap();
-        assert_eq!(table.store(1, e.clone()), Err(ExemplarError::Busy));
+        assert_eq!(
+            table.store(1, &[("id", "1")], 1.0),
+            Err(ExemplarError::Busy)
+        );
         assert_eq!(table.refused(), 1);
         drop(held);
-        assert_eq!(table.store(7, e.clone()), Ok(())); // out of range: the last slot
+        // Out of range: the last slot.
+        assert_eq!(table.store(7, &[("id", "1"), ("span", "a")], 1.0), Ok(()));
+        // Overwritten in place, with fewer and shorter labels.
+        assert_eq!(table.store(1, &[("id", "2")], 2.0), Ok(()));
         let mut out = Vec::new();
         table.collect(&mut out);
-        assert_eq!(out, [e]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].labels(), [("id".to_string(), "2".to_string())]);
+        assert_eq!(out[0].value(), 2.0);
     }
 }

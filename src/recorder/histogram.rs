@@ -338,10 +338,7 @@ impl Histogram {
             Unit::Seconds => stored as f64 / clock::TIME_UNITS_PER_SECOND as f64,
             Unit::Bytes | Unit::Count => stored as f64,
         };
-        table.store(
-            exemplar::octave_slot(stored),
-            Exemplar::unchecked(labels, value),
-        )
+        table.store(exemplar::octave_slot(stored), labels, value)
     }
 
     /// The exemplars kept now, lowest value first (see
