@@ -20,6 +20,11 @@
 //! are `#[timed]`. `/metrics` (and `/sagas`) are served on
 //! `--listen`; at the end (after `--duration`, e.g. `40s` or `2m`, or at Ctrl-C with `--duration 0`) the
 //! service prints its performance report.
+//!
+//! Each event that is the slowest so far finishes with its trace id as the exemplar of its
+//! end-to-end time (sagas slower than 50 ms with their saga id), so in OpenMetrics or protobuf
+//! the slowest bucket names the event to look up; the id of the slowest is printed at the end.
+//! `--linger 4s` keeps `/metrics` up that long after the run, for a last scrape.
 
 #[path = "common/args.rs"]
 mod args;
@@ -147,6 +152,29 @@ struct App {
     flushes: BatchRecorder,
     replies: PendingTracker<u64>,
     orders: OrderSaga,
+    /// The slowest event so far (end to end) and its trace id.
+    slowest: std::sync::Mutex<Option<(Duration, String)>>,
+}
+
+/// The trace id the example gives event `id`: 32 hex digits, as a W3C trace id.
+fn trace_id(id: u64) -> String {
+    format!("{:016x}{:016x}", 0x0e0e_0e0e_u64, id)
+}
+
+/// Finishes `event`; if it is the slowest so far, with its trace id as the exemplar of its
+/// end-to-end time, so the slowest bucket leads to it.
+fn finish_event(app: &App, event: Event) {
+    let so_far = app.pipeline.elapsed(&event.token);
+    let mut slowest = app.slowest.lock().unwrap_or_else(|e| e.into_inner());
+    if slowest.as_ref().is_none_or(|(d, _)| so_far > *d) {
+        let id = trace_id(event.id);
+        let took = app
+            .pipeline
+            .finish_with_exemplar(event.token, &[("trace_id", &id)]);
+        *slowest = Some((took, id));
+    } else {
+        app.pipeline.finish(event.token);
+    }
 }
 
 /// Runs `stage` of the pipeline on every event from `rx`, then passes it on to `tx`.
@@ -170,9 +198,7 @@ fn stage_thread(
                         return;
                     }
                 }
-                None => {
-                    app.pipeline.finish(event.token);
-                }
+                None => finish_event(&app, event),
             }
         }
     })
@@ -272,6 +298,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("--phases", "warm-up=400:2s,baseline=400:10s"),
             ("--slow-stage", "persist=10%"),
             ("--revision", "REV"),
+            ("--linger", "0s"),
         ],
     );
     let listen = args
@@ -280,6 +307,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run_for = args.duration("--duration", Duration::from_secs(20));
     let rate: f64 = args.value("--rate", 400.0);
     let report_json = args.string("--report-json");
+    // How long to keep serving after the run, so a last scrape sees its final state.
+    let linger = args.duration("--linger", Duration::ZERO);
     let record_path = args.string("--record");
     let revision = args.string("--revision");
     let slow = args.string("--slow-stage");
@@ -317,6 +346,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .deadline(Duration::from_secs(5))
         .stuck_after(Duration::from_secs(2))
         .max_active(10_000)
+        // Sagas slower than 50 ms carry their id as an exemplar of their duration.
+        .exemplars_over(Duration::from_millis(50))
         .build(&registry)?;
     let orders = OrderSaga {
         reserve: tracker.step("reserve_stock")?,
@@ -340,6 +371,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build(&registry)?,
         orders,
         pipeline,
+        slowest: std::sync::Mutex::new(None),
     });
 
     let server = Server::builder(registry.clone())
@@ -568,6 +600,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = report_json {
         std::fs::write(path, report.to_json())?;
     }
+    if let Some((took, id)) = app
+        .slowest
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        println!(
+            "slowest event: trace_id={id} end to end {:.3} ms (its exemplar)",
+            took.as_secs_f64() * 1e3
+        );
+    }
+    std::thread::sleep(linger);
     server.shutdown();
     Ok(())
 }

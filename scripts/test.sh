@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration and doc tests, the exposition validators, a real
-# Prometheus scraping native histograms, push export into real receivers, the example's before/after verdict, the loom models. Installs what it needs (Debian's
+# Prometheus scraping native histograms and exemplars, push export into real receivers, the example's before/after verdict, the loom models. Installs what it needs (Debian's
 # prometheus package unpacked, a Python venv) under .tools/.
 # Usage: scripts/test.sh
 set -euo pipefail
@@ -29,6 +29,9 @@ scripts/prometheus-e2e.sh
 
 step "push export into a real Pushgateway, Prometheus, VictoriaMetrics and an OTLP receiver"
 scripts/push-e2e.sh
+
+step "exemplars through a real Prometheus: the slowest event's trace id, classic and native"
+scripts/exemplars-e2e.sh
 
 step "the before/after verdict on the example: A/A passes the gate, a 10% slowdown fails it"
 scripts/verdict.sh

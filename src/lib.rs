@@ -122,8 +122,8 @@ pub use integrations::{StageLayer, StageLayerBuilder};
 pub use perf_instrument_macros::timed;
 pub use recorder::layout::{Schema, MAX_VALUE, RELATIVE_ERROR, SCHEMA};
 pub use recorder::{
-    Bucket, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer, InFlightGuard,
-    OwnedInFlightGuard, Unit, MAX_FILL_IN,
+    Bucket, Counter, Exemplar, ExemplarError, Gauge, Histogram, HistogramSnapshot, HistogramTimer,
+    InFlightGuard, OwnedInFlightGuard, Unit, MAX_EXEMPLAR_LABEL_CHARS, MAX_FILL_IN,
 };
 pub use registry::{
     BackgroundThread, Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge,

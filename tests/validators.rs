@@ -49,6 +49,13 @@ fn fixture() -> Registry {
     // ...and then one more label set past the cap, so the overflow series is there too.
     requests.with_label_values(&["extra", "GET"]).inc();
     requests.with_label_values(&["past the cap", "GET"]).inc();
+    // Exemplars, with hostile label values of their own: on a counter... (no `"`:
+    // prometheus_client 0.26's parser toggles quoting on every `"` of an exemplar, escaped or
+    // not, and refuses the line; Prometheus reads it, and the unit tests check its escaping)
+    requests
+        .with_label_values(&["plain", "GET"])
+        .inc_by_with_exemplar(1, &[("trace_id", "back\\slash\nnew line 😀")])
+        .unwrap();
     registry
         .gauge("queue_depth", "Items waiting.")
         .unwrap()
@@ -72,6 +79,16 @@ fn fixture() -> Registry {
         }
     }
     let _empty = stages.with_label_values(&["orders", "never"]);
+    // ...on classic buckets, on `+Inf` (a value past the last bound) and on a clamped value.
+    let enrich = stages.with_label_values(&["orders", "enrich"]);
+    for (i, nanos) in [50_000u64, 3_000_000, 200_000_000, 60_000_000_000]
+        .iter()
+        .enumerate()
+    {
+        enrich
+            .record_with_exemplar(*nanos, &[("trace_id", &format!("{i:032x}")), ("span", "a")])
+            .unwrap();
+    }
     registry
         .register_histogram(Opts::new("batch_size", "Items per batch.").labels(["batch"]))
         .unwrap()
@@ -89,7 +106,8 @@ fn fixture() -> Registry {
     registry
         .histogram("huge_seconds", "Clamped values.", Unit::Seconds)
         .unwrap()
-        .record(u64::MAX);
+        .record_with_exemplar(u64::MAX, &[("trace_id", "clamped")])
+        .unwrap();
     // Render once so the self metrics have values.
     let _ = render_as(&registry, Format::OpenMetrics);
     registry
@@ -170,9 +188,15 @@ fn prometheus_client_parses_the_openmetrics_format() {
     let script = "import sys\n\
         from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\
         families = list(parse(sys.stdin.buffer.read().decode('utf-8')))\n\
-        print(len(families), sum(len(f.samples) for f in families))\n";
+        samples = [s for f in families for s in f.samples]\n\
+        print(len(families), len(samples), sum(1 for s in samples if s.exemplar))\n";
     let (ok, output) = run(&tool("OPENMETRICS_PYTHON"), &["-c", script], &body);
     assert!(ok, "the OpenMetrics parser refused the output:\n{output}");
-    let families: usize = output.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(families >= 14, "{output}");
+    let counts: Vec<usize> = output
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(counts[0] >= 14, "{output}");
+    // One counter exemplar, four on the enrich stage's buckets, one on the clamped value.
+    assert_eq!(counts[2], 6, "{output}");
 }

@@ -23,7 +23,8 @@
 //! assert_eq!((native.schema, native.sample_count), (3, 1));
 //! ```
 
-use crate::recorder::HistogramSnapshot;
+use super::text::{in_bucket, newest};
+use crate::recorder::{Exemplar, HistogramSnapshot};
 use crate::registry::{to_base, FamilySnapshot, MetricKind, SeriesValue};
 use prost::Message;
 
@@ -61,18 +62,58 @@ pub mod proto {
         pub value: f64,
     }
 
+    /// `google.protobuf.Timestamp`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let t = Timestamp { seconds: 1_700_000_000, nanos: 500_000_000 };
+    /// assert_eq!(Timestamp::decode(&*t.encode_to_vec()).unwrap(), t);
+    /// ```
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Timestamp {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+
+    /// `io.prometheus.client.Exemplar`.
+    ///
+    /// ```
+    /// use perf_instrument::protobuf::proto::*;
+    /// use prost::Message;
+    /// let e = Exemplar {
+    ///     label: vec![LabelPair { name: "trace_id".into(), value: "4bf92f35".into() }],
+    ///     value: 0.25,
+    ///     timestamp: Some(Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+    /// };
+    /// assert_eq!(Exemplar::decode(&*e.encode_to_vec()).unwrap(), e);
+    /// ```
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Exemplar {
+        #[prost(message, repeated, tag = "1")]
+        pub label: Vec<LabelPair>,
+        #[prost(double, tag = "2")]
+        pub value: f64,
+        #[prost(message, optional, tag = "3")]
+        pub timestamp: Option<Timestamp>,
+    }
+
     /// `io.prometheus.client.Counter`.
     ///
     /// ```
     /// use perf_instrument::protobuf::proto::*;
     /// use prost::Message;
-    /// let counter = Counter { value: 7.0 };
+    /// let counter = Counter { value: 7.0, exemplar: None };
     /// assert_eq!(Counter::decode(&*counter.encode_to_vec()).unwrap().value, 7.0);
     /// ```
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Counter {
         #[prost(double, tag = "1")]
         pub value: f64,
+        #[prost(message, optional, tag = "2")]
+        pub exemplar: Option<Exemplar>,
     }
 
     /// `io.prometheus.client.Bucket` (a classic bucket).
@@ -80,7 +121,7 @@ pub mod proto {
     /// ```
     /// use perf_instrument::protobuf::proto::*;
     /// use prost::Message;
-    /// let le_1s = Bucket { cumulative_count: 12, upper_bound: 1.0 };
+    /// let le_1s = Bucket { cumulative_count: 12, upper_bound: 1.0, exemplar: None };
     /// assert_eq!(Bucket::decode(&*le_1s.encode_to_vec()).unwrap(), le_1s);
     /// ```
     #[derive(Clone, PartialEq, prost::Message)]
@@ -89,6 +130,8 @@ pub mod proto {
         pub cumulative_count: u64,
         #[prost(double, tag = "2")]
         pub upper_bound: f64,
+        #[prost(message, optional, tag = "3")]
+        pub exemplar: Option<Exemplar>,
     }
 
     /// `io.prometheus.client.BucketSpan`.
@@ -143,6 +186,9 @@ pub mod proto {
         pub positive_span: Vec<BucketSpan>,
         #[prost(sint64, repeated, tag = "13")]
         pub positive_delta: Vec<i64>,
+        /// Exemplars of the native histogram (any values).
+        #[prost(message, repeated, tag = "16")]
+        pub exemplars: Vec<Exemplar>,
     }
 
     /// `io.prometheus.client.Metric`.
@@ -195,7 +241,7 @@ pub mod proto {
     ///     name: "jobs_total".into(),
     ///     help: "Jobs.".into(),
     ///     r#type: MetricType::Counter as i32,
-    ///     metric: vec![Metric { counter: Some(Counter { value: 1.0 }), ..Default::default() }],
+    ///     metric: vec![Metric { counter: Some(Counter { value: 1.0, exemplar: None }), ..Default::default() }],
     ///     unit: String::new(),
     /// };
     /// let bytes = family.encode_length_delimited_to_vec();
@@ -259,10 +305,16 @@ pub(crate) fn encode_family(
         };
         match (desc.kind(), &series.value) {
             (MetricKind::Counter, SeriesValue::Unsigned(v)) => {
-                metric.counter = Some(proto::Counter { value: *v as f64 });
+                metric.counter = Some(proto::Counter {
+                    value: *v as f64,
+                    exemplar: newest(series.exemplars.iter()).map(exemplar),
+                });
             }
             (MetricKind::Counter, SeriesValue::Float(v)) => {
-                metric.counter = Some(proto::Counter { value: *v });
+                metric.counter = Some(proto::Counter {
+                    value: *v,
+                    exemplar: newest(series.exemplars.iter()).map(exemplar),
+                });
             }
             (MetricKind::Gauge, SeriesValue::Signed(v)) => {
                 metric.gauge = Some(proto::Gauge { value: *v as f64 });
@@ -274,7 +326,8 @@ pub(crate) fn encode_family(
                 metric.gauge = Some(proto::Gauge { value: *v });
             }
             (MetricKind::Histogram, SeriesValue::Histogram(snap)) => {
-                metric.histogram = Some(histogram(snap, desc.buckets().stored()));
+                metric.histogram =
+                    Some(histogram(snap, desc.buckets().stored(), &series.exemplars));
             }
             // A value of the wrong type for its family: left out.
             _ => continue,
@@ -285,16 +338,44 @@ pub(crate) fn encode_family(
     let _ = message.encode_length_delimited(out);
 }
 
-/// A histogram message: the classic buckets at `bounds` and every native bucket exactly.
-pub(crate) fn histogram(snap: &HistogramSnapshot, bounds: &[u64]) -> proto::Histogram {
+/// A histogram message: the classic buckets at `bounds` and every native bucket exactly; each
+/// classic bucket with the newest exemplar whose value it holds, and the native part with all
+/// of them (lowest value first).
+///
+/// Classic buckets below the bucket of the newest exemplar carry none: a Prometheus that reads
+/// the native histogram but not its `exemplars` field (2.40 to 2.46) takes the first exemplar
+/// in bucket order as the native histogram's, and stores it only if it is new. With the
+/// newest one first, each scrape offers it the exemplar recorded last. (When the newest lies
+/// past the last bound, no classic bucket can carry it, and all carry theirs.)
+pub(crate) fn histogram(
+    snap: &HistogramSnapshot,
+    bounds: &[u64],
+    exemplars: &[Exemplar],
+) -> proto::Histogram {
     let mut cumulative = Vec::new();
     crate::recorder::ClassicSlots::default().cumulative(bounds, snap, &mut cumulative);
+    let last_bound = bounds
+        .last()
+        .map_or(f64::NEG_INFINITY, |&b| to_base(snap.unit(), b));
+    let from = newest(exemplars.iter())
+        .map(Exemplar::value)
+        .filter(|&v| v <= last_bound)
+        .unwrap_or(f64::NEG_INFINITY);
+    let mut lower = f64::NEG_INFINITY;
     let bucket = bounds
         .iter()
         .zip(cumulative)
-        .map(|(&stored, cumulative_count)| proto::Bucket {
-            cumulative_count,
-            upper_bound: to_base(snap.unit(), stored),
+        .map(|(&stored, cumulative_count)| {
+            let upper_bound = to_base(snap.unit(), stored);
+            let held = (upper_bound >= from)
+                .then(|| in_bucket(exemplars, lower, upper_bound).map(exemplar))
+                .flatten();
+            lower = upper_bound;
+            proto::Bucket {
+                cumulative_count,
+                upper_bound,
+                exemplar: held,
+            }
         })
         .collect();
     let mut out = proto::Histogram {
@@ -306,6 +387,7 @@ pub(crate) fn histogram(snap: &HistogramSnapshot, bounds: &[u64]) -> proto::Hist
         zero_count: 0,
         positive_span: Vec::new(),
         positive_delta: Vec::new(),
+        exemplars: exemplars.iter().map(exemplar).collect(),
     };
     let mut previous_end: Option<i32> = None;
     let mut previous_count = 0i64;
@@ -344,4 +426,23 @@ pub(crate) fn histogram(snap: &HistogramSnapshot, bounds: &[u64]) -> proto::Hist
         });
     }
     out
+}
+
+/// An exemplar message.
+fn exemplar(e: &Exemplar) -> proto::Exemplar {
+    proto::Exemplar {
+        label: e
+            .labels()
+            .iter()
+            .map(|(name, value)| proto::LabelPair {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        value: e.value(),
+        timestamp: e.timestamp().map(|t| proto::Timestamp {
+            seconds: t.floor() as i64,
+            nanos: ((t - t.floor()) * 1e9).min(999_999_999.0) as i32,
+        }),
+    }
 }

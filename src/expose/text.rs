@@ -4,7 +4,7 @@
 //! only and works from its own metric types; see `docs/ARCHITECTURE.md`.
 
 use super::number::{push_float, push_int};
-use crate::recorder::{ClassicSlots, HistogramSnapshot};
+use crate::recorder::{ClassicSlots, Exemplar, HistogramSnapshot};
 use crate::registry::{FamilySnapshot, MetricKind, SeriesValue};
 
 /// Which text format to write.
@@ -30,8 +30,13 @@ pub(crate) fn encode_family(
     // Each bucket line is the series' `name_bucket{labels,` then the family's `le="…"} ` and the
     // count: both parts are rendered once, so a line costs two copies and an integer.
     let mut le_tails = Vec::new();
+    let bounds = if kind == MetricKind::Histogram {
+        desc.buckets().upper_bounds(desc.unit())
+    } else {
+        Vec::new()
+    };
     if kind == MetricKind::Histogram {
-        for bound in desc.buckets().upper_bounds(desc.unit()) {
+        for &bound in &bounds {
             let mut le = b"le=\"".to_vec();
             push_float(&mut le, bound);
             le.extend_from_slice(b"\"} ");
@@ -49,9 +54,19 @@ pub(crate) fn encode_family(
         }
         labels.set(desc.label_names(), &series.label_values);
         let labels = &labels;
+        // Exemplars exist in OpenMetrics only.
+        let exemplars: &[Exemplar] = match format {
+            Text::OpenMetrics => &series.exemplars,
+            Text::Prometheus => &[],
+        };
         match (kind, &series.value) {
             (MetricKind::Counter, value @ (SeriesValue::Unsigned(_) | SeriesValue::Float(_))) => {
-                sample(out, name, b"_total", labels, |out| push_value(out, value));
+                sample(out, name, b"_total", labels, |out| {
+                    push_value(out, value);
+                    if let Some(e) = newest(exemplars.iter()) {
+                        push_exemplar(out, e);
+                    }
+                });
                 if let (Text::OpenMetrics, Some(created)) = (format, series.created) {
                     sample(out, name, b"_created", labels, |out| {
                         push_float(out, created)
@@ -72,10 +87,9 @@ pub(crate) fn encode_family(
                     name,
                     labels,
                     snap,
-                    &bucket_prefix,
-                    &le_tails,
+                    (&bucket_prefix, &le_tails, &bounds),
                     &cumulative,
-                    series.created,
+                    (series.created, exemplars),
                 );
             }
             // A value of the wrong type for its family (only a collector can produce one):
@@ -146,16 +160,24 @@ fn write_histogram(
     name: &[u8],
     labels: &LabelWriter,
     snap: &HistogramSnapshot,
-    bucket_prefix: &[u8],
-    le_tails: &[Vec<u8>],
+    (bucket_prefix, le_tails, bounds): (&[u8], &[Vec<u8>], &[f64]),
     cumulative: &[u64],
-    created: Option<f64>,
+    (created, exemplars): (Option<f64>, &[Exemplar]),
 ) {
     let count = snap.count();
-    for (tail, n) in le_tails.iter().zip(cumulative) {
+    // `le_tails` and `cumulative` end with `+Inf`; `bounds` does not.
+    let mut lower = f64::NEG_INFINITY;
+    for (i, (tail, n)) in le_tails.iter().zip(cumulative).enumerate() {
         out.extend_from_slice(bucket_prefix);
         out.extend_from_slice(tail);
         push_int(out, *n);
+        if !exemplars.is_empty() {
+            let upper = bounds.get(i).copied().unwrap_or(f64::INFINITY);
+            if let Some(e) = in_bucket(exemplars, lower, upper) {
+                push_exemplar(out, e);
+            }
+            lower = upper;
+        }
         out.push(b'\n');
     }
     sample(out, name, b"_count", labels, |out| push_int(out, count));
@@ -166,6 +188,43 @@ fn write_histogram(
         sample(out, name, b"_created", labels, |out| {
             push_float(out, created)
         });
+    }
+}
+
+/// The newest of the exemplars whose value lies in the bucket `(lower, upper]`.
+pub(crate) fn in_bucket(exemplars: &[Exemplar], lower: f64, upper: f64) -> Option<&Exemplar> {
+    newest(
+        exemplars
+            .iter()
+            .filter(|e| e.value() > lower && e.value() <= upper),
+    )
+}
+
+/// The exemplar with the latest timestamp (the last one given among equals or untimed ones).
+pub(crate) fn newest<'a>(exemplars: impl Iterator<Item = &'a Exemplar>) -> Option<&'a Exemplar> {
+    exemplars.fold(None, |best: Option<&Exemplar>, e| match best {
+        Some(b) if b.timestamp().unwrap_or(f64::MIN) > e.timestamp().unwrap_or(f64::MIN) => Some(b),
+        _ => Some(e),
+    })
+}
+
+/// Appends ` # {labels} value timestamp`, the OpenMetrics exemplar after a sample's value.
+fn push_exemplar(out: &mut Vec<u8>, e: &Exemplar) {
+    out.extend_from_slice(b" # {");
+    for (i, (name, value)) in e.labels().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        escape(out, value, true);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"} ");
+    push_float(out, e.value());
+    if let Some(t) = e.timestamp() {
+        out.push(b' ');
+        push_float(out, t);
     }
 }
 

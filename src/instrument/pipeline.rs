@@ -730,6 +730,87 @@ impl Pipeline {
         Duration::from_nanos(nanos)
     }
 
+    /// As [`finish`](Self::finish), and keeps `labels` (the event's id, its trace id) as an
+    /// exemplar of its end-to-end time in `pipeline_end_to_end_duration_seconds`, so a slow
+    /// bucket leads to this event (see
+    /// [`Histogram::record_with_exemplar`](crate::Histogram::record_with_exemplar): the last
+    /// exemplar per octave of values is kept; invalid labels are refused and counted, the time
+    /// recorded all the same). Attach ids to the events worth finding, the slow ones, rather
+    /// than to every event: this path allocates.
+    ///
+    /// ```
+    /// use perf_instrument::{Format, Pipeline, Registry};
+    /// let registry = Registry::new();
+    /// let p = Pipeline::builder("orders").build(&registry).unwrap();
+    /// let event = p.begin();
+    /// if p.elapsed(&event).as_millis() < 100 {
+    ///     p.finish_with_exemplar(event, &[("event_id", "order-42")]);
+    /// } else {
+    ///     p.finish(event);
+    /// }
+    /// let text = String::from_utf8(perf_instrument::render_as(&registry, Format::OpenMetrics)).unwrap();
+    /// assert!(text.contains("# {event_id=\"order-42\"}"));
+    /// ```
+    pub fn finish_with_exemplar(&self, token: EventToken, labels: &[(&str, &str)]) -> Duration {
+        let nanos = self
+            .inner
+            .clock
+            .delta_nanos(token.origin, self.inner.clock.raw());
+        if self.end(&token) {
+            let _ = self.inner.end_to_end.record_with_exemplar(nanos, labels);
+        }
+        Duration::from_nanos(nanos)
+    }
+
+    /// How long the event has been in the pipeline so far (what [`finish`](Self::finish) would
+    /// record now): to decide, before finishing it, whether it is worth an exemplar.
+    ///
+    /// ```
+    /// # let r = perf_instrument::Registry::new();
+    /// # let p = perf_instrument::Pipeline::builder("p").build(&r).unwrap();
+    /// let event = p.begin();
+    /// let so_far = p.elapsed(&event);
+    /// assert!(p.finish(event) >= so_far);
+    /// ```
+    #[must_use]
+    pub fn elapsed(&self, token: &EventToken) -> Duration {
+        Duration::from_nanos(
+            self.inner
+                .clock
+                .delta_nanos(token.origin, self.inner.clock.raw()),
+        )
+    }
+
+    /// As [`stage_finished`](Self::stage_finished), and keeps `labels` as an exemplar of the
+    /// stage's duration in `pipeline_stage_duration_seconds`.
+    ///
+    /// ```
+    /// use perf_instrument::{Format, Pipeline, Registry};
+    /// let registry = Registry::new();
+    /// let p = Pipeline::builder("orders").stages(["persist"]).build(&registry).unwrap();
+    /// let persist = p.stage("persist").unwrap();
+    /// let mut event = p.begin();
+    /// p.stage_started(&mut event, persist);
+    /// p.stage_finished_with_exemplar(&mut event, persist, &[("event_id", "7")]);
+    /// p.finish(event);
+    /// let text = String::from_utf8(perf_instrument::render_as(&registry, Format::OpenMetrics)).unwrap();
+    /// assert!(text.contains("# {event_id=\"7\"}"));
+    /// ```
+    pub fn stage_finished_with_exemplar(
+        &self,
+        token: &mut EventToken,
+        stage: Stage,
+        labels: &[(&str, &str)],
+    ) {
+        let now = self.inner.clock.raw();
+        if let Some(metrics) = self.metrics(stage) {
+            let _ = metrics
+                .duration
+                .record_with_exemplar(self.inner.clock.delta_nanos(token.mark, now), labels);
+        }
+        token.mark = now;
+    }
+
     /// The event is given up (dropped, failed): it leaves the in-flight count without an
     /// end-to-end time, and is counted.
     ///

@@ -1,6 +1,7 @@
 //! `Counter`: a sharded, monotonic u64 counter.
 
-use super::super::sync::{Arc, AtomicU64, Ordering};
+use super::super::sync::{Arc, AtomicU64, OnceBox, Ordering};
+use super::exemplar::{self, Exemplar, ExemplarError, Exemplars};
 use super::lanes::{self, Lane};
 use crossbeam_utils::CachePadded;
 use std::fmt;
@@ -21,6 +22,8 @@ use std::fmt;
 #[derive(Clone)]
 pub struct Counter {
     slots: Arc<[CachePadded<AtomicU64>]>,
+    /// The last exemplar, allocated on the first one; `inc_by` never reads it.
+    exemplar: Arc<OnceBox<Exemplars>>,
 }
 
 impl Counter {
@@ -29,6 +32,9 @@ impl Counter {
     pub(crate) fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + std::mem::size_of::<CachePadded<AtomicU64>>() * (self.slots.len() + 1)
+            + 2 * std::mem::size_of::<usize>()
+            + std::mem::size_of::<OnceBox<Exemplars>>()
+            + self.exemplar.get().map_or(0, |t| t.memory_bytes())
     }
 
     /// A new counter at zero.
@@ -41,7 +47,10 @@ impl Counter {
         let slots = (0..=lanes::count())
             .map(|_| CachePadded::new(AtomicU64::new(0)))
             .collect();
-        Self { slots }
+        Self {
+            slots,
+            exemplar: Arc::new(OnceBox::new()),
+        }
     }
 
     /// Adds one.
@@ -78,6 +87,60 @@ impl Counter {
                 self.slots[self.slots.len() - 1].fetch_add(n, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Adds `n` as [`inc_by`](Self::inc_by) does, and keeps `labels` as the counter's
+    /// exemplar (the last one given), timestamped, with `n` as its value. The increment is
+    /// always made; the exemplar is refused, with the reason, when the labels are invalid (see
+    /// [`Exemplar::new`]) or another thread is storing one at that instant, and counted in
+    /// `perf_instrument_exemplars_refused_total{family}`. `inc_by` never touches exemplars.
+    ///
+    /// ```
+    /// let failures = perf_instrument::Counter::new();
+    /// failures.inc_by_with_exemplar(1, &[("trace_id", "4bf92f35")]).unwrap();
+    /// failures.inc();
+    /// assert_eq!(failures.get(), 2);
+    /// let e = failures.exemplar().unwrap();
+    /// assert_eq!((e.labels()[0].1.as_str(), e.value()), ("4bf92f35", 1.0));
+    /// ```
+    pub fn inc_by_with_exemplar(
+        &self,
+        n: u64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), ExemplarError> {
+        self.inc_by(n);
+        self.store_exemplar(n, labels)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn store_exemplar(&self, n: u64, labels: &[(&str, &str)]) -> Result<(), ExemplarError> {
+        let table = self.exemplar.get_or_init(|| Exemplars::boxed(1));
+        if let Err(reason) = exemplar::check(labels) {
+            return Err(table.refuse(reason));
+        }
+        table.store(0, labels, n as f64)
+    }
+
+    /// The last exemplar kept, its value the increment as given (nanoseconds for a counter
+    /// of a `Unit::Seconds` family, which exports it in seconds).
+    ///
+    /// ```
+    /// let c = perf_instrument::Counter::new();
+    /// assert!(c.exemplar().is_none());
+    /// c.inc_by_with_exemplar(3, &[("id", "7")]).unwrap();
+    /// assert_eq!(c.exemplar().unwrap().value(), 3.0);
+    /// ```
+    #[must_use]
+    pub fn exemplar(&self) -> Option<Exemplar> {
+        let mut out = Vec::new();
+        self.exemplar.get()?.collect(&mut out);
+        out.pop()
+    }
+
+    /// Exemplars refused so far.
+    pub(crate) fn exemplars_refused(&self) -> u64 {
+        self.exemplar.get().map_or(0, |t| t.refused())
     }
 
     /// The current total.

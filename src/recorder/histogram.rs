@@ -2,6 +2,7 @@
 
 use super::super::clock::{self, Clock};
 use super::super::sync::{Arc, AtomicU64, OnceBox, Ordering};
+use super::exemplar::{self, Exemplar, ExemplarError, Exemplars};
 use super::lanes::{self, Lane};
 use super::layout::{self, Schema, MAX_VALUE};
 use super::snapshot::HistogramSnapshot;
@@ -239,6 +240,8 @@ impl Shard {
 pub struct Histogram {
     /// One shard per lane, then the shared shard; each allocated on its first record.
     shards: Arc<[OnceBox<CachePadded<Shard>>]>,
+    /// The last exemplar per octave, allocated on the first exemplar; `record` never reads it.
+    exemplars: Arc<OnceBox<Exemplars>>,
     unit: Unit,
     geometry: Geometry,
 }
@@ -275,9 +278,93 @@ impl Histogram {
         let shards = (0..=lanes::count()).map(|_| OnceBox::new()).collect();
         Self {
             shards,
+            exemplars: Arc::new(OnceBox::new()),
             unit,
             geometry: Geometry::of(schema),
         }
+    }
+
+    /// Records `value` as [`record`](Self::record) does, and keeps `labels` (a trace id, an
+    /// event id) as an exemplar of it: the last exemplar per octave of values is kept (the
+    /// native buckets `(2^k, 2^(k+1)]`, at most 66), timestamped, and exported on the classic
+    /// bucket that holds it. The value is always recorded; the exemplar is refused, with the
+    /// reason, when the labels are invalid (see [`Exemplar::new`]: at most 128 characters) or
+    /// when another thread is storing one in the same octave at that instant (recording never
+    /// waits). Refusals are counted in `perf_instrument_exemplars_refused_total{family}`.
+    ///
+    /// This path allocates (the exemplar's strings, and once the table of slots) and reads the
+    /// wall clock; [`record`](Self::record) pays none of it.
+    ///
+    /// ```
+    /// use perf_instrument::{ExemplarError, Histogram, Unit};
+    /// let latency = Histogram::new(Unit::Seconds);
+    /// latency.record_with_exemplar(250_000_000, &[("trace_id", "4bf92f35")]).unwrap();
+    /// latency.record(1_000); // no exemplar
+    /// let bad = latency.record_with_exemplar(5_000, &[("trace id", "x")]);
+    /// assert!(matches!(bad, Err(ExemplarError::InvalidName { .. })));
+    /// assert_eq!(latency.snapshot().count(), 3);
+    /// let kept = latency.exemplars();
+    /// assert_eq!(kept.len(), 1);
+    /// assert_eq!(kept[0].labels()[0].1, "4bf92f35");
+    /// assert!((kept[0].value() - 0.25).abs() < 1e-9);
+    /// ```
+    pub fn record_with_exemplar(
+        &self,
+        value: u64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), ExemplarError> {
+        let stored = self.to_stored(value);
+        self.record_stored(stored, 1);
+        self.store_exemplar(stored, labels)
+    }
+
+    /// Keeps an exemplar of a stored value (already recorded).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn store_exemplar(
+        &self,
+        stored: u64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), ExemplarError> {
+        let table = self
+            .exemplars
+            .get_or_init(|| Exemplars::boxed(exemplar::HISTOGRAM_SLOTS));
+        if let Err(reason) = exemplar::check(labels) {
+            return Err(table.refuse(reason));
+        }
+        // A clamped value lies in the top bucket, and its exemplar says so.
+        let stored = stored.min(MAX_VALUE);
+        let value = match self.unit {
+            Unit::Seconds => stored as f64 / clock::TIME_UNITS_PER_SECOND as f64,
+            Unit::Bytes | Unit::Count => stored as f64,
+        };
+        table.store(exemplar::octave_slot(stored), labels, value)
+    }
+
+    /// The exemplars kept now, lowest value first (see
+    /// [`record_with_exemplar`](Self::record_with_exemplar)).
+    ///
+    /// ```
+    /// use perf_instrument::{Histogram, Unit};
+    /// let sizes = Histogram::new(Unit::Bytes);
+    /// sizes.record_with_exemplar(4_096, &[("request_id", "a")]).unwrap();
+    /// sizes.record_with_exemplar(4_000, &[("request_id", "b")]).unwrap(); // same octave: replaces a
+    /// sizes.record_with_exemplar(100, &[("request_id", "c")]).unwrap();
+    /// let ids: Vec<_> = sizes.exemplars().iter().map(|e| e.labels()[0].1.clone()).collect();
+    /// assert_eq!(ids, ["c", "b"]);
+    /// ```
+    #[must_use]
+    pub fn exemplars(&self) -> Vec<Exemplar> {
+        let mut out = Vec::new();
+        if let Some(table) = self.exemplars.get() {
+            table.collect(&mut out);
+        }
+        out
+    }
+
+    /// Exemplars refused so far (invalid labels, or a slot busy at that instant).
+    pub(crate) fn exemplars_refused(&self) -> u64 {
+        self.exemplars.get().map_or(0, |t| t.refused())
     }
 
     /// The native schema of the buckets.
@@ -529,7 +616,12 @@ impl Histogram {
             .filter_map(OnceBox::get)
             .map(|shard| std::mem::size_of::<CachePadded<Shard>>() + shard.pages_bytes())
             .sum();
-        std::mem::size_of::<Self>() + table + shards
+        // The exemplar cell (behind its own reference counts) and, once used, its slots.
+        let exemplars = counts
+            .extend(std::alloc::Layout::new::<OnceBox<Exemplars>>())
+            .map_or(0, |(layout, _)| layout.pad_to_align().size())
+            + self.exemplars.get().map_or(0, |t| t.memory_bytes());
+        std::mem::size_of::<Self>() + table + shards + exemplars
     }
 
     /// Records the time between two raw readings of `clock` (for a time histogram, converted
@@ -744,6 +836,7 @@ mod tests {
     fn with_lanes(lanes: usize, schema: Schema) -> Histogram {
         Histogram {
             shards: (0..=lanes).map(|_| OnceBox::new()).collect(),
+            exemplars: Arc::new(OnceBox::new()),
             unit: Unit::Seconds,
             geometry: Geometry::of(schema),
         }
@@ -764,9 +857,9 @@ mod tests {
         let empty = h.memory_bytes();
         assert_eq!(
             empty,
-            std::mem::size_of::<Histogram>() + 16 + 65 * std::mem::size_of::<OnceBox<Shard>>()
+            std::mem::size_of::<Histogram>() + 16 + 65 * std::mem::size_of::<OnceBox<Shard>>() + 24
         );
-        assert!(empty <= 600, "{empty}");
+        assert!(empty <= 640, "{empty}");
         h.shard(7).record::<Owner>(1_000, 1, g);
         let shard = std::mem::size_of::<CachePadded<Shard>>() + table(Schema::DEFAULT);
         assert!(shard <= 384, "{shard}");
@@ -779,11 +872,11 @@ mod tests {
         assert_eq!(h.memory_bytes(), empty + shard + 2 * PAGE);
         let snap = h.snapshot();
         assert_eq!((snap.count(), snap.sum_stored()), (3, 6_001));
-        // One series recorded from one thread at 64 lanes: 1,032 B at schema 3, 7,104 B at
+        // One series recorded from one thread at 64 lanes: 1,064 B at schema 3, 7,136 B at
         // schema 8 (docs/ARCHITECTURE.md).
         let at_8 = std::mem::size_of::<CachePadded<Shard>>() + table(Schema::MAX);
-        assert_eq!(empty + shard + PAGE, 1_032);
-        assert_eq!(empty + at_8 + PAGE, 7_104);
+        assert_eq!(empty + shard + PAGE, 1_064);
+        assert_eq!(empty + at_8 + PAGE, 7_136);
     }
 
     #[test]
@@ -870,6 +963,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn exemplars_keep_the_last_per_octave_in_bounded_memory() {
+        let h = Histogram::new(Unit::Count);
+        let plain = h.memory_bytes();
+        h.record(5);
+        assert!(h.exemplars().is_empty());
+        let mut id = String::new();
+        for i in 0..100_000u64 {
+            id.clear();
+            id.push_str(&format!("{i:032x}"));
+            h.record_with_exemplar(
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (i % 64),
+                &[("trace_id", &id)],
+            )
+            .unwrap();
+        }
+        h.record_with_exemplar(u64::MAX, &[("trace_id", "top")])
+            .unwrap();
+        let kept = h.exemplars();
+        assert!(kept.len() <= exemplar::HISTOGRAM_SLOTS, "{}", kept.len());
+        assert_eq!(h.snapshot().count(), 100_002);
+        // Sorted by value, and the clamped value's exemplar sits at the top of the range.
+        assert!(kept.windows(2).all(|w| w[0].value() < w[1].value()));
+        let top = kept.last().unwrap();
+        assert_eq!(
+            (top.labels()[0].1.as_str(), top.value()),
+            ("top", MAX_VALUE as f64)
+        );
+        // At most 66 slots of 16 B and 66 exemplars of a 40-character label set.
+        let grown = h.memory_bytes() - plain;
+        assert!(grown < 66 * 16 + 66 * 160 + 64 * 1_024, "{grown}");
+    }
+
+    #[test]
+    fn refused_exemplars_are_counted_and_the_value_recorded() {
+        let h = Histogram::new(Unit::Seconds);
+        assert_eq!(h.exemplars_refused(), 0);
+        let long = "x".repeat(200);
+        assert!(h
+            .record_with_exemplar(1_000, &[("trace_id", &long)])
+            .is_err());
+        assert!(h
+            .record_with_exemplar(1_000, &[("le", "1"), ("le", "2")])
+            .is_err());
+        assert_eq!((h.exemplars_refused(), h.snapshot().count()), (2, 2));
+        assert!(h.exemplars().is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! [`lanes`]): a thread that owns a lane writes its own cache-padded shard with plain stores.
 
 mod counter;
+mod exemplar;
 mod gauge;
 mod histogram;
 pub(crate) mod lanes;
@@ -12,6 +13,7 @@ mod snapshot;
 mod wide_sum;
 
 pub use counter::Counter;
+pub use exemplar::{Exemplar, ExemplarError, MAX_EXEMPLAR_LABEL_CHARS};
 pub use gauge::{Gauge, InFlightGuard, OwnedInFlightGuard};
 pub use histogram::{Histogram, HistogramTimer, MAX_FILL_IN};
 pub use layout::Schema;

@@ -2,7 +2,7 @@
 //! produces families computed at scrape time.
 
 use super::desc::Descriptor;
-use crate::recorder::HistogramSnapshot;
+use crate::recorder::{Exemplar, HistogramSnapshot};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -40,6 +40,9 @@ pub struct SeriesSnapshot {
     pub value: SeriesValue,
     /// When the series was created, in seconds since the Unix epoch (OpenMetrics `_created`).
     pub created: Option<f64>,
+    /// Exemplars of the series, values in the family's base unit: a counter's last one, a
+    /// histogram's by value (each exported on the classic bucket that holds its value).
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl SeriesSnapshot {
@@ -55,6 +58,7 @@ impl SeriesSnapshot {
             label_values: label_values.into(),
             value,
             created: None,
+            exemplars: Vec::new(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
 use super::desc::Descriptor;
 use super::RegistryError;
-use crate::recorder::{Counter, Gauge, Histogram, Schema, Unit};
+use crate::recorder::{Counter, Exemplar, Gauge, Histogram, Schema, Unit};
 use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, SetupOnceBox};
 use std::collections::HashMap;
 use std::fmt;
@@ -63,6 +63,17 @@ pub trait Series: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
     fn clamped(&self) -> u64 {
         0
     }
+    /// The exemplars kept now, values in the family's base unit `unit`.
+    #[doc(hidden)]
+    fn exemplars(&self, unit: Unit) -> Vec<Exemplar> {
+        let _ = unit;
+        Vec::new()
+    }
+    /// Exemplars refused so far.
+    #[doc(hidden)]
+    fn exemplars_refused(&self) -> u64 {
+        0
+    }
 }
 
 const NANOS_PER_SECOND: f64 = 1e9;
@@ -79,6 +90,21 @@ impl Series for Counter {
     }
     fn memory_bytes(&self) -> usize {
         Counter::memory_bytes(self)
+    }
+    fn exemplars(&self, unit: Unit) -> Vec<Exemplar> {
+        self.exemplar()
+            .map(|e| match unit {
+                Unit::Seconds => {
+                    let value = e.value() / NANOS_PER_SECOND;
+                    e.with_value(value)
+                }
+                Unit::Bytes | Unit::Count => e,
+            })
+            .into_iter()
+            .collect()
+    }
+    fn exemplars_refused(&self) -> u64 {
+        Counter::exemplars_refused(self)
     }
 }
 
@@ -109,6 +135,12 @@ impl Series for Histogram {
     }
     fn clamped(&self) -> u64 {
         Histogram::clamped(self)
+    }
+    fn exemplars(&self, _: Unit) -> Vec<Exemplar> {
+        Histogram::exemplars(self)
+    }
+    fn exemplars_refused(&self) -> u64 {
+        Histogram::exemplars_refused(self)
     }
 }
 
@@ -615,6 +647,22 @@ impl<M: Series> Family<M> {
         table.wrapping_add(self.inner.overflow.get().map_or(0, |e| e.metric.clamped()))
     }
 
+    /// Exemplars its series refused so far.
+    pub(crate) fn exemplars_refused(&self) -> u64 {
+        let table: u64 = self
+            .read()
+            .entries
+            .iter()
+            .map(|e| e.metric.exemplars_refused())
+            .fold(0, u64::wrapping_add);
+        table.wrapping_add(
+            self.inner
+                .overflow
+                .get()
+                .map_or(0, |e| e.metric.exemplars_refused()),
+        )
+    }
+
     /// Number of series (not counting the overflow series).
     ///
     /// ```
@@ -691,6 +739,7 @@ impl<M: Series> Family<M> {
                 label_values: e.labels.clone(),
                 value,
                 created: Some(e.created),
+                exemplars: e.metric.exemplars(unit),
             })
         };
         let mut series: Vec<SeriesSnapshot> =

@@ -37,6 +37,7 @@ trait Registered: Send + Sync {
     fn series_count(&self) -> usize;
     fn memory_bytes(&self) -> usize;
     fn clamped(&self) -> u64;
+    fn exemplars_refused(&self) -> u64;
     /// For returning the family again on a same-shape registration.
     fn as_any(&self) -> &dyn Any;
 }
@@ -53,6 +54,9 @@ impl<M: Series> Registered for Family<M> {
     }
     fn clamped(&self) -> u64 {
         Family::clamped(self)
+    }
+    fn exemplars_refused(&self) -> u64 {
+        Family::exemplars_refused(self)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -688,12 +692,22 @@ impl Registry {
 
     /// Per histogram family that clamped any value: its name and how many values it clamped.
     pub(crate) fn clamped_by_family(&self) -> Vec<(String, u64)> {
+        self.count_by_family(|family| family.clamped())
+    }
+
+    /// Per family that refused any exemplar: its name and how many it refused.
+    pub(crate) fn exemplars_refused_by_family(&self) -> Vec<(String, u64)> {
+        self.count_by_family(|family| family.exemplars_refused())
+    }
+
+    /// Per family whose `count` is not zero: its name and that count.
+    fn count_by_family(&self, count: impl Fn(&dyn Registered) -> u64) -> Vec<(String, u64)> {
         let sources = self.read().sources.clone();
         sources
             .iter()
             .filter_map(|s| match s {
                 Source::Family { desc, family } => {
-                    let n = family.clamped();
+                    let n = count(&**family);
                     (n > 0).then(|| (desc.name().to_string(), n))
                 }
                 Source::Collector { .. } => None,

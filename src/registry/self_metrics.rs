@@ -127,9 +127,24 @@ impl SelfMetrics {
             )
             .labels(["family"]),
         )?;
-        registry.register_collector(Arc::new(Clamped {
+        registry.register_collector(Arc::new(ByFamily {
             desc: Arc::new(clamped),
             registry: registry.downgrade(),
+            count: Registry::clamped_by_family,
+        }))?;
+        let refused = Descriptor::new(
+            MetricKind::Counter,
+            Opts::new(
+                "perf_instrument_exemplars_refused",
+                "Exemplars not kept (labels over 128 characters or invalid, or their slot busy \
+                 at that instant), by family; the observations themselves were recorded.",
+            )
+            .labels(["family"]),
+        )?;
+        registry.register_collector(Arc::new(ByFamily {
+            desc: Arc::new(refused),
+            registry: registry.downgrade(),
+            count: Registry::exemplars_refused_by_family,
         }))?;
         Ok(Self {
             scrapes,
@@ -201,14 +216,16 @@ impl Collector for MemoryBytes {
     }
 }
 
-/// `perf_instrument_clamped_values_total{family}`: values recorded above a histogram
-/// family's range, for the families that clamped any.
-struct Clamped {
+/// A count per family, for the families whose count is not zero:
+/// `perf_instrument_clamped_values_total{family}` (values recorded above a histogram family's
+/// range) and `perf_instrument_exemplars_refused_total{family}`.
+struct ByFamily {
     desc: Arc<Descriptor>,
     registry: WeakRegistry,
+    count: fn(&Registry) -> Vec<(String, u64)>,
 }
 
-impl Collector for Clamped {
+impl Collector for ByFamily {
     fn describe(&self) -> Vec<Arc<Descriptor>> {
         vec![self.desc.clone()]
     }
@@ -217,8 +234,7 @@ impl Collector for Clamped {
         if let Some(registry) = self.registry.upgrade() {
             out.push(FamilySnapshot {
                 desc: self.desc.clone(),
-                series: registry
-                    .clamped_by_family()
+                series: (self.count)(&registry)
                     .into_iter()
                     .map(|(family, n)| SeriesSnapshot::new(vec![family], SeriesValue::Unsigned(n)))
                     .collect(),

@@ -230,6 +230,7 @@ pub struct SagaTrackerBuilder {
     pub(super) view_bytes: usize,
     pub(super) shape: crate::instrument::HistogramShape,
     pub(super) saga_buckets: Option<crate::registry::Buckets>,
+    pub(super) exemplars_over: Option<Duration>,
 }
 
 impl SagaTrackerBuilder {
@@ -248,7 +249,31 @@ impl SagaTrackerBuilder {
             view_bytes: 64 * 1024,
             shape: crate::instrument::HistogramShape::default(),
             saga_buckets: None,
+            exemplars_over: None,
         }
+    }
+
+    /// Sagas that end (completed, failed or compensated) after at least `threshold` carry
+    /// their id as an exemplar, `saga_id="…"`, on `saga_duration_seconds`, so a slow bucket
+    /// leads to a saga to look up. Off by default (it allocates per such saga); an id over 128
+    /// characters with the label name is refused and counted in
+    /// `perf_instrument_exemplars_refused_total`, its duration recorded all the same.
+    ///
+    /// ```
+    /// use perf_instrument::{Format, Registry, SagaTracker};
+    /// use std::time::Duration;
+    /// let registry = Registry::new();
+    /// let t = SagaTracker::builder("order").steps(["a"])
+    ///     .exemplars_over(Duration::ZERO)
+    ///     .build(&registry).unwrap();
+    /// t.start("o-17");
+    /// t.completed("o-17");
+    /// let text = String::from_utf8(perf_instrument::render_as(&registry, Format::OpenMetrics)).unwrap();
+    /// assert!(text.contains("# {saga_id=\"o-17\"}"));
+    /// ```
+    pub fn exemplars_over(mut self, threshold: Duration) -> Self {
+        self.exemplars_over = Some(threshold);
+        self
     }
 
     /// Native schema of the saga and step duration histograms, 0 to 8 (default 3; see

@@ -140,6 +140,8 @@ pub(super) struct Inner {
     pub(super) stuck_after_ns: u64,
     max_active: usize,
     pub(super) recent_per_shard: usize,
+    /// Sagas ending after at least this many nanoseconds carry their id as an exemplar.
+    exemplars_over_ns: Option<u64>,
     pub(super) view_entries: usize,
     pub(super) view_bytes: usize,
     clock: Clock,
@@ -216,6 +218,7 @@ impl SagaTracker {
                 stuck_after_ns: v.stuck_after_ns,
                 max_active: builder.max_active,
                 recent_per_shard: v.recent_per_shard,
+                exemplars_over_ns: builder.exemplars_over.map(super::config::nanos),
                 view_entries: v.view_entries,
                 view_bytes: v.view_bytes,
                 clock: builder.clock.unwrap_or_else(|| Clock::global().clone()),
@@ -747,7 +750,10 @@ impl SagaTracker {
         drop(shard);
         match result {
             Ok(age) => {
-                self.record_finish(outcome, age);
+                match inner.exemplars_over_ns {
+                    Some(over) if age >= over => self.record_finish_with_id(outcome, age, id),
+                    _ => self.record_finish(outcome, age),
+                }
                 if let Some(reason) = reason {
                     inner.metrics.failures[reason].inc();
                 }
@@ -762,6 +768,19 @@ impl SagaTracker {
         let m = &self.inner.metrics;
         m.finished[outcome.index()].inc();
         m.duration[outcome.index()].record(age_ns);
+    }
+
+    /// As `record_finish`, with the saga's id as the duration's exemplar.
+    #[cold]
+    fn record_finish_with_id(&self, outcome: SagaOutcome, age_ns: u64, id: SagaIdRef<'_>) {
+        let m = &self.inner.metrics;
+        m.finished[outcome.index()].inc();
+        let mut digits = itoa::Buffer::new();
+        let id = match id {
+            SagaIdRef::Str(s) => s,
+            SagaIdRef::Int(n) => digits.format(n),
+        };
+        let _ = m.duration[outcome.index()].record_with_exemplar(age_ns, &[("saga_id", id)]);
     }
 
     fn reject(&self, reason: SagaRejectReason) -> SagaVerdict {
