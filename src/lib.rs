@@ -125,7 +125,11 @@ pub use registry::{
     SeriesSnapshot, SeriesValue, TableSpec, Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES,
     DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
-pub use report::{Finding, FindingKind, Machine, Report, Row, Table};
+#[cfg(feature = "html")]
+pub use report::live_page;
+pub use report::{
+    Finding, FindingKind, Machine, Report, Row, SpectrumPoint, Table, SPECTRUM_QUANTILES,
+};
 
 /// The README's tour, compiled and run as doc tests.
 #[cfg(all(
