@@ -1,7 +1,7 @@
 //! An event-sourcing service on threads and crossbeam channels, instrumented end to end.
 //!
 //! `cargo run --release --example event_pipeline [-- --listen 127.0.0.1:9464 --duration 20s
-//! --rate 400 --report-json report.json]`
+//! --rate 400 --report-json report.json --html report.html]`
 //!
 //! For a before/after verdict: `--record run.json` writes a run record (see docs/RUN_RECORD.md),
 //! `--phases warm-up=400:2s,baseline=400:10s,burst=1200:2s,recovery=400:10s` runs a phase plan
@@ -17,9 +17,10 @@
 //! across three simulated services (inventory, payment, shipping) with injected failures and
 //! compensations; a few sagas never finish and are found stuck, then timed out. An open-loop load
 //! driver submits events at a constant arrival rate. The stage functions and the saga runner
-//! are `#[timed]`. `/metrics` (and `/sagas`) are served on
-//! `--listen`; at the end (after `--duration`, e.g. `40s` or `2m`, or at Ctrl-C with `--duration 0`) the
-//! service prints its performance report.
+//! are `#[timed]`. `/metrics`, `/sagas` and the live report page `/report` (its JSON at
+//! `/report.json`) are served on `--listen`; at the end (after `--duration`, e.g. `40s` or `2m`, or at Ctrl-C with `--duration 0`) the
+//! service prints its performance report; `--html FILE` also writes it as one HTML page with
+//! charts, including the load's timelines.
 
 #[path = "common/args.rs"]
 mod args;
@@ -268,6 +269,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("--duration", "20s"),
             ("--rate", "400"),
             ("--report-json", "FILE"),
+            ("--html", "FILE"),
             ("--record", "FILE"),
             ("--phases", "warm-up=400:2s,baseline=400:10s"),
             ("--slow-stage", "persist=10%"),
@@ -281,6 +283,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rate: f64 = args.value("--rate", 400.0);
     let report_json = args.string("--report-json");
     let record_path = args.string("--record");
+    let html_path = args.string("--html");
     let revision = args.string("--revision");
     let slow = args.string("--slow-stage");
     if let Some(text) = &slow {
@@ -289,7 +292,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let plan = match args.string("--phases") {
         Some(text) => Some(parse_phases(&text).unwrap_or_else(|e| args.fail(&e))),
-        None if record_path.is_some() && !run_for.is_zero() => Some(
+        None if (record_path.is_some() || html_path.is_some()) && !run_for.is_zero() => Some(
             Plan::new(vec![
                 Phase::warm_up(rate, Duration::from_secs(1).min(run_for)),
                 Phase::constant("steady", rate, run_for),
@@ -349,9 +352,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/sagas",
             SagaViewFormat::Json,
         ))
+        .route(Route::report_page("/report", "/report.json"))
+        .route(Route::report_json(&registry, "/report.json"))
         .start()?;
     println!(
-        "event_pipeline: serving http://{0}/metrics and http://{0}/sagas",
+        "event_pipeline: serving http://{0}/metrics, http://{0}/sagas and http://{0}/report",
         server.local_addr()
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -540,7 +545,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!();
     report.print();
-    if let Some(path) = record_path {
+    if record_path.is_some() || html_path.is_some() {
         let record = RunRecord::new()
             .with_config("rate", format!("{rate}/s"))
             .with_config("submitters", 2)
@@ -562,8 +567,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(phases) = phases {
             record = phases.into_record(record);
         }
-        record.write(&path)?;
-        println!("run record: {path}");
+        if let Some(path) = record_path {
+            record.write(&path)?;
+            println!("run record: {path}");
+        }
+        if let Some(path) = html_path {
+            std::fs::write(&path, report.to_html_with_runs(&[record]))?;
+            println!("html report: {path}");
+        }
     }
     if let Some(path) = report_json {
         std::fs::write(path, report.to_json())?;
