@@ -129,7 +129,7 @@
             ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
             ctx.fillStyle = "#555";
             ctx.font = (11 * devicePixelRatio) + "px sans-serif";
-            ctx.fillText(p.name, x0 + 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+            ctx.fillText(p.name, x0 + 4 * devicePixelRatio, u.bbox.top + u.bbox.height - 4 * devicePixelRatio);
           });
           ctx.restore();
         }],
@@ -141,6 +141,9 @@
     var pts = run.points;
     if (!pts || !pts.t.length) return;
     var t = pts.t;
+    var lo = Math.min.apply(null, [t[0]].concat((run.phases || []).map(function (p) { return p.start; })));
+    var hi = Math.max.apply(null, [t[t.length - 1]].concat((run.phases || []).map(function (p) { return p.end; })));
+    var x = function () { return { time: false, range: [lo, hi] }; };
     chart(parent, run.label + ": throughput and errors per second", {
       plugins: [phasesPlugin(run.phases || [])],
       series: [
@@ -149,7 +152,7 @@
         { label: "errors/s", stroke: "#d62728", width: 2 },
         { label: "dropped/s", stroke: "#7f7f7f", width: 2 },
       ],
-      scales: { x: { time: false } },
+      scales: { x: x() },
       axes: [{}, yAxis("rate")],
     }, [t, pts.throughput, pts.errors, pts.dropped], { kind: "timeline" });
     chart(parent, run.label + ": latency p50 and p99 per interval", {
@@ -159,17 +162,17 @@
         { label: "p50", stroke: "#2ca02c", width: 2, spanGaps: true },
         { label: "p99", stroke: "#9467bd", width: 2, spanGaps: true },
       ],
-      scales: { x: { time: false }, y: { distr: 3 } },
+      scales: { x: x(), y: { distr: 3 } },
       axes: [{}, yAxis("seconds")],
     }, [t, pts.p50.map(pos), pts.p99.map(pos)], { kind: "timeline" });
   }
 
   function pos(v) { return v != null && v > 0 ? v : null; }
 
-  function findings(root, list) {
-    root.appendChild(el("h2", { text: "Findings" }));
+  function findings(root, list, title, none) {
+    root.appendChild(el("h2", { text: title || "Findings" }));
     if (!list || !list.length) {
-      root.appendChild(el("p", { class: "none", text: "No findings." }));
+      root.appendChild(el("p", { class: "none", text: none || "No findings." }));
       return;
     }
     list.forEach(function (f) {
@@ -254,9 +257,9 @@
     findings(root, worse.map(function (r) {
       return { kind: "worse", subject: r.table + ": " + r.name,
         summary: "changed by " + value(r.change, "ratio") + (r.t != null ? " (t = " + r.t.toFixed(2) + ")" : "") };
-    }));
+    }), "Rows judged worse", "No row judged worse.");
     root.appendChild(el("h2", { text: "Rows" }));
-    var head = el("tr", {}, el("th", { text: "table" }), el("th", { text: "name" }));
+    var head = el("tr", {}, el("th", { text: "table", class: "l" }), el("th", { text: "name", class: "l" }));
     FIGURES.forEach(function (f) {
       head.appendChild(el("th", { text: f[1] + " base" }));
       head.appendChild(el("th", { text: f[1] + " cand" }));

@@ -266,15 +266,15 @@ mod tests {
 
     #[test]
     fn rows_carry_a_spectrum_that_rises_to_the_maximum() {
-        let registry = crate::Registry::new();
-        let probe = crate::QueueProbe::new(&registry, "ingest").unwrap();
+        let registry = crate::registry::Registry::new();
+        let probe = crate::instrument::QueueProbe::new(&registry, "ingest").unwrap();
         for _ in 0..1000 {
             let _ = probe.pickup(probe.submit());
         }
         let report = Report::from_registry(&registry);
         let row = &report.table("queues").unwrap()[0];
         let qs: Vec<f64> = row.spectrum.iter().map(|p| p.quantile).collect();
-        let mut expected = super::super::SPECTRUM_QUANTILES.to_vec();
+        let mut expected = crate::report::SPECTRUM_QUANTILES.to_vec();
         expected.push(1.0);
         assert_eq!(qs, expected);
         assert!(row.spectrum.windows(2).all(|w| w[0].value <= w[1].value));
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn the_page_carries_its_chart_library_and_no_external_reference() {
-        let page = Report::from_registry(&crate::Registry::new()).to_html();
+        let page = Report::from_registry(&crate::registry::Registry::new()).to_html();
         assert!(page.contains("uPlot"));
         assert!(!page.contains("<script src") && !page.contains("href=\"http"));
     }

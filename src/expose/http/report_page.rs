@@ -52,8 +52,9 @@ impl Route {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Server;
     use super::*;
-    use crate::{QueueProbe, Server};
+    use crate::instrument::QueueProbe;
     use std::io::{Read, Write};
 
     fn get(addr: std::net::SocketAddr, path: &str) -> String {
