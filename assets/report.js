@@ -129,7 +129,9 @@
             ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
             ctx.fillStyle = "#555";
             ctx.font = (11 * devicePixelRatio) + "px sans-serif";
-            ctx.fillText(p.name, x0 + 4 * devicePixelRatio, u.bbox.top + u.bbox.height - 4 * devicePixelRatio);
+            if (ctx.measureText(p.name).width + 8 * devicePixelRatio < x1 - x0) {
+              ctx.fillText(p.name, x0 + 4 * devicePixelRatio, u.bbox.top + u.bbox.height - 4 * devicePixelRatio);
+            }
           });
           ctx.restore();
         }],
