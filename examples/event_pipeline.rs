@@ -1,7 +1,7 @@
 //! An event-sourcing service on threads and crossbeam channels, instrumented end to end.
 //!
 //! `cargo run --release --example event_pipeline [-- --listen 127.0.0.1:9464 --duration 20s
-//! --rate 400 --report-json report.json]`
+//! --rate 400 --report-json report.json --html report.html]`
 //!
 //! For a before/after verdict: `--record run.json` writes a run record (see docs/RUN_RECORD.md),
 //! `--phases warm-up=400:2s,baseline=400:10s,burst=1200:2s,recovery=400:10s` runs a phase plan
@@ -17,9 +17,10 @@
 //! across three simulated services (inventory, payment, shipping) with injected failures and
 //! compensations; a few sagas never finish and are found stuck, then timed out. An open-loop load
 //! driver submits events at a constant arrival rate. The stage functions and the saga runner
-//! are `#[timed]`. `/metrics` (and `/sagas`) are served on
-//! `--listen`; at the end (after `--duration`, e.g. `40s` or `2m`, or at Ctrl-C with `--duration 0`) the
-//! service prints its performance report.
+//! are `#[timed]`. `/metrics`, `/sagas` and `/report` (the live report page in a browser, its
+//! JSON with `?format=json`) are served on `--listen`; at the end (after `--duration`, e.g. `40s` or `2m`,
+//! or at Ctrl-C with `--duration 0`) the service prints its performance report; `--html FILE`
+//! also writes it as one HTML page with charts, including the load's timelines.
 //!
 //! Each event that is the slowest so far finishes with its trace id as the exemplar of its
 //! end-to-end time (sagas slower than 50 ms with their saga id), so in OpenMetrics or protobuf
@@ -33,7 +34,7 @@ use perf_instrument::load::{recovery_seconds, Call, LoadDriver, Phase, Plan, Rat
 use perf_instrument::saga::{SagaFailureReason, SagaStep, SagaViewFormat};
 use perf_instrument::{
     channel, timed, BatchRecorder, EventToken, Mutex, PendingTracker, Pipeline, QueueProbe,
-    Registry, Report, Route, RwLock, SagaTracker, Server, Stage,
+    Registry, Report, ReportHistory, Route, RwLock, SagaTracker, Server, Stage,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -294,6 +295,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("--duration", "20s"),
             ("--rate", "400"),
             ("--report-json", "FILE"),
+            ("--html", "FILE"),
             ("--record", "FILE"),
             ("--phases", "warm-up=400:2s,baseline=400:10s"),
             ("--slow-stage", "persist=10%"),
@@ -310,6 +312,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // How long to keep serving after the run, so a last scrape sees its final state.
     let linger = args.duration("--linger", Duration::ZERO);
     let record_path = args.string("--record");
+    let html_path = args.string("--html");
     let revision = args.string("--revision");
     let slow = args.string("--slow-stage");
     if let Some(text) = &slow {
@@ -318,7 +321,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let plan = match args.string("--phases") {
         Some(text) => Some(parse_phases(&text).unwrap_or_else(|e| args.fail(&e))),
-        None if record_path.is_some() && !run_for.is_zero() => Some(
+        None if (record_path.is_some() || html_path.is_some()) && !run_for.is_zero() => Some(
             Plan::new(vec![
                 Phase::warm_up(rate, Duration::from_secs(1).min(run_for)),
                 Phase::constant("steady", rate, run_for),
@@ -374,6 +377,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         slowest: std::sync::Mutex::new(None),
     });
 
+    // `/report`: the live page in a browser, text or `?format=json` otherwise, over the whole
+    // run (or `?minutes=N` of it, from snapshots every 5 s).
+    let history = ReportHistory::start(&registry, Duration::from_secs(5), 720)?;
     let server = Server::builder(registry.clone())
         .bind(listen.parse()?)
         .route(Route::saga_view(
@@ -381,9 +387,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/sagas",
             SagaViewFormat::Json,
         ))
+        .route(Route::report(&history, "/report"))
         .start()?;
     println!(
-        "event_pipeline: serving http://{0}/metrics and http://{0}/sagas",
+        "event_pipeline: serving http://{0}/metrics, http://{0}/sagas and http://{0}/report",
         server.local_addr()
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -572,7 +579,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!();
     report.print();
-    if let Some(path) = record_path {
+    if record_path.is_some() || html_path.is_some() {
         let record = RunRecord::new()
             .with_config("rate", format!("{rate}/s"))
             .with_config("submitters", 2)
@@ -594,8 +601,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(phases) = phases {
             record = phases.into_record(record);
         }
-        record.write(&path)?;
-        println!("run record: {path}");
+        if let Some(path) = record_path {
+            record.write(&path)?;
+            println!("run record: {path}");
+        }
+        if let Some(path) = html_path {
+            std::fs::write(&path, report.to_html_with_runs(&[record]))?;
+            println!("html report: {path}");
+        }
     }
     if let Some(path) = report_json {
         std::fs::write(path, report.to_json())?;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration and doc tests, the exposition validators, a real
-# Prometheus scraping native histograms and exemplars, push export into real receivers, the example's before/after verdict, the loom models. Installs what it needs (Debian's
-# prometheus package unpacked, a Python venv) under .tools/.
+# Prometheus scraping native histograms and exemplars, push export into real receivers, the
+# example's before/after verdict, the HTML reports in headless Chromium, the loom models.
+# Installs what it needs (Debian's prometheus package unpacked, a Python venv) under .tools/,
+# and Debian's chromium.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,9 @@ scripts/exemplars-e2e.sh
 
 step "the before/after verdict on the example: A/A passes the gate, a 10% slowdown fails it"
 scripts/verdict.sh
+
+step "the HTML reports in headless Chromium: live page, charts drawn, numbers equal the JSON"
+scripts/browser.sh
 
 step "loom models"
 scripts/loom.sh

@@ -131,11 +131,14 @@ pub use registry::{
     ResourcesBuilder, Series, SeriesSnapshot, SeriesValue, TableSpec, Tabling,
     DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
 };
+#[cfg(feature = "html")]
+pub use report::live_page;
 pub use report::{
     sort_findings, Finding, FindingKind, Machine, MemoryUse, Report, ReportHistory, ResourceUse,
     Row, Severity, Table, Threshold, Utilisation, CPU_THRESHOLD, IO_THRESHOLD, MEMORY_THRESHOLD,
     MIN_QUEUE_GROWTH, SATURATED_UTILISATION, TARGET_SHARE,
 };
+pub use report::{SpectrumPoint, SPECTRUM_QUANTILES};
 
 /// The README's tour, compiled and run as doc tests.
 #[cfg(all(

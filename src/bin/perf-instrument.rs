@@ -3,19 +3,21 @@
 //! ```text
 //! perf-instrument compare BASE CAND [--runs N] [--max-p99-regression 5%] [--min-throughput 400]
 //!                                   [--decide-by p99] [--gate-tables stages,load]
-//!                                   [--markdown FILE] [--json FILE]
+//!                                   [--markdown FILE] [--json FILE] [--html FILE]
 //! ```
 //!
 //! `BASE` and `CAND` are run record files (`docs/RUN_RECORD.md`), each a record or a JSON array
 //! of records; several files per side are joined with commas. Exit status: 0 when every gate
-//! passes, 1 when a gate fails, 2 on bad input or usage.
+//! passes, 1 when a gate fails, 2 on bad input or usage. `--html` writes one self-contained page:
+//! the rows with their judgement, each row's percentile spectra of both sides overlaid, and
+//! the timeline of every run (with the `html` feature, on by default).
 
 use perf_instrument::load::{compare_with, CompareOptions, Gate, RunRecord, Statistic};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: perf-instrument compare BASE[,BASE...] CAND[,CAND...] [--runs N] \
 [--max-p99-regression PCT] [--max-regression PCT] [--min-throughput PER_SECOND] [--decide-by p50|p95|p99|p99.9|mean] \
-[--gate-tables TABLE,...] [--markdown FILE] [--json FILE]";
+[--gate-tables TABLE,...] [--markdown FILE] [--json FILE] [--html FILE]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,6 +70,27 @@ fn side(list: &str, name: &str, runs: Option<usize>) -> Result<Vec<RunRecord>, S
     Ok(out)
 }
 
+#[cfg(feature = "html")]
+fn write_html(
+    path: &str,
+    comparison: &perf_instrument::load::Comparison,
+    baseline: &[RunRecord],
+    candidate: &[RunRecord],
+) -> Result<(), String> {
+    std::fs::write(path, comparison.to_html(baseline, candidate))
+        .map_err(|e| format!("cannot write {path}: {e}"))
+}
+
+#[cfg(not(feature = "html"))]
+fn write_html(
+    _: &str,
+    _: &perf_instrument::load::Comparison,
+    _: &[RunRecord],
+    _: &[RunRecord],
+) -> Result<(), String> {
+    Err("--html needs the `html` feature".into())
+}
+
 fn run(args: &[String]) -> Result<bool, String> {
     let Some((command, rest)) = args.split_first() else {
         return Err(USAGE.into());
@@ -82,7 +105,7 @@ fn run(args: &[String]) -> Result<bool, String> {
     let mut files = Vec::new();
     let mut gate = Gate::default();
     let mut options = CompareOptions::default();
-    let (mut runs, mut markdown, mut json) = (None, None, None);
+    let (mut runs, mut markdown, mut json, mut html) = (None, None, None, None);
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
         let mut value = |flag: &str| {
@@ -134,6 +157,7 @@ fn run(args: &[String]) -> Result<bool, String> {
             }
             "--markdown" => markdown = Some(value("--markdown")?),
             "--json" => json = Some(value("--json")?),
+            "--html" => html = Some(value("--html")?),
             flag if flag.starts_with("--") => {
                 return Err(format!("unknown option `{flag}`\n{USAGE}"))
             }
@@ -168,6 +192,9 @@ fn run(args: &[String]) -> Result<bool, String> {
     }
     if let Some(path) = json {
         write(&path, comparison.to_json())?;
+    }
+    if let Some(path) = html {
+        write_html(&path, &comparison, &baseline, &candidate)?;
     }
     if failures.is_empty() {
         println!("gate: passed");

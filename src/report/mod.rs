@@ -7,6 +7,8 @@
 mod finding;
 mod findings;
 mod history;
+#[cfg(feature = "html")]
+mod html;
 mod machine;
 mod resources;
 mod saturation;
@@ -15,6 +17,8 @@ mod window;
 
 pub use finding::{sort_findings, Finding, FindingKind, Severity, Threshold};
 pub use history::ReportHistory;
+#[cfg(feature = "html")]
+pub use html::live_page;
 pub use machine::Machine;
 pub use resources::{
     MemoryUse, ResourceUse, CPU_THRESHOLD, IO_THRESHOLD, MEMORY_THRESHOLD, TARGET_SHARE,
@@ -61,6 +65,50 @@ pub struct Row {
     pub max: Option<f64>,
     /// `seconds` or `items`.
     pub unit: &'static str,
+    /// The percentile spectrum: the value at each of [`SPECTRUM_QUANTILES`], then the maximum
+    /// (quantile 1), for a latency-against-percentile plot. Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spectrum: Vec<SpectrumPoint>,
+}
+
+/// The quantiles of a row's [`spectrum`](Row::spectrum), before the maximum: the median out to
+/// four nines, as an HdrHistogram percentile plot shows them.
+///
+/// ```
+/// assert_eq!(perf_instrument::SPECTRUM_QUANTILES.last(), Some(&0.9999));
+/// ```
+pub const SPECTRUM_QUANTILES: [f64; 9] = [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999];
+
+/// One point of a percentile spectrum: the value at or below which `quantile` of the
+/// observations fall (`quantile` 1 is the maximum).
+///
+/// ```
+/// let p = perf_instrument::SpectrumPoint { quantile: 0.99, value: 0.004 };
+/// assert_eq!(serde_json::to_value(p).unwrap()["quantile"], 0.99);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SpectrumPoint {
+    /// Fraction of the observations, 0.5 to 1.
+    pub quantile: f64,
+    /// The value there, in the row's unit.
+    pub value: f64,
+}
+
+/// The spectrum of one histogram: a point per [`SPECTRUM_QUANTILES`] it answers, then the
+/// maximum.
+pub(crate) fn spectrum(
+    quantile: impl Fn(f64) -> Option<f64>,
+    max: Option<f64>,
+) -> Vec<SpectrumPoint> {
+    SPECTRUM_QUANTILES
+        .iter()
+        .filter_map(|&q| quantile(q).map(|value| SpectrumPoint { quantile: q, value }))
+        .chain(max.map(|value| SpectrumPoint {
+            quantile: 1.0,
+            value,
+        }))
+        .filter(|p| p.value.is_finite())
+        .collect()
 }
 
 /// A named table of rows.

@@ -181,6 +181,7 @@ impl<'a> Window<'a> {
                         Unit::Bytes => "bytes",
                         Unit::Count => "items",
                     },
+                    spectrum: super::spectrum(|q| snap.quantile(q), snap.max()),
                 }
             })
             .collect()

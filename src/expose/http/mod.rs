@@ -14,11 +14,14 @@
 //!   path, method, size, format and slot checks, the render on the blocking pool, gzip;
 //! * `share.rs` — renders shared by concurrent and closely following scrapes;
 //! * `route.rs` — [`Route`], the extra read-only paths (the saga view among them);
+//! * `report_page.rs` — the live report page and the report's JSON as routes (feature `html`);
 //! * `auth.rs` — [`BasicAuth`] and the per-client failure budget.
 
 mod auth;
 mod builder;
 mod conns;
+#[cfg(feature = "html")]
+mod report_page;
 mod respond;
 mod route;
 mod server;

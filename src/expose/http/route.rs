@@ -112,7 +112,11 @@ impl Route {
     /// over the last `minutes` minutes given in the query (`?minutes=5`; default: everything
     /// the history keeps), as text, or as the JSON of [`Report::to_json`](crate::Report::to_json)
     /// with `?format=json` or an `Accept` header naming `application/json`
-    /// (`?format=markdown` gives Markdown). Each request takes a snapshot and reports.
+    /// (`?format=markdown` gives Markdown). With feature `html`, `?format=html` or an `Accept`
+    /// header naming `text/html` (a browser) gets the live page
+    /// ([`live_page`](crate::live_page)), which redraws itself from this route's JSON every
+    /// few seconds. Each request takes a snapshot and reports; the page costs nothing until
+    /// someone opens it.
     ///
     /// ```
     /// use perf_instrument::{Registry, ReportHistory, Route, Server};
@@ -128,7 +132,14 @@ impl Route {
     #[must_use]
     pub fn report(history: &ReportHistory, path: impl Into<String>) -> Self {
         let history = history.clone();
+        let path = path.into();
+        #[cfg(feature = "html")]
+        let own_path = path.clone();
         Self::with_request(path, move |request| {
+            #[cfg(feature = "html")]
+            if let Some(page) = live_page_for(&own_path, request) {
+                return page;
+            }
             let span = request
                 .query_value("minutes")
                 .and_then(|m| m.parse::<f64>().ok())
@@ -197,4 +208,33 @@ impl fmt::Debug for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Route").field("path", &self.path).finish()
     }
+}
+
+/// The live report page for a request to a report route at `path` that asks for HTML (an
+/// explicit `?format=html`, or no `format` and an `Accept` naming `text/html`): it polls the
+/// same route's JSON over the same `minutes`.
+#[cfg(feature = "html")]
+fn live_page_for(path: &str, request: &RouteRequest) -> Option<(String, Vec<u8>)> {
+    let format = request.query_value("format");
+    let html = format == Some("html")
+        || (format.is_none()
+            && request
+                .accept
+                .as_deref()
+                .is_some_and(|a| a.contains("text/html")));
+    if !html {
+        return None;
+    }
+    let mut json_url = format!("{path}?format=json");
+    if let Some(minutes) = request
+        .query_value("minutes")
+        .and_then(|m| m.parse::<f64>().ok())
+        .filter(|m| m.is_finite() && *m > 0.0)
+    {
+        json_url.push_str(&format!("&minutes={minutes}"));
+    }
+    Some((
+        "text/html; charset=utf-8".to_string(),
+        crate::report::live_page(&json_url).into_bytes(),
+    ))
 }
