@@ -146,6 +146,12 @@ PROBE = r"""
 UNITS = {"ns": 1e-9, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
+def half_unit(digits, scale=1.0):
+    """Half a unit in the last place of `digits` (the rounding of a number shown that way)."""
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    return 0.5 * 10 ** -decimals * scale
+
+
 def parse_text(text, kind):
     """The number a cell shows, in the JSON's unit."""
     if text == "-":
@@ -154,7 +160,8 @@ def parse_text(text, kind):
         m = re.fullmatch(r"(-?[0-9.]+)(ns|µs|ms|s)?", text)
         if not m:
             raise ValueError(text)
-        return float(m.group(1)) * UNITS[m.group(2) or "s"]
+        scale = UNITS[m.group(2) or "s"]
+        return float(m.group(1)) * scale, half_unit(m.group(1), scale)
     if kind == "ratio":
         return float(text.rstrip("%")) / 100
     return float(text)
@@ -163,9 +170,11 @@ def parse_text(text, kind):
 def close(a, b, kind):
     if kind == "int":
         return a == b
-    tol = {"seconds": 0.006, "ratio": 0.0006, "rate": 0.051}.get(kind, 0.0006)
-    if kind in ("seconds",):
-        return abs(a - b) <= tol * abs(b) + 1e-9
+    if kind == "seconds":
+        # The text rounds to its last digit: within half a unit of it (and float noise).
+        shown, half = a
+        return abs(shown - b) <= half * 1.0001 + 1e-15
+    tol = {"ratio": 0.0006, "rate": 0.051}.get(kind, 0.0006)
     if kind == "rate":
         return abs(a - b) <= tol
     return abs(a - b) <= max(tol, 0.001 * abs(b))
