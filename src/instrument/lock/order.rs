@@ -14,9 +14,7 @@
 
 use crate::recorder::{Counter, Gauge};
 use crate::registry::{Family, Registry, RegistryError};
-use crate::sync::{
-    lazy_global, lock, thread_local_const, AtomicBool, AtomicU64, Mutex, Ordering, RefCell,
-};
+use crate::sync::{lazy_global, lock, thread_local_const, Mutex, Ordering, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::Location;
 
@@ -81,10 +79,13 @@ impl std::fmt::Debug for OrderNode {
     }
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+// Process-wide ids and a flag, outside what the loom models explore (std atomics, so the
+// statics stay const under the loom cfg too).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 /// Set while some guard was released on another thread than its taker's.
-static RELEASED_ELSEWHERE: AtomicBool = AtomicBool::new(false);
+static RELEASED_ELSEWHERE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Default)]
 struct Graph {
