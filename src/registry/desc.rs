@@ -116,18 +116,21 @@ impl Buckets {
     /// Bounds of native schema 1 (two per octave, each √2 above the last) from the stored
     /// value 2^`lo` to 2^`hi`; a bound of schema 1 is a bound of schema 3, so each is exact.
     pub(crate) fn half_octaves(lo: u32, hi: u32) -> Self {
-        let bounds = (2 * lo..=2 * hi)
+        let mut bounds: Vec<u64> = (2 * lo..=2 * hi)
             .map(|half| {
-                let octave = 1u64 << (half / 2);
+                // Within the layout's range (which the loom build narrows), duplicates merged.
+                let octave = (1u64 << (half / 2)).min(layout::MAX_VALUE);
                 if half % 2 == 0 {
                     octave
                 } else {
                     // The schema-3 bucket holding 2^(half/2) truncated ends at that bound.
-                    let inside = (octave as f64 * std::f64::consts::SQRT_2) as u64;
+                    let inside =
+                        ((octave as f64 * std::f64::consts::SQRT_2) as u64).min(layout::MAX_VALUE);
                     layout::slot_range(layout::slot(inside, Schema::DEFAULT), Schema::DEFAULT).1
                 }
             })
             .collect();
+        bounds.dedup();
         Self { bounds }
     }
 
