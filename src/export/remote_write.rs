@@ -462,38 +462,22 @@ fn encode_family(
 /// Our buckets as a native histogram: the zero bucket, then spans of populated buckets with
 /// the deltas between consecutive counts.
 fn native_histogram(snap: &HistogramSnapshot, timestamp: i64) -> proto::Histogram {
-    let mut out = proto::Histogram {
+    let sparse = crate::recorder::SparseBuckets::of(snap);
+    proto::Histogram {
         count_int: Some(snap.count()),
         sum: snap.sum(),
         schema: snap.schema().get(),
         zero_threshold: 0.0,
-        zero_count_int: Some(0),
+        zero_count_int: Some(sparse.zero_count),
         timestamp,
+        positive_spans: sparse
+            .spans
+            .into_iter()
+            .map(|(offset, length)| proto::BucketSpan { offset, length })
+            .collect(),
+        positive_deltas: sparse.deltas,
         ..proto::Histogram::default()
-    };
-    let mut previous_end: Option<i32> = None;
-    let mut previous_count = 0i64;
-    for b in snap.buckets() {
-        let Some(index) = b.native_index else {
-            out.zero_count_int = Some(b.count);
-            continue;
-        };
-        if b.count == 0 {
-            continue;
-        }
-        let count = i64::try_from(b.count).unwrap_or(i64::MAX);
-        match (previous_end, out.positive_spans.last_mut()) {
-            (Some(end), Some(span)) if end == index => span.length += 1,
-            _ => out.positive_spans.push(proto::BucketSpan {
-                offset: previous_end.map_or(index, |end| index - end),
-                length: 1,
-            }),
-        }
-        out.positive_deltas.push(count - previous_count);
-        previous_count = count;
-        previous_end = Some(index + 1);
     }
-    out
 }
 
 #[cfg(test)]

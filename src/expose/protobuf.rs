@@ -389,35 +389,14 @@ pub(crate) fn histogram(
         positive_delta: Vec::new(),
         exemplars: exemplars.iter().map(exemplar).collect(),
     };
-    let mut previous_end: Option<i32> = None;
-    let mut previous_count = 0i64;
-    for b in snap.buckets() {
-        let Some(index) = b.native_index else {
-            out.zero_count = b.count;
-            continue;
-        };
-        if b.count == 0 {
-            continue;
-        }
-        let count = i64::try_from(b.count).unwrap_or(i64::MAX);
-        match previous_end {
-            // Adjacent to the previous bucket: extend the current span.
-            Some(end) if end == index => {
-                if let Some(span) = out.positive_span.last_mut() {
-                    span.length += 1;
-                }
-            }
-            _ => out.positive_span.push(proto::BucketSpan {
-                // The first span's offset is its start index; later ones the gap since the
-                // previous span's end.
-                offset: previous_end.map_or(index, |end| index - end),
-                length: 1,
-            }),
-        }
-        out.positive_delta.push(count - previous_count);
-        previous_count = count;
-        previous_end = Some(index + 1);
-    }
+    let sparse = crate::recorder::SparseBuckets::of(snap);
+    out.zero_count = sparse.zero_count;
+    out.positive_span = sparse
+        .spans
+        .into_iter()
+        .map(|(offset, length)| proto::BucketSpan { offset, length })
+        .collect();
+    out.positive_delta = sparse.deltas;
     if out.positive_span.is_empty() {
         // A no-op span marks the message as a native histogram even with no observations.
         out.positive_span.push(proto::BucketSpan {

@@ -18,6 +18,8 @@ pub use gauge::{Gauge, InFlightGuard, OwnedInFlightGuard};
 pub use histogram::{Histogram, HistogramTimer, MAX_FILL_IN};
 pub use layout::Schema;
 pub(crate) use snapshot::ClassicSlots;
+#[cfg(any(feature = "protobuf", feature = "remote-write"))]
+pub(crate) use snapshot::SparseBuckets;
 pub use snapshot::{Bucket, HistogramSnapshot};
 #[cfg(perf_instrument_loom)]
 pub use {lanes::Table as LaneTable, wide_sum::WideSum};

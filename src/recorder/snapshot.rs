@@ -586,3 +586,46 @@ impl ClassicSlots {
         snap.cumulative_at(&self.last_slots, out);
     }
 }
+
+/// The native buckets in Prometheus's sparse form, which the protobuf exposition and remote
+/// write both send: spans of adjacent populated buckets as `(offset, length)` (the first offset
+/// is its start index, later ones the gap since the previous span's end), the counts as deltas
+/// between consecutive populated buckets, and the zero bucket's count.
+#[cfg(any(feature = "protobuf", feature = "remote-write"))]
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct SparseBuckets {
+    pub(crate) spans: Vec<(i32, u32)>,
+    pub(crate) deltas: Vec<i64>,
+    pub(crate) zero_count: u64,
+}
+
+#[cfg(any(feature = "protobuf", feature = "remote-write"))]
+impl SparseBuckets {
+    /// The sparse form of `snap`'s native buckets.
+    pub(crate) fn of(snap: &HistogramSnapshot) -> Self {
+        let mut out = Self::default();
+        let mut previous_end: Option<i32> = None;
+        let mut previous_count = 0i64;
+        for b in snap.buckets() {
+            let Some(index) = b.native_index else {
+                out.zero_count = b.count;
+                continue;
+            };
+            if b.count == 0 {
+                continue;
+            }
+            let count = i64::try_from(b.count).unwrap_or(i64::MAX);
+            match (previous_end, out.spans.last_mut()) {
+                // Adjacent to the previous bucket: extend the current span.
+                (Some(end), Some(span)) if end == index => span.1 += 1,
+                _ => out
+                    .spans
+                    .push((previous_end.map_or(index, |end| index - end), 1)),
+            }
+            out.deltas.push(count - previous_count);
+            previous_count = count;
+            previous_end = Some(index + 1);
+        }
+        out
+    }
+}
