@@ -105,6 +105,10 @@ struct Inner {
     self_metrics: OnceLock<SelfMetrics>,
     /// Families whose collection panicked and was logged.
     panicked: Mutex<std::collections::HashSet<String>>,
+    /// Bytes of the last render: the next one reserves about that much at once instead of
+    /// growing its buffer (and copying it) a dozen times.
+    /// A plain std atomic under loom too: a size hint, not a synchronisation.
+    render_bytes: std::sync::atomic::AtomicUsize,
 }
 
 /// A set of metric families: where instruments register and what exposition renders.
@@ -304,6 +308,7 @@ impl RegistryBuilder {
                 state: RwLock::new(State::default()),
                 self_metrics: OnceLock::new(),
                 panicked: Mutex::new(std::collections::HashSet::new()),
+                render_bytes: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         if !self.no_self_metrics {
@@ -343,6 +348,7 @@ impl Registry {
                 state: RwLock::new(State::default()),
                 self_metrics: OnceLock::new(),
                 panicked: Mutex::new(std::collections::HashSet::new()),
+                render_bytes: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -762,6 +768,19 @@ impl Registry {
                 .or_insert_with(|| timer.clone());
         }
         Ok(())
+    }
+
+    /// Bytes of the last render (0 before the first).
+    pub(crate) fn last_render_bytes(&self) -> usize {
+        self.inner
+            .render_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_last_render_bytes(&self, bytes: usize) {
+        self.inner
+            .render_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn self_metrics(&self) -> Option<&SelfMetrics> {
