@@ -167,6 +167,61 @@
       scales: { x: x(), y: { distr: 3 } },
       axes: [{}, yAxis("seconds")],
     }, [t, pts.p50.map(pos), pts.p99.map(pos)], { kind: "timeline" });
+    if (!has(pts.running_max)) return;
+    // Running calls on the left axis (at most the pool's threads), the queue on the right:
+    // a backlog of thousands would flatten the running line on one axis.
+    chart(parent, run.label + ": calls in flight per interval", {
+      plugins: [phasesPlugin(run.phases || [])],
+      series: [
+        { label: "s" },
+        { label: "running, most at once", stroke: "#ff7f0e", width: 2, spanGaps: true },
+        { label: "running at end", stroke: "#17becf", width: 2, spanGaps: true },
+        { label: "queued at end", stroke: "#8c564b", width: 2, spanGaps: true, scale: "queued" },
+      ],
+      scales: { x: x(), y: { range: zeroUp }, queued: { range: zeroUp } },
+      axes: [{}, countAxis(), Object.assign(countAxis("queued", 1), { grid: { show: false } })],
+    }, [t, pts.running_max, pts.running, pts.queued], { kind: "in_flight", label: run.label });
+  }
+
+  function has(column) {
+    return (column || []).some(function (v) { return v != null; });
+  }
+
+  // Ticks of a count: whole numbers only.
+  var COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6];
+  function countAxis(scale, side) {
+    var a = yAxis("int", scale, side);
+    a.incrs = COUNT_INCRS;
+    return a;
+  }
+
+  // A linear axis from 0 to a little above the largest value (at least 1).
+  function zeroUp(u, lo, hi) { return [0, Math.max(1, (hi || 0) * 1.1)]; }
+
+  // The calls in flight of every run on one chart, each from the start of its run: baseline
+  // runs in the baseline's colour, candidate runs in the candidate's.
+  function inFlightOverlay(parent, runs) {
+    runs = runs.filter(function (r) { return r.points && has(r.points.running_max); });
+    if (!runs.length) return;
+    var xs = [];
+    runs.forEach(function (r) { r.points.t.forEach(function (v) { if (xs.indexOf(v) < 0) xs.push(v); }); });
+    xs.sort(function (a, b) { return a - b; });
+    var data = [xs];
+    var series = [{ label: "s" }];
+    runs.forEach(function (r) {
+      var by = {};
+      r.points.t.forEach(function (v, i) { by[v] = r.points.running_max[i]; });
+      data.push(xs.map(function (v) { return v in by ? by[v] : null; }));
+      var side = String(r.label).indexOf("candidate") === 0 ? "candidate" : "baseline";
+      series.push({ label: r.label, stroke: SIDE[side], width: 2, spanGaps: true,
+        dash: side === "candidate" ? [6, 3] : undefined });
+    });
+    chart(parent, "calls running, most at once per interval: baseline and candidate", {
+      plugins: [phasesPlugin(runs[0].phases || [])],
+      series: series,
+      scales: { x: { time: false }, y: { range: zeroUp } },
+      axes: [{}, countAxis()],
+    }, data, { kind: "in_flight_overlay", labels: runs.map(function (r) { return r.label; }) });
   }
 
   function pos(v) { return v != null && v > 0 ? v : null; }
@@ -303,6 +358,7 @@
       root.appendChild(el("h2", { text: "Timelines" }));
       var tl = el("div", { class: "charts" });
       root.appendChild(tl);
+      inFlightOverlay(tl, data.runs);
       data.runs.forEach(function (run) { timeline(tl, run); });
     }
   }

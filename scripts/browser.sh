@@ -3,8 +3,9 @@
 # DevTools protocol. Runs the example service with --html and checks, while it runs, that the
 # live page at /report refreshes itself with new counts; then that its HTML report (under 1 MB,
 # opened from a file, no network) loads with no console error, every chart drew data, and every
-# number in its tables equals the report's JSON; the same for the comparison page of
-# `perf-instrument compare --html`. The screenshot goes to target/artifacts/report.png.
+# number in its tables equals the report's JSON, and its chart of calls in flight equals the run
+# record's; the same for the comparison page of `perf-instrument compare --html`, with the
+# calls in flight of both sides overlaid. The screenshot goes to target/artifacts/report.png.
 # Usage: scripts/browser.sh [--update-docs]   (also copies the screenshot to docs/report.png)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,12 +59,14 @@ if [ "$size" -ge 1048576 ]; then
   echo "browser: the example's HTML report is $size bytes, over 1 MB" >&2
   exit 1
 fi
-"$py" scripts/browser_check.py static "$chromium" "$out/report.html" "$out/report.json" "$out/report.png"
+"$py" scripts/browser_check.py static "$chromium" "$out/report.html" "$out/report.json" "$out/report.png" \
+  "$out/run.json"
 
 # A comparison page: the run against itself (A/A), so every row is compared.
 target/debug/perf-instrument compare "$out/run.json" "$out/run.json" \
   --json "$out/compare.json" --html "$out/compare.html" >/dev/null
-"$py" scripts/browser_check.py comparison "$chromium" "$out/compare.html" "$out/compare.json"
+"$py" scripts/browser_check.py comparison "$chromium" "$out/compare.html" "$out/compare.json" \
+  "$out/run.json" "$out/run.json"
 
 if [ "${1:-}" = "--update-docs" ]; then
   cp "$out/report.png" docs/report.png

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Drives headless Chromium through the DevTools protocol to check the HTML reports.
 
-  browser_check.py static CHROMIUM PAGE.html REPORT.json SCREENSHOT.png
-  browser_check.py comparison CHROMIUM PAGE.html COMPARISON.json
+  browser_check.py static CHROMIUM PAGE.html REPORT.json SCREENSHOT.png [RUN.json]
+  browser_check.py comparison CHROMIUM PAGE.html COMPARISON.json [BASELINE.json CANDIDATE.json]
   browser_check.py live CHROMIUM URL
 
 static: no console error, every chart drew data (pixels of its series' colours on its canvas),
 every number in the tables equals the report JSON (the cell's value exactly, its text within
-the rounding of its format), a screenshot. comparison: the same against the comparison JSON.
+the rounding of its format), a screenshot; with the run record, a chart of calls in flight per
+run whose points equal the record's intervals. comparison: the same against the comparison
+JSON, and with the records compared, the in-flight charts of every run and their overlay.
 live: the page refreshes itself from the JSON and two reads a few seconds apart differ.
 """
 import json
@@ -133,7 +135,13 @@ PROBE = r"""
       });
     }
     const points = c.data.slice(1).map(s => s.filter(v => v != null && isFinite(v)).length);
-    out.charts.push({ title: c.title, kind: c.kind, hits, points });
+    const chart = { title: c.title, kind: c.kind, hits, points };
+    if (c.kind === "in_flight" || c.kind === "in_flight_overlay") {
+      chart.data = c.data;
+      chart.label = c.label;
+      chart.labels = c.labels;
+    }
+    out.charts.push(chart);
   }
   document.querySelectorAll("td[data-key]").forEach(td => out.cells.push({
     table: td.closest("table").dataset.table, row: td.closest("tr").dataset.row,
@@ -216,7 +224,56 @@ def check_cells(cells, expected, failures):
     return len(seen)
 
 
-def static(chromium, page, report_json, screenshot):
+def load_runs(path):
+    runs = json.load(open(path))
+    return runs if isinstance(runs, list) else [runs]
+
+
+def in_flight_columns(run):
+    """running_max, running and queued of every interval of a run record, in order."""
+    cols = {"running_max": [], "running": [], "queued": []}
+    for phase in run["phases"]:
+        for interval in phase["intervals"]:
+            f = interval.get("in_flight") or {}
+            for k in cols:
+                cols[k].append(f.get(k))
+    return cols
+
+
+def check_in_flight(charts, runs, failures):
+    """runs: {label prefix: run record}. Each run has a chart of calls in flight whose series
+    equal its record's intervals; an overlay, when there is one, carries each run's most
+    running calls. Returns the number of points compared."""
+    compared = 0
+    per_run = [c for c in charts if c["kind"] == "in_flight"]
+    for prefix, run in runs.items():
+        want = in_flight_columns(run)
+        if not any(v is not None for v in want["running_max"]):
+            failures.append(f"{prefix}: its run record has no calls in flight")
+            continue
+        mine = [c for c in per_run if c["label"] == prefix or c["label"].startswith(prefix + " (")]
+        if len(mine) != 1:
+            failures.append(f"{prefix}: {len(mine)} charts of calls in flight, expected 1")
+            continue
+        data = mine[0]["data"]
+        for i, key in enumerate(("running_max", "running", "queued")):
+            if data[i + 1] != want[key]:
+                failures.append(f"{prefix}: chart {key} {data[i + 1]} != record {want[key]}")
+            compared += len(want[key])
+        for overlay in (c for c in charts if c["kind"] == "in_flight_overlay"):
+            idx = [k for k, l in enumerate(overlay["labels"])
+                   if l == prefix or l.startswith(prefix + " (")]
+            if len(idx) != 1:
+                failures.append(f"overlay: {len(idx)} series of {prefix}, expected 1")
+                continue
+            shown = [v for v in overlay["data"][idx[0] + 1] if v is not None]
+            if shown != [v for v in want["running_max"] if v is not None]:
+                failures.append(f"overlay {prefix}: {shown} != record {want['running_max']}")
+            compared += len(shown)
+    return compared
+
+
+def static(chromium, page, report_json, screenshot, run_json=None):
     report = json.load(open(report_json))
     expected = {}
     for t in report["tables"]:
@@ -231,6 +288,10 @@ def static(chromium, page, report_json, screenshot):
         probe = b.eval(PROBE)
         charts = check_charts(probe, failures)
         cells = check_cells(probe["cells"], expected, failures)
+        in_flight = 0
+        if run_json:
+            runs = {f"run {i + 1}": r for i, r in enumerate(load_runs(run_json))}
+            in_flight = check_in_flight(probe["charts"], runs, failures)
         shot = b.call("Page.captureScreenshot", format="png")
         import base64
         os.makedirs(os.path.dirname(screenshot) or ".", exist_ok=True)
@@ -240,10 +301,10 @@ def static(chromium, page, report_json, screenshot):
     finally:
         b.close()
     finish(f"static report: {charts} charts drew data, {cells} table cells equal the JSON, "
-           f"screenshot {screenshot}", failures)
+           f"{in_flight} in-flight points equal the run record, screenshot {screenshot}", failures)
 
 
-def comparison(chromium, page, comparison_json):
+def comparison(chromium, page, comparison_json, baseline_json=None, candidate_json=None):
     c = json.load(open(comparison_json))
     expected = {}
     for row in c["rows"]:
@@ -259,10 +320,18 @@ def comparison(chromium, page, comparison_json):
         probe = b.eval(PROBE)
         charts = check_charts(probe, failures)
         cells = check_cells(probe["cells"], expected, failures)
+        in_flight = 0
+        if baseline_json and candidate_json:
+            runs = {f"baseline {i + 1}": r for i, r in enumerate(load_runs(baseline_json))}
+            runs.update({f"candidate {i + 1}": r for i, r in enumerate(load_runs(candidate_json))})
+            if not any(c["kind"] == "in_flight_overlay" for c in probe["charts"]):
+                failures.append("no overlay of the calls in flight")
+            in_flight = check_in_flight(probe["charts"], runs, failures)
         failures += b.errors
     finally:
         b.close()
-    finish(f"comparison: {charts} charts drew data, {cells} table cells equal the JSON", failures)
+    finish(f"comparison: {charts} charts drew data, {cells} table cells equal the JSON, "
+           f"{in_flight} in-flight points equal the run records", failures)
 
 
 def live(chromium, url):

@@ -1,8 +1,9 @@
 //! The open-loop load driver: stalls show in the corrected latency, saturation drops calls,
-//! rates plan the right number of calls.
+//! rates plan the right number of calls, calls in flight show per interval.
 #![cfg(all(not(perf_instrument_loom), feature = "load"))]
 
-use perf_instrument::load::{LoadDriver, Rate};
+use perf_instrument::load::{LoadDriver, Phase, Plan, Rate};
+use std::sync::Barrier;
 use std::time::Duration;
 
 #[test]
@@ -133,4 +134,77 @@ fn each_call_knows_its_intended_start_and_the_calls_are_numbered_in_order() {
             "{gap:?}"
         );
     }
+}
+
+#[test]
+fn calls_in_flight_rise_to_the_pool_while_calls_block() {
+    // Four workers; the first four calls wait for each other, so at the moment the last of
+    // them is taken up all four are running.
+    let plan = Plan::new(vec![Phase::constant(
+        "a",
+        200.0,
+        Duration::from_millis(200),
+    )])
+    .unwrap()
+    .with_interval(Duration::from_millis(50))
+    .unwrap();
+    let barrier = Barrier::new(4);
+    let result = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO)
+        .threads(4)
+        .run_plan(&plan, |call| {
+            if call.index < 4 {
+                barrier.wait();
+            }
+            Ok::<(), String>(())
+        });
+    let phase = &result.phases[0];
+    assert_eq!(phase.intervals.len(), 4);
+    let in_flight: Vec<_> = phase
+        .intervals
+        .iter()
+        .map(|i| {
+            i.in_flight
+                .expect("every interval measures calls in flight")
+        })
+        .collect();
+    assert_eq!(
+        in_flight.iter().map(|f| f.running_max).max(),
+        Some(4),
+        "{in_flight:?}"
+    );
+    for f in &in_flight {
+        assert!(f.running <= f.running_max && f.running_max <= 4, "{f:?}");
+    }
+}
+
+#[test]
+fn calls_in_flight_when_the_plan_ends_show_in_its_last_interval() {
+    // One worker; the first call outlasts the plan, so every call after it is still queued
+    // when the plan ends, and the first is still running.
+    let plan = Plan::new(vec![Phase::constant(
+        "a",
+        200.0,
+        Duration::from_millis(100),
+    )])
+    .unwrap()
+    .with_interval(Duration::from_millis(50))
+    .unwrap();
+    let result = LoadDriver::new(Rate::Constant { per_second: 0.0 }, Duration::ZERO)
+        .threads(1)
+        .run_plan(&plan, |call| {
+            if call.index == 0 {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Ok::<(), String>(())
+        });
+    let phase = &result.phases[0];
+    assert_eq!(phase.dropped, 0);
+    assert!(phase.planned > 1, "{result}");
+    for i in &phase.intervals {
+        let f = i.in_flight.unwrap();
+        assert_eq!((f.running, f.running_max), (1, 1), "{f:?}");
+    }
+    let last = phase.intervals.last().unwrap().in_flight.unwrap();
+    assert_eq!(last.queued, phase.planned - 1, "{last:?}");
+    assert_eq!(last.outstanding(), phase.planned);
 }

@@ -221,6 +221,7 @@ fn load_latency_row_uses_the_steady_part_of_a_phase() {
         dropped: 0,
         errors: 0,
         latency: hist(index, 100),
+        in_flight: None,
     };
     let mut record = RunRecord::new();
     record.seconds = 3.0;

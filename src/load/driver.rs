@@ -2,11 +2,13 @@
 //! kind and dropped calls; live figures in a registry; steady-state detection.
 
 use super::plan::{Mix, Picker, Plan};
-use super::record::{HistogramRecord, IntervalRecord, OperationRecord, PhaseRecord, RunRecord};
+use super::record::{
+    HistogramRecord, InFlightRecord, IntervalRecord, OperationRecord, PhaseRecord, RunRecord,
+};
 use super::{Call, LoadDriver};
 use crate::recorder::{Counter, Gauge, Histogram, Unit};
 use crate::registry::{Opts, Registry, RegistryError, RegistrySnapshot};
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -119,6 +121,67 @@ struct IntervalState {
     latency: Histogram,
     completed: Counter,
     errors: Counter,
+    /// Calls a worker took up in the interval (by the time it took them up).
+    taken: Counter,
+    /// Calls that returned in the interval (by the time they returned).
+    returned: Counter,
+    /// The most calls running at once when a call was taken up in the interval.
+    running_peak: AtomicU64,
+}
+
+impl IntervalState {
+    fn new() -> Self {
+        Self {
+            latency: Histogram::new(Unit::Seconds),
+            completed: Counter::new(),
+            errors: Counter::new(),
+            taken: Counter::new(),
+            returned: Counter::new(),
+            running_peak: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The phase and interval of the moment `at` (from the start of the run), `None` from the end
+/// of the plan on.
+fn interval_at(plan: &Plan, states: &[PhaseState], at: Duration) -> Option<(usize, usize)> {
+    if at >= plan.duration() {
+        return None;
+    }
+    let (phase, offset) = plan.phase_at(at);
+    let k = ((at - offset).as_secs_f64() / plan.interval.as_secs_f64()) as usize;
+    Some((phase, k.min(states[phase].intervals.len() - 1)))
+}
+
+/// The calls in flight per interval, from the counts of calls released, taken up and returned
+/// in each: levels carried from interval to interval, in the plan's order.
+fn in_flight_levels(states: &[PhaseState], released: &[Vec<u64>]) -> Vec<Vec<InFlightRecord>> {
+    let (mut running, mut queued) = (0u64, 0u64);
+    states
+        .iter()
+        .zip(released)
+        .map(|(st, released)| {
+            st.intervals
+                .iter()
+                .zip(released)
+                .map(|(iv, &released)| {
+                    let at_start = running;
+                    let taken = iv.taken.get();
+                    running = (running + taken).saturating_sub(iv.returned.get());
+                    queued = (queued + released).saturating_sub(taken);
+                    InFlightRecord {
+                        running,
+                        running_max: iv
+                            .running_peak
+                            .load(Ordering::Relaxed)
+                            .max(at_start)
+                            .max(running),
+                        queued,
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 struct PhaseState {
@@ -267,7 +330,8 @@ pub(crate) fn steady_from(intervals: &[IntervalRecord]) -> Option<usize> {
 /// ```
 /// use perf_instrument::load::{recovery_seconds, HistogramRecord, IntervalRecord, PhaseRecord};
 /// let interval = |start: f64, index: i32| IntervalRecord { start_seconds: start, seconds: 1.0, completed: 10, dropped: 0, errors: 0,
-///     latency: HistogramRecord { count: 10, sum: 1.0, max: None, schema: 3, zero_count: 0, buckets: vec![(index, 10)], unit: "seconds".into() } };
+///     latency: HistogramRecord { count: 10, sum: 1.0, max: None, schema: 3, zero_count: 0, buckets: vec![(index, 10)], unit: "seconds".into() },
+///     in_flight: None };
 /// let mut p = PhaseRecord::empty("recovery", "constant 100/s", 0.0);
 /// p.intervals = vec![interval(0.0, 8), interval(1.0, 0)]; // 2 s, then 1 s
 /// assert_eq!(recovery_seconds(&p, 1.0, 0.10), Some(2.0));
@@ -380,13 +444,7 @@ impl LoadDriver {
                     service: Histogram::new(Unit::Seconds),
                     completed: Counter::new(),
                     errors: Mutex::new(BTreeMap::new()),
-                    intervals: (0..n)
-                        .map(|_| IntervalState {
-                            latency: Histogram::new(Unit::Seconds),
-                            completed: Counter::new(),
-                            errors: Counter::new(),
-                        })
-                        .collect(),
+                    intervals: (0..n).map(|_| IntervalState::new()).collect(),
                     operations: (0..operations).map(|_| OperationState::new()).collect(),
                 }
             })
@@ -394,13 +452,17 @@ impl LoadDriver {
         let mut planned = vec![0u64; states.len()];
         let mut dropped: Vec<Vec<u64>> =
             states.iter().map(|s| vec![0; s.intervals.len()]).collect();
+        let mut released = dropped.clone();
+        // Calls taken up by a worker and not yet returned.
+        let running = AtomicU64::new(0);
         let mut picker = plan.mix.as_ref().map(Mix::picker);
         let done = Counter::new();
         let (tx, rx) = crossbeam_channel::bounded::<Planned>(self.queue);
         let started = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..self.threads {
-                let (rx, call, states, done) = (rx.clone(), &call, &states, &done);
+                let (rx, call, states, done, running) =
+                    (rx.clone(), &call, &states, &done, &running);
                 s.spawn(move || {
                     for planned in rx.iter() {
                         let Planned {
@@ -411,12 +473,26 @@ impl LoadDriver {
                             operation,
                         } = planned;
                         let actual = Instant::now();
+                        let now_running = running.fetch_add(1, Ordering::Relaxed) + 1;
+                        let slot =
+                            interval_at(plan, states, actual.saturating_duration_since(started));
+                        if let Some((p, k)) = slot {
+                            let iv = &states[p].intervals[k];
+                            iv.taken.inc();
+                            iv.running_peak.fetch_max(now_running, Ordering::Relaxed);
+                        }
                         let outcome = call(Call {
                             index,
                             intended,
                             operation,
                         });
                         let end = Instant::now();
+                        running.fetch_sub(1, Ordering::Relaxed);
+                        let slot =
+                            interval_at(plan, states, end.saturating_duration_since(started));
+                        if let Some((p, k)) = slot {
+                            states[p].intervals[k].returned.inc();
+                        }
                         let latency = end.saturating_duration_since(intended);
                         let service = end.saturating_duration_since(actual);
                         let st = &states[phase];
@@ -534,12 +610,13 @@ impl LoadDriver {
                     phase_start: started + phase_offset,
                     operation,
                 };
-                if tx.try_send(planned_call).is_err() {
-                    let k = ((Duration::from_secs_f64(t) - phase_offset).as_secs_f64()
-                        / interval.as_secs_f64()) as usize;
-                    let d = &mut dropped[phase];
-                    let last = d.len() - 1;
-                    d[k.min(last)] += 1;
+                let k = ((Duration::from_secs_f64(t) - phase_offset).as_secs_f64()
+                    / interval.as_secs_f64()) as usize;
+                let k = k.min(dropped[phase].len() - 1);
+                if tx.try_send(planned_call).is_ok() {
+                    released[phase][k] += 1;
+                } else {
+                    dropped[phase][k] += 1;
                     if let Some(l) = live.and_then(|l| l.operations.get(operation)) {
                         l.dropped.inc();
                     }
@@ -553,6 +630,7 @@ impl LoadDriver {
             l.offered.set(0);
             l.achieved.set(0);
         }
+        let in_flight = in_flight_levels(&states, &released);
         let mut start = 0.0;
         let phases = plan
             .phases
@@ -583,6 +661,7 @@ impl LoadDriver {
                             dropped: dropped[i][k],
                             errors: iv.errors.get(),
                             latency: HistogramRecord::from_snapshot(&iv.latency.snapshot()),
+                            in_flight: Some(in_flight[i][k]),
                         }
                     })
                     .collect();

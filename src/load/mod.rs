@@ -38,8 +38,8 @@ pub use driver::{recovery_seconds, PlanResult, MAX_ERROR_KINDS, MAX_ERROR_KIND_B
 pub use gate::{Gate, GateFailure};
 pub use plan::{Mix, Phase, Plan, PlanError, Shape, MAX_OPERATIONS};
 pub use record::{
-    HistogramRecord, IntervalRecord, OperationRecord, PhaseRecord, RecordError, RowRecord,
-    RunRecord, RECORD_FORMAT, SCHEMA_VERSION,
+    HistogramRecord, InFlightRecord, IntervalRecord, OperationRecord, PhaseRecord, RecordError,
+    RowRecord, RunRecord, RECORD_FORMAT, SCHEMA_VERSION,
 };
 pub use sweep::{Sweep, SweepStep};
 

@@ -218,7 +218,7 @@ impl HistogramRecord {
 ///
 /// ```
 /// use perf_instrument::load::{HistogramRecord, IntervalRecord};
-/// let i = IntervalRecord { start_seconds: 0.0, seconds: 1.0, completed: 10, dropped: 0, errors: 0, latency: HistogramRecord::empty("seconds") };
+/// let i = IntervalRecord { start_seconds: 0.0, seconds: 1.0, completed: 10, dropped: 0, errors: 0, latency: HistogramRecord::empty("seconds"), in_flight: None };
 /// assert_eq!(i.throughput(), 10.0);
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -235,6 +235,49 @@ pub struct IntervalRecord {
     pub errors: u64,
     /// Latency from the intended start of the calls that finished in the interval.
     pub latency: HistogramRecord,
+    /// The load driver's calls in flight during the interval (`None` in records written
+    /// before it was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<InFlightRecord>,
+}
+
+/// The load driver's calls in flight over one interval, counted by the time each call was
+/// released, taken up by a worker and returned (whichever phase planned it). A call is
+/// *running* from the moment a worker of the pool takes it up until it returns: what the
+/// service under test sees as its concurrency, at most the pool's threads. A call is *queued*
+/// from its intended start, when the plan releases it, until a worker takes it up: the backlog
+/// in front of a saturated pool, time that latency (measured from the intended start) includes
+/// and service time does not. The last interval of a run ends with the plan; calls still
+/// running or queued then are counted in its `running` and `queued`.
+///
+/// ```
+/// use perf_instrument::load::InFlightRecord;
+/// let f = InFlightRecord { running: 3, running_max: 8, queued: 0 };
+/// assert!(f.running <= f.running_max);
+/// assert_eq!(f.outstanding(), 3);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightRecord {
+    /// Calls running at the end of the interval.
+    pub running: u64,
+    /// The most calls running at once during the interval (at least those running at its
+    /// start and at its end).
+    pub running_max: u64,
+    /// Calls released and waiting for a worker at the end of the interval.
+    pub queued: u64,
+}
+
+impl InFlightRecord {
+    /// Calls released and not yet returned at the end of the interval: running and queued.
+    ///
+    /// ```
+    /// let f = perf_instrument::load::InFlightRecord { running: 4, running_max: 4, queued: 6 };
+    /// assert_eq!(f.outstanding(), 10);
+    /// ```
+    #[must_use]
+    pub fn outstanding(&self) -> u64 {
+        self.running.saturating_add(self.queued)
+    }
 }
 
 impl IntervalRecord {
@@ -242,7 +285,7 @@ impl IntervalRecord {
     ///
     /// ```
     /// # use perf_instrument::load::{HistogramRecord, IntervalRecord};
-    /// let i = IntervalRecord { start_seconds: 0.0, seconds: 0.0, completed: 1, dropped: 0, errors: 0, latency: HistogramRecord::empty("seconds") };
+    /// let i = IntervalRecord { start_seconds: 0.0, seconds: 0.0, completed: 1, dropped: 0, errors: 0, latency: HistogramRecord::empty("seconds"), in_flight: None };
     /// assert_eq!(i.throughput(), 0.0);
     /// ```
     #[must_use]
@@ -783,5 +826,61 @@ impl RunRecord {
             path: path.display().to_string(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_with_interval(in_flight: Option<InFlightRecord>) -> RunRecord {
+        let mut phase = PhaseRecord::empty("steady", "constant 100/s", 0.0);
+        phase.intervals.push(IntervalRecord {
+            start_seconds: 0.0,
+            seconds: 1.0,
+            completed: 100,
+            dropped: 0,
+            errors: 0,
+            latency: HistogramRecord::empty("seconds"),
+            in_flight,
+        });
+        let mut record = RunRecord::new();
+        record.phases.push(phase);
+        record
+    }
+
+    #[test]
+    fn calls_in_flight_survive_a_round_trip() {
+        let f = InFlightRecord {
+            running: 3,
+            running_max: 7,
+            queued: 12,
+        };
+        let record = record_with_interval(Some(f));
+        let json = record.to_json();
+        assert!(json.contains("\"running_max\": 7"), "{json}");
+        let back = RunRecord::from_json(&json).unwrap();
+        assert_eq!(back.phases[0].intervals[0].in_flight, Some(f));
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_record_written_before_calls_in_flight_were_measured_still_loads() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&record_with_interval(None).to_json()).unwrap();
+        let interval = &mut value["phases"][0]["intervals"][0];
+        assert!(
+            interval.get("in_flight").is_none(),
+            "not written when absent"
+        );
+        // The interval exactly as older versions wrote it.
+        *interval = serde_json::json!({
+            "start_seconds": 0.0, "seconds": 1.0, "completed": 100, "dropped": 0, "errors": 0,
+            "latency": { "unit": "seconds", "count": 0, "sum": 0.0, "max": null,
+                         "zero_count": 0, "buckets": [] }
+        });
+        let back = RunRecord::from_json(&value.to_string()).unwrap();
+        let interval = &back.phases[0].intervals[0];
+        assert_eq!((interval.completed, interval.in_flight), (100, None));
     }
 }

@@ -111,7 +111,8 @@ impl Report {
     }
 
     /// As [`to_html`](Report::to_html), with the timelines of `runs` (throughput, errors,
-    /// dropped calls, p50 and p99 per interval, the load phases shaded) under the findings.
+    /// dropped calls, p50 and p99, and the calls in flight per interval, the load phases
+    /// shaded) under the findings.
     ///
     /// ```
     /// use perf_instrument::load::{PhaseRecord, RunRecord};
@@ -142,6 +143,7 @@ impl Report {
 fn timeline(label: &str, run: &RunRecord) -> Value {
     let (mut t, mut throughput, mut errors, mut dropped, mut p50, mut p99) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut running, mut running_max, mut queued) = (vec![], vec![], vec![]);
     let mut phases = Vec::new();
     for phase in &run.phases {
         phases.push(json!({
@@ -164,6 +166,9 @@ fn timeline(label: &str, run: &RunRecord) -> Value {
             dropped.push(per_second(i.dropped));
             p50.push(i.latency.quantile(0.5));
             p99.push(i.latency.quantile(0.99));
+            running.push(i.in_flight.map(|f| f.running));
+            running_max.push(i.in_flight.map(|f| f.running_max));
+            queued.push(i.in_flight.map(|f| f.queued));
         }
     }
     let label = match &run.revision {
@@ -176,6 +181,7 @@ fn timeline(label: &str, run: &RunRecord) -> Value {
         "points": {
             "t": t, "throughput": throughput, "errors": errors, "dropped": dropped,
             "p50": p50, "p99": p99,
+            "running": running, "running_max": running_max, "queued": queued,
         },
     })
 }
@@ -200,8 +206,8 @@ fn merged_spectrum(histograms: &[&HistogramRecord]) -> Vec<super::SpectrumPoint>
 impl Comparison {
     /// The comparison as one self-contained HTML page: the rows judged worse first, the table
     /// of rows with the judgement of each, per row the percentile spectra of the baseline and
-    /// the candidate overlaid (each side's runs merged), and the timeline of every run with
-    /// its phases shaded. `baseline` and `candidate` are the records compared.
+    /// the candidate overlaid (each side's runs merged), the calls in flight of every run
+    /// overlaid, and the timeline of every run with its phases shaded. `baseline` and `candidate` are the records compared.
     ///
     /// ```
     /// use perf_instrument::load::{compare, RunRecord};
@@ -286,6 +292,36 @@ mod tests {
                 .map(Vec::len),
             Some(10)
         );
+    }
+
+    #[cfg(feature = "load")]
+    #[test]
+    fn a_timeline_carries_the_calls_in_flight_and_nulls_for_older_records() {
+        use crate::load::{InFlightRecord, IntervalRecord, PhaseRecord};
+        let interval = |in_flight| IntervalRecord {
+            start_seconds: 0.0,
+            seconds: 1.0,
+            completed: 1,
+            dropped: 0,
+            errors: 0,
+            latency: HistogramRecord::empty("seconds"),
+            in_flight,
+        };
+        let mut phase = PhaseRecord::empty("steady", "constant 1/s", 0.0);
+        phase.intervals = vec![
+            interval(None),
+            interval(Some(InFlightRecord {
+                running: 2,
+                running_max: 5,
+                queued: 9,
+            })),
+        ];
+        let mut run = RunRecord::new();
+        run.phases.push(phase);
+        let points = &timeline("run 1", &run)["points"];
+        assert_eq!(points["running_max"], json!([null, 5]));
+        assert_eq!(points["running"], json!([null, 2]));
+        assert_eq!(points["queued"], json!([null, 9]));
     }
 
     #[test]
