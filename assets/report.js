@@ -226,6 +226,14 @@
 
   function pos(v) { return v != null && v > 0 ? v : null; }
 
+  // A threshold reads "value (set by where)"; other objects as their JSON.
+  function show(v) {
+    if (v && typeof v === "object" && "value" in v && "set_by" in v) {
+      return v.value + " (" + (/^fixed/.test(v.set_by) ? v.set_by : "set by " + v.set_by) + ")";
+    }
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  }
+
   function findings(root, list, title, none) {
     root.appendChild(el("h2", { text: title || "Findings" }));
     if (!list || !list.length) {
@@ -233,7 +241,7 @@
       return;
     }
     list.forEach(function (f) {
-      var box = el("div", { class: "finding" },
+      var box = el("div", { class: "finding" + (f.severity ? " " + f.severity : "") },
         el("b", { text: String(f.kind || "").replace(/_/g, " ") }),
         el("span", { text: (f.subject ? f.subject + ": " : "") + (f.summary || "") }));
       var dl = el("dl");
@@ -241,8 +249,7 @@
         if (k === "kind" || k === "subject" || k === "summary") return;
         var v = f[k];
         if (v == null || (Array.isArray(v) && !v.length)) return;
-        var text = Array.isArray(v) ? v.map(function (x) { return typeof x === "object" ? JSON.stringify(x) : String(x); }).join("; ")
-          : typeof v === "object" ? JSON.stringify(v) : String(v);
+        var text = Array.isArray(v) ? v.map(show).join("; ") : show(v);
         dl.appendChild(el("dt", { text: k.replace(/_/g, " ") }));
         dl.appendChild(el("dd", { text: text }));
       });
