@@ -113,6 +113,9 @@ fn a_nested_span_gives_its_own_span_id_under_the_same_trace() {
             (labels.trace_id().to_string(), labels.span_id().to_string()),
             current_ids()
         );
+        // The layer attached the entered span's context to the thread, so the cheaper lookup
+        // finds the same ids.
+        assert_eq!(TraceLabels::from_current_context(), Some(labels));
         assert!(latency.record_with_trace(7));
         let kept = latency.exemplars();
         assert_eq!(kept[0].labels()[1].1, labels.span_id());
@@ -166,6 +169,7 @@ fn a_subscriber_without_the_opentelemetry_layer_gives_no_exemplar() {
     tracing::subscriber::with_default(tracing_subscriber::registry(), || {
         let _request = tracing::info_span!("request").entered();
         assert!(TraceLabels::from_current_span().is_none());
+        assert!(TraceLabels::from_current_context().is_none());
         assert!(!counter.inc_by_with_trace(4));
     });
     assert_eq!(counter.get(), 4);

@@ -88,6 +88,35 @@ impl TraceLabels {
         Self::from_span_context(span.span_context())
     }
 
+    /// The labels of the thread's current OpenTelemetry [`Context`](opentelemetry::Context)
+    /// (`Context::current()`), or `None` when it has no valid span context: a cheaper lookup
+    /// than [`from_current_span`](Self::from_current_span) (read in place, no `tracing`
+    /// dispatch; about a quarter of its time in `docs/BENCHMARKS.md`). It sees a `tracing`
+    /// span's context when the `tracing_opentelemetry` layer attaches it on entering the span
+    /// (its context activation, on by default in 0.34), and a context the code attached through
+    /// the OpenTelemetry API itself; with activation turned off, use `from_current_span`.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    /// use perf_instrument::TraceLabels;
+    ///
+    /// assert!(TraceLabels::from_current_context().is_none());
+    /// let remote = SpanContext::new(
+    ///     TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+    ///     SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+    ///     TraceFlags::SAMPLED,
+    ///     true,
+    ///     TraceState::default(),
+    /// );
+    /// let _attached = opentelemetry::Context::new().with_remote_span_context(remote).attach();
+    /// let labels = TraceLabels::from_current_context().unwrap();
+    /// assert_eq!(labels.span_id(), "00f067aa0ba902b7");
+    /// ```
+    #[must_use]
+    pub fn from_current_context() -> Option<Self> {
+        opentelemetry::Context::map_current(|cx| Self::from_span_context(cx.span().span_context()))
+    }
+
     /// The labels of `cx`, or `None` when its trace id or span id is invalid (all zero).
     ///
     /// ```
