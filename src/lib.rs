@@ -152,7 +152,8 @@ pub use report::{SpectrumPoint, SPECTRUM_QUANTILES};
     feature = "tracing-layer",
     feature = "push-gateway",
     feature = "remote-write",
-    feature = "otlp"
+    feature = "otlp",
+    feature = "opentelemetry"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
