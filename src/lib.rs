@@ -22,8 +22,9 @@
 //!    one [`Encoder`] per wire format, and the `/metrics` endpoint [`serve`] / [`Server`]
 //!    (feature `http`).
 //! 8. integrations: the runtime of [`#[timed]`](macro@timed) (feature `macros`), a `metrics`
-//!    facade recorder `MetricsRecorder` (feature `metrics`) and a `tracing-subscriber` layer
-//!    `StageLayer` (feature `tracing-layer`).
+//!    facade recorder `MetricsRecorder` (feature `metrics`), a `tracing-subscriber` layer
+//!    `StageLayer` (feature `tracing-layer`), and exemplars from the current `tracing` span's
+//!    OpenTelemetry trace, `TraceLabels` (feature `opentelemetry`).
 //!
 //! Each instrument and integration declares its metric families once, as a [`FamilyDef`]:
 //! registration, the report's tables ([`TableSpec`]) and the documentation read the same
@@ -109,6 +110,8 @@ pub use instrument::{lock, saga};
 pub use instrument::{RuntimeStallProbe, RuntimeStallProbeBuilder};
 #[cfg(feature = "prometheus-client")]
 pub use integrations::PrometheusClientCollector;
+#[cfg(feature = "opentelemetry")]
+pub use integrations::TraceLabels;
 #[cfg(feature = "tokio")]
 pub use integrations::{tokio_channel, TokioRuntimeCollector};
 #[cfg(feature = "metrics")]
@@ -149,7 +152,8 @@ pub use report::{SpectrumPoint, SPECTRUM_QUANTILES};
     feature = "tracing-layer",
     feature = "push-gateway",
     feature = "remote-write",
-    feature = "otlp"
+    feature = "otlp",
+    feature = "opentelemetry"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

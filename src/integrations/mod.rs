@@ -1,8 +1,9 @@
 //! Layer 8: integrations — what lets code that does not call this crate directly record into a
 //! [`Registry`](crate::Registry): the runtime of the `#[timed]` attribute, a `metrics` facade
 //! recorder (feature `metrics`), a `tracing-subscriber` layer (feature `tracing-layer`),
-//! tokio's channel and runtime metrics (feature `tokio`), and a `prometheus-client` collector
-//! (feature `prometheus-client`).
+//! tokio's channel and runtime metrics (feature `tokio`), a `prometheus-client` collector
+//! (feature `prometheus-client`), and exemplars from the current `tracing` span's OpenTelemetry
+//! trace (feature `opentelemetry`).
 //!
 //! Whatever an integration cannot take as given (a registration refused by the registry, a
 //! negative or NaN histogram value, a metric name seen with other label keys) is counted in
@@ -12,6 +13,8 @@
 mod errors;
 #[cfg(feature = "metrics")]
 mod metrics_recorder;
+#[cfg(feature = "opentelemetry")]
+mod otel_trace;
 #[cfg(feature = "prometheus-client")]
 mod prometheus_client;
 pub(crate) mod timed;
@@ -49,6 +52,8 @@ pub use metrics_recorder::{
     InstallError, MetricsRecorder, MetricsRecorderBuilder, DEFAULT_MAX_FACADE_FAMILIES,
     MAX_CACHED_KEYS,
 };
+#[cfg(feature = "opentelemetry")]
+pub use otel_trace::TraceLabels;
 #[cfg(feature = "prometheus-client")]
 pub use prometheus_client::PrometheusClientCollector;
 #[cfg(feature = "tokio")]
