@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 if [ $# -gt 0 ]; then
   bench="$1"; shift
   if [ -f "bench-peers/benches/$bench.rs" ]; then pkg=bench-peers; else pkg=perf-instrument; fi
-  cargo bench -p "$pkg" --bench "$bench" -- "$@"
+  # --all-features: benches of optional integrations (trace_exemplar) need their feature.
+  cargo bench -p "$pkg" --all-features --bench "$bench" -- "$@"
 else
-  cargo bench -p perf-instrument -p bench-peers
+  cargo bench -p perf-instrument -p bench-peers --all-features
 fi
