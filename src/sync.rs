@@ -162,6 +162,22 @@ impl<T> OnceBox<T> {
         }
     }
 
+    /// Publishes `value` unless a value is already published (or being published): then
+    /// gives it back.
+    pub(crate) fn set(&self, value: Box<T>) -> Result<(), Box<T>> {
+        match self
+            .state
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                let _ = self.value.set(value);
+                self.state.store(2, Ordering::Release);
+                Ok(())
+            }
+            Err(_) => Err(value),
+        }
+    }
+
     pub(crate) fn get_or_init(&self, f: impl FnOnce() -> Box<T>) -> &T {
         if let Some(v) = self.get() {
             return v;

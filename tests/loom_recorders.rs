@@ -195,6 +195,20 @@ fn shared_writers_racing_to_create_the_shard_and_page_lose_nothing() {
         );
         assert_eq!(last.sum_stored(), 14);
         assert_eq!(last.max(), Some(6.0));
+        // Memory counts the pages that won, once each: the lane's shard with the page of 3 and
+        // the shared shard with the one page of 5 and 6, as two histograms of one page each
+        // (recorded here, into their shared shards) add up to.
+        let empty = Histogram::new(Unit::Count).memory_bytes();
+        let one_page = |v: u64| {
+            let h = Histogram::new(Unit::Count);
+            h.record(v);
+            h.memory_bytes()
+        };
+        assert_eq!(
+            hist.memory_bytes(),
+            one_page(3) + one_page(5) - empty,
+            "a page that lost the race was counted"
+        );
     });
 }
 

@@ -100,6 +100,9 @@ struct Shard {
     clamped: AtomicU64,
     /// One entry per page of the schema's range, allocated with the shard.
     pages: Box<[OnceBox<Page>]>,
+    /// Pages published in `pages`: counted by the thread whose page won, so memory figures
+    /// need not walk the table.
+    pages_allocated: AtomicU64,
 }
 
 impl Shard {
@@ -109,6 +112,7 @@ impl Shard {
             max: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
             pages: (0..g.pages()).map(|_| OnceBox::new()).collect(),
+            pages_allocated: AtomicU64::new(0),
         }
     }
 
@@ -116,13 +120,29 @@ impl Shard {
     #[inline(always)]
     fn bucket(&self, slot: usize, g: Geometry) -> &AtomicU64 {
         let (page, pos) = g.page_of(slot);
-        &self.pages[page].get_or_init(new_page)[pos]
+        match self.pages[page].get() {
+            Some(page) => &page[pos],
+            None => &self.install_page(page)[pos],
+        }
+    }
+
+    /// Allocates and publishes page `page` (or takes the one a racing thread published), and
+    /// counts it if this thread's page won.
+    #[cold]
+    #[inline(never)]
+    fn install_page(&self, page: usize) -> &Page {
+        let cell = &self.pages[page];
+        if cell.set(new_page()).is_ok() {
+            self.pages_allocated.fetch_add(1, Ordering::Relaxed);
+        }
+        // Set by now, by this thread or the winner: the closure does not run.
+        cell.get_or_init(new_page)
     }
 
     /// Bytes of the page table and of the pages allocated now.
     fn pages_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.pages)
-            + self.pages.iter().filter_map(OnceBox::get).count() * std::mem::size_of::<Page>()
+        let pages = usize::try_from(self.pages_allocated.load(Ordering::Relaxed)).unwrap_or(0);
+        std::mem::size_of_val(&*self.pages) + pages * std::mem::size_of::<Page>()
     }
 }
 
