@@ -273,6 +273,13 @@ def check_in_flight(charts, runs, failures):
     return compared
 
 
+def check_page(b, page, expected, failures):
+    """Opens `page` and checks its charts drew and its table cells equal `expected`."""
+    b.open("file://" + os.path.abspath(page))
+    probe = b.eval(PROBE)
+    return probe, check_charts(probe, failures), check_cells(probe["cells"], expected, failures)
+
+
 def static(chromium, page, report_json, screenshot, run_json=None):
     report = json.load(open(report_json))
     expected = {}
@@ -284,10 +291,7 @@ def static(chromium, page, report_json, screenshot, run_json=None):
     b = Browser(chromium)
     failures = []
     try:
-        b.open("file://" + os.path.abspath(page))
-        probe = b.eval(PROBE)
-        charts = check_charts(probe, failures)
-        cells = check_cells(probe["cells"], expected, failures)
+        probe, charts, cells = check_page(b, page, expected, failures)
         in_flight = 0
         if run_json:
             runs = {f"run {i + 1}": r for i, r in enumerate(load_runs(run_json))}
@@ -316,10 +320,7 @@ def comparison(chromium, page, comparison_json, baseline_json=None, candidate_js
     b = Browser(chromium)
     failures = []
     try:
-        b.open("file://" + os.path.abspath(page))
-        probe = b.eval(PROBE)
-        charts = check_charts(probe, failures)
-        cells = check_cells(probe["cells"], expected, failures)
+        probe, charts, cells = check_page(b, page, expected, failures)
         in_flight = 0
         if baseline_json and candidate_json:
             runs = {f"baseline {i + 1}": r for i, r in enumerate(load_runs(baseline_json))}

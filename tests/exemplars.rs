@@ -13,17 +13,22 @@ fn registry() -> Registry {
         .unwrap()
 }
 
-#[test]
-fn openmetrics_puts_each_exemplar_on_the_bucket_holding_its_value() {
-    let registry = registry();
-    let latency = registry
+/// `rpc_seconds`, classic bounds 1 ms and 100 ms, unlabelled.
+fn rpc_seconds(registry: &Registry) -> perf_instrument::Histogram {
+    registry
         .register_histogram(
             Opts::new("rpc_seconds", "RPC.")
                 .unit(Unit::Seconds)
                 .buckets(Buckets::from_values(Unit::Seconds, &[0.001, 0.1])),
         )
         .unwrap()
-        .with_label_values(&[]);
+        .with_label_values(&[])
+}
+
+#[test]
+fn openmetrics_puts_each_exemplar_on_the_bucket_holding_its_value() {
+    let registry = registry();
+    let latency = rpc_seconds(&registry);
     latency
         .record_with_exemplar(500_000, &[("trace_id", "fast")])
         .unwrap();
@@ -116,14 +121,7 @@ fn protobuf_carries_exemplars_on_classic_buckets_counters_and_the_native_histogr
     use prost::Message;
 
     let registry = registry();
-    let latency = registry
-        .register_histogram(
-            Opts::new("rpc_seconds", "RPC.")
-                .unit(Unit::Seconds)
-                .buckets(Buckets::from_values(Unit::Seconds, &[0.001, 0.1])),
-        )
-        .unwrap()
-        .with_label_values(&[]);
+    let latency = rpc_seconds(&registry);
     latency
         .record_with_exemplar(500_000, &[("trace_id", "fast")])
         .unwrap();
