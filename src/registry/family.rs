@@ -2,13 +2,12 @@
 
 use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
 use super::desc::Descriptor;
+use super::index::Index;
 use super::RegistryError;
 use crate::recorder::{Counter, Exemplar, Gauge, Histogram, Schema, Unit};
-use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, SetupOnceBox};
+use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -238,119 +237,6 @@ struct Table<M> {
     indexed: usize,
 }
 
-/// One series in the lock-free index: written once (under the table's write lock), read by
-/// lookups without a lock.
-struct Slot<M> {
-    hash: u64,
-    labels: Arc<[String]>,
-    metric: M,
-    /// Set when the series is removed; the slot stays (a tombstone) so probe chains stay whole.
-    removed: AtomicBool,
-}
-
-/// Most slots of a family's lock-free index (a power of two); series beyond half of it are
-/// found through the locked table.
-const MAX_INDEX_SLOTS: usize = 1 << 13;
-
-/// An open-addressing table of once-written slots: a lookup hashes the borrowed label values,
-/// probes with acquire loads and compares in place. It never allocates, locks, or writes
-/// shared memory. Inserts and removals run under the table's write lock.
-struct Index<M> {
-    slots: Box<[SetupOnceBox<Slot<M>>]>,
-    hasher: foldhash::fast::RandomState,
-}
-
-impl<M> Index<M> {
-    fn new(max_series: usize, labels: usize) -> Self {
-        let series = if labels == 0 { 1 } else { max_series.max(1) };
-        let slots = series
-            .saturating_mul(2)
-            .next_power_of_two()
-            .min(MAX_INDEX_SLOTS);
-        Self {
-            slots: (0..slots).map(|_| SetupOnceBox::new()).collect(),
-            hasher: foldhash::fast::RandomState::default(),
-        }
-    }
-
-    /// One `write` per value: foldhash rotates its state by each write's length, which keeps
-    /// `["ab", "c"]` and `["a", "bc"]` apart without the length prefix and `0xff` terminator that
-    /// `Hash for [&str]` adds (half the instructions of `hash_one(values)`).
-    #[inline]
-    fn hash(&self, values: &[&str]) -> u64 {
-        let mut hasher = self.hasher.build_hasher();
-        for value in values {
-            hasher.write(value.as_bytes());
-        }
-        hasher.finish()
-    }
-
-    /// The live series for `values`, if indexed.
-    #[inline]
-    fn find(&self, hash: u64, values: &[&str]) -> Option<&M> {
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        for _ in 0..self.slots.len() {
-            let slot = self.slots[i].get()?;
-            if slot.hash == hash
-                && slot.labels.len() == values.len()
-                && slot.labels.iter().zip(values).all(|(a, b)| a == b)
-                && !slot.removed.load(Ordering::Acquire)
-            {
-                return Some(&slot.metric);
-            }
-            i = (i + 1) & mask;
-        }
-        None
-    }
-
-    /// Adds a series (under the write lock); returns whether it was indexed.
-    fn insert(&self, hash: u64, labels: Arc<[String]>, metric: M) -> bool {
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        for _ in 0..self.slots.len() {
-            if self.slots[i].get().is_none() {
-                let slot = Box::new(Slot {
-                    hash,
-                    labels,
-                    metric,
-                    removed: AtomicBool::new(false),
-                });
-                // Only writers (serialised by the write lock) set slots: this one wins.
-                let _ = self.slots[i].set(slot);
-                return true;
-            }
-            i = (i + 1) & mask;
-        }
-        false
-    }
-
-    /// Marks the live series for `values` removed (under the write lock).
-    fn remove(&self, hash: u64, values: &[&str]) {
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        for _ in 0..self.slots.len() {
-            let Some(slot) = self.slots[i].get() else {
-                return;
-            };
-            if slot.hash == hash
-                && slot.labels.iter().zip(values).all(|(a, b)| a == b)
-                && !slot.removed.load(Ordering::Relaxed)
-            {
-                slot.removed.store(true, Ordering::Release);
-                return;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    fn memory_bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<SetupOnceBox<Slot<M>>>()
-            + self.slots.iter().filter(|s| s.get().is_some()).count()
-                * std::mem::size_of::<Slot<M>>()
-    }
-}
-
 /// The series of one metric family, one per set of label values.
 ///
 /// Resolve a handle once with [`with_label_values`](Family::with_label_values) (a hash lookup
@@ -412,7 +298,11 @@ impl<M: Series> Family<M> {
     pub(crate) fn new(desc: Arc<Descriptor>, overflow_counters: Option<Family<Counter>>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                index: Index::new(desc.max_series(), desc.label_names().len()),
+                index: Index::new(
+                    desc.max_series(),
+                    desc.label_names().len(),
+                    desc.max_label_value_bytes(),
+                ),
                 desc,
                 table: RwLock::new(Table {
                     index: HashMap::new(),
@@ -480,12 +370,13 @@ impl<M: Series> Family<M> {
                 given: values.len(),
             });
         }
-        if self.too_long(values) {
-            return Ok(self.overflow());
-        }
         let hash = self.inner.index.hash(values);
         if let Some(metric) = self.inner.index.find(hash, values) {
             return Ok(metric.clone());
+        }
+        // After the index: no value over the budget is ever indexed.
+        if self.too_long(values) {
+            return Ok(self.overflow());
         }
         if !values.is_empty() && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE) {
             // The overflow series' own label set: one series, never a second with these labels.
@@ -515,7 +406,7 @@ impl<M: Series> Family<M> {
         });
         // Index at most half the slots, so probe chains stay short; further series are found
         // through the locked table.
-        if table.indexed < self.inner.index.slots.len() / 2
+        if table.indexed < self.inner.index.capacity() / 2
             && self.inner.index.insert(hash, key.clone(), metric.clone())
         {
             table.indexed += 1;
@@ -546,7 +437,8 @@ impl<M: Series> Family<M> {
     /// ```
     #[inline]
     pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> R {
-        if values.len() == self.inner.desc.label_names().len() && !self.too_long(values) {
+        // No over-long value is ever indexed, so the index alone tells them apart.
+        if values.len() == self.inner.desc.label_names().len() {
             let hash = self.inner.index.hash(values);
             if let Some(metric) = self.inner.index.find(hash, values) {
                 return f(metric);
@@ -851,10 +743,10 @@ mod tests {
         let f = r
             .register_counter(Opts::new("hits", "H.").labels(["a"]).max_series(20_000))
             .unwrap();
-        for i in 0..(super::MAX_INDEX_SLOTS / 2 + 100) {
+        for i in 0..(super::super::index::MAX_INDEX_SLOTS / 2 + 100) {
             f.with(&[&i.to_string()], |c| c.inc());
         }
-        for i in (0..(super::MAX_INDEX_SLOTS / 2 + 100)).step_by(97) {
+        for i in (0..(super::super::index::MAX_INDEX_SLOTS / 2 + 100)).step_by(97) {
             assert_eq!(f.with(&[&i.to_string()], |c| c.get()), 1, "{i}");
         }
         assert_eq!(f.overflow_count(), 0);

@@ -6,6 +6,7 @@ mod collect;
 mod desc;
 mod error;
 mod family;
+mod index;
 mod name;
 mod process;
 pub(crate) mod resources;

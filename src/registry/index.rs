@@ -1,0 +1,314 @@
+//! A family's lock-free label index: borrowed label values to a series, with no allocation,
+//! lock or shared write on a lookup.
+
+use crate::sync::SetupOnceBox;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Most slots of a family's lock-free index (a power of two); series beyond half of it are
+/// found through the family's locked table.
+pub(super) const MAX_INDEX_SLOTS: usize = 1 << 13;
+
+/// Longest label value whose two words hold all its bytes.
+const SHORT: usize = 16;
+
+/// A label value as the index keeps it: its length and two words. For a value of at most 16
+/// bytes the words are the overlapping reads foldhash makes of it, which with the length
+/// determine every byte, so comparing them compares the value; for a longer value the first
+/// word is a hash of it and the value itself is compared.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct ValueKey {
+    len: usize,
+    lo: u64,
+    hi: u64,
+}
+
+/// Reads a value of at most 16 bytes as two words: the first and last 8, 4, or (below 4 bytes)
+/// 1 and 2 bytes. Each byte lands in at least one word at a position fixed by the length.
+#[inline(always)]
+fn short_words(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    debug_assert!(n <= SHORT);
+    if n >= 8 {
+        (read_u64(&b[..8]), read_u64(&b[n - 8..]))
+    } else if n >= 4 {
+        (read_u32(&b[..4]), read_u32(&b[n - 4..]))
+    } else if n > 0 {
+        (
+            u64::from(b[0]),
+            u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]),
+        )
+    } else {
+        (0, 0)
+    }
+}
+
+#[inline(always)]
+fn read_u64(b: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(b).map_or(0, u64::from_le_bytes)
+}
+
+#[inline(always)]
+fn read_u32(b: &[u8]) -> u64 {
+    <[u8; 4]>::try_from(b).map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+}
+
+/// The high and low halves of the full product, folded (foldhash's mixing step).
+#[inline(always)]
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let full = u128::from(x) * u128::from(y);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// One series in the index: written once (under the family's write lock), read by lookups
+/// without a lock.
+struct Slot<M> {
+    hash: u64,
+    keys: Box<[ValueKey]>,
+    labels: Arc<[String]>,
+    metric: M,
+    /// Set when the series is removed; the slot stays (a tombstone) so probe chains stay whole.
+    removed: AtomicBool,
+}
+
+/// An open-addressing table of once-written slots: a lookup hashes the borrowed label values,
+/// probes with acquire loads and compares in place. It never allocates, locks, or writes
+/// shared memory. Inserts and removals run under the family's write lock.
+///
+/// The hash is foldhash's, keyed per index, computed from the same two words per value that a
+/// slot keeps: a value of up to 16 bytes is compared as two words and its length, without a
+/// `memcmp` call, and hashed without a second read of its bytes.
+pub(super) struct Index<M> {
+    slots: Box<[SetupOnceBox<Slot<M>>]>,
+    /// Seeds: the accumulator's start, the per-value fold constant, and the state that hashes
+    /// values longer than 16 bytes.
+    seed: u64,
+    fold: u64,
+    long: foldhash::fast::RandomState,
+    /// The family's byte budget per value: a longer value is never indexed, so it is not hashed
+    /// either (a lookup with a mebibyte value costs no more than one with a short one).
+    max_value_bytes: usize,
+}
+
+impl<M> Index<M> {
+    /// An index for a family of at most `max_series` series with `labels` label names, whose
+    /// values are at most `max_value_bytes` long.
+    pub(super) fn new(max_series: usize, labels: usize, max_value_bytes: usize) -> Self {
+        let series = if labels == 0 { 1 } else { max_series.max(1) };
+        let slots = series
+            .saturating_mul(2)
+            .next_power_of_two()
+            .min(MAX_INDEX_SLOTS);
+        let long = foldhash::fast::RandomState::default();
+        Self {
+            slots: (0..slots).map(|_| SetupOnceBox::new()).collect(),
+            seed: long.hash_one(0x243f_6a88_85a3_08d3_u64),
+            fold: long.hash_one(0x1319_8a2e_0370_7344_u64) | 1,
+            long,
+            max_value_bytes,
+        }
+    }
+
+    /// Slots in the index (live, removed or free).
+    pub(super) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline(always)]
+    fn key(&self, value: &str) -> ValueKey {
+        let b = value.as_bytes();
+        let (lo, hi) = if b.len() <= SHORT {
+            short_words(b)
+        } else if b.len() <= self.max_value_bytes {
+            (self.long.hash_one(b), 0)
+        } else {
+            (0, 0)
+        };
+        ValueKey {
+            len: b.len(),
+            lo,
+            hi,
+        }
+    }
+
+    /// The hash of a label set: each value's words folded into an accumulator that was first
+    /// rotated by the value's length (so `["ab", "c"]` and `["a", "bc"]` differ).
+    #[inline(always)]
+    pub(super) fn hash(&self, values: &[&str]) -> u64 {
+        let mut acc = self.seed;
+        for value in values {
+            let k = self.key(value);
+            acc = folded_multiply(k.lo ^ acc.rotate_right(k.len as u32), k.hi ^ self.fold);
+        }
+        acc
+    }
+
+    /// Whether a slot's label set is `values` (of the family's label count).
+    #[inline(always)]
+    fn matches(slot: &Slot<M>, values: &[&str]) -> bool {
+        // Driven by `values`, whose length is often a constant at the call site (the loop
+        // unrolls); every slot holds one key per label name.
+        values.iter().enumerate().all(|(i, v)| {
+            let b = v.as_bytes();
+            slot.keys.get(i).is_some_and(|k| {
+                k.len == b.len()
+                    && if b.len() <= SHORT {
+                        (k.lo, k.hi) == short_words(b)
+                    } else {
+                        slot.labels.get(i).is_some_and(|l| l.as_bytes() == b)
+                    }
+            })
+        })
+    }
+
+    /// The live series for `values` (of the family's label count), if indexed.
+    #[inline(always)]
+    pub(super) fn find(&self, hash: u64, values: &[&str]) -> Option<&M> {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            let slot = self.slots[i].get()?;
+            if slot.hash == hash
+                && Self::matches(slot, values)
+                && !slot.removed.load(Ordering::Acquire)
+            {
+                return Some(&slot.metric);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Adds a series (under the write lock); returns whether it was indexed.
+    pub(super) fn insert(&self, hash: u64, labels: Arc<[String]>, metric: M) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            if self.slots[i].get().is_none() {
+                let slot = Box::new(Slot {
+                    hash,
+                    keys: labels.iter().map(|l| self.key(l)).collect(),
+                    labels,
+                    metric,
+                    removed: AtomicBool::new(false),
+                });
+                // Only writers (serialised by the write lock) set slots: this one wins.
+                let _ = self.slots[i].set(slot);
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
+    }
+
+    /// Marks the live series for `values` removed (under the write lock).
+    pub(super) fn remove(&self, hash: u64, values: &[&str]) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        for _ in 0..self.slots.len() {
+            let Some(slot) = self.slots[i].get() else {
+                return;
+            };
+            if slot.hash == hash
+                && Self::matches(slot, values)
+                && !slot.removed.load(Ordering::Relaxed)
+            {
+                slot.removed.store(true, Ordering::Release);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Bytes of the slot table and of the slots in use (their label values are the family's
+    /// entries', shared).
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<SetupOnceBox<Slot<M>>>()
+            + self
+                .slots
+                .iter()
+                .filter_map(SetupOnceBox::get)
+                .map(|s| std::mem::size_of::<Slot<M>>() + std::mem::size_of_val(&*s.keys))
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> Index<u32> {
+        Index::new(64, 2, 128)
+    }
+
+    fn insert(ix: &Index<u32>, values: &[&str], metric: u32) {
+        let labels: Arc<[String]> = values.iter().map(|v| (*v).to_string()).collect();
+        assert!(ix.insert(ix.hash(values), labels, metric));
+    }
+
+    #[test]
+    fn two_words_and_the_length_tell_every_short_value_apart() {
+        // Every value of 0..=16 bytes over a two-letter alphabet, and each with one byte changed
+        // at every position: equal keys only for equal values.
+        let ix = index();
+        let mut seen = std::collections::HashMap::new();
+        for len in 0..=SHORT {
+            for pattern in 0..(1u32 << len.min(12)) {
+                let value: String = (0..len)
+                    .map(|i| {
+                        if pattern >> (i % 12) & 1 == 1 {
+                            'b'
+                        } else {
+                            'a'
+                        }
+                    })
+                    .collect();
+                let key = ix.key(&value);
+                if let Some(other) = seen.insert(key, value.clone()) {
+                    assert_eq!(other, value, "two values with one key");
+                }
+            }
+        }
+        assert!(seen.len() > 8_000);
+    }
+
+    #[test]
+    fn lookups_compare_every_byte_of_short_and_long_values() {
+        let ix = index();
+        let long = "a label value longer than sixteen bytes";
+        insert(&ix, &["GET", "200"], 1);
+        insert(&ix, &["", long], 2);
+        insert(&ix, &["12345678", "123456789abcdef0"], 3);
+        let find = |values: &[&str]| ix.find(ix.hash(values), values).copied();
+        assert_eq!(find(&["GET", "200"]), Some(1));
+        assert_eq!(find(&["", long]), Some(2));
+        assert_eq!(find(&["12345678", "123456789abcdef0"]), Some(3));
+        for miss in [
+            &["GET", "201"][..],
+            &["GE", "T200"],
+            &["GET2", "00"],
+            &["GET", "200 "],
+            &["", "a label value longer than sixteen byteS"],
+            &["12345678", "123456789abcdef1"],
+            &["12345679", "123456789abcdef0"],
+        ] {
+            assert_eq!(find(miss), None, "{miss:?}");
+        }
+    }
+
+    #[test]
+    fn a_removed_slot_is_skipped_and_its_chain_stays_whole() {
+        let ix = Index::<u32>::new(1, 1, 128); // two slots: the second insert probes past the first
+        let labels = |v: &str| -> Arc<[String]> { Arc::from(vec![v.to_string()]) };
+        assert!(ix.insert(ix.hash(&["a"]), labels("a"), 1));
+        assert!(ix.insert(ix.hash(&["b"]), labels("b"), 2));
+        ix.remove(ix.hash(&["a"]), &["a"]);
+        assert_eq!(ix.find(ix.hash(&["a"]), &["a"]), None);
+        assert_eq!(ix.find(ix.hash(&["b"]), &["b"]).copied(), Some(2));
+        assert!(
+            !ix.insert(ix.hash(&["c"]), labels("c"), 3),
+            "a full index says so"
+        );
+    }
+}
