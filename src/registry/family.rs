@@ -235,6 +235,17 @@ struct Table<M> {
     entries: Vec<Entry<M>>,
     /// Slots of the lock-free index in use (live or removed).
     indexed: usize,
+    /// Bytes of the entries' label values, kept as entries come and go so that
+    /// `memory_bytes` (read on every scrape) does not walk them.
+    label_bytes: usize,
+}
+
+/// Bytes a label set holds: its strings and their bytes.
+fn label_bytes(labels: &[String]) -> usize {
+    labels
+        .iter()
+        .map(|l| l.len() + std::mem::size_of::<String>())
+        .sum()
 }
 
 /// The series of one metric family, one per set of label values.
@@ -308,6 +319,7 @@ impl<M: Series> Family<M> {
                     index: HashMap::new(),
                     entries: Vec::new(),
                     indexed: 0,
+                    label_bytes: 0,
                 }),
                 overflow: OnceLock::new(),
                 detached: OnceLock::new(),
@@ -399,6 +411,7 @@ impl<M: Series> Family<M> {
         }
         let metric = M::create(desc.unit(), desc.schema());
         let i = table.entries.len();
+        table.label_bytes += label_bytes(&key);
         table.entries.push(Entry {
             labels: key.clone(),
             metric: metric.clone(),
@@ -493,7 +506,8 @@ impl<M: Series> Family<M> {
         self.inner
             .index
             .remove(self.inner.index.hash(values), values);
-        table.entries.swap_remove(i);
+        let removed = table.entries.swap_remove(i);
+        table.label_bytes -= label_bytes(&removed.labels);
         if let Some(moved) = table.entries.get(i) {
             let key = moved.labels.clone();
             table.index.insert(key, i);
@@ -516,16 +530,16 @@ impl<M: Series> Family<M> {
     /// ```
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
-        let entry = |e: &Entry<M>| {
-            e.metric.memory_bytes()
-                + e.labels
-                    .iter()
-                    .map(|l| l.len() + std::mem::size_of::<String>())
-                    .sum::<usize>()
-                + std::mem::size_of::<Entry<M>>()
-        };
-        let table: usize = self.read().entries.iter().map(entry).sum();
-        table + self.inner.index.memory_bytes() + self.inner.overflow.get().map_or(0, entry)
+        let table = self.read();
+        let metrics: usize = table.entries.iter().map(|e| e.metric.memory_bytes()).sum();
+        let overflow = self.inner.overflow.get().map_or(0, |e| {
+            e.metric.memory_bytes() + label_bytes(&e.labels) + std::mem::size_of::<Entry<M>>()
+        });
+        metrics
+            + table.label_bytes
+            + table.entries.len() * std::mem::size_of::<Entry<M>>()
+            + self.inner.index.memory_bytes(table.indexed)
+            + overflow
     }
 
     /// Values its series clamped into the top of the range so far (0 but for histograms).
@@ -735,6 +749,28 @@ mod tests {
         assert_eq!(f.with(&["__overflow__"], |c| c.get()), 3);
         f.with(&["a", "extra"], |c| c.inc());
         assert_eq!(f.overflow_count(), 5);
+    }
+
+    #[test]
+    fn memory_bytes_follows_series_added_and_removed_without_a_walk() {
+        let r = registry();
+        let f = r
+            .register_gauge(Opts::new("g", "G.").labels(["k"]))
+            .unwrap();
+        f.with_label_values(&["a"]).set(1);
+        let one = f.memory_bytes();
+        let long = "a label value of some length";
+        let gauge = f.with_label_values(&[long]);
+        let two = f.memory_bytes();
+        assert!(f.remove(&[long]));
+        let after = f.memory_bytes();
+        // The entry goes; its index slot stays as a tombstone.
+        let entry = long.len()
+            + std::mem::size_of::<String>()
+            + std::mem::size_of::<super::Entry<crate::recorder::Gauge>>()
+            + gauge.memory_bytes();
+        assert_eq!(two - after, entry);
+        assert!(after > one);
     }
 
     #[test]

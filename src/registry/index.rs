@@ -89,6 +89,8 @@ pub(super) struct Index<M> {
     /// The family's byte budget per value: a longer value is never indexed, so it is not hashed
     /// either (a lookup with a mebibyte value costs no more than one with a short one).
     max_value_bytes: usize,
+    /// Label names of the family: keys per slot.
+    labels: usize,
 }
 
 impl<M> Index<M> {
@@ -107,6 +109,7 @@ impl<M> Index<M> {
             fold: long.hash_one(0x1319_8a2e_0370_7344_u64) | 1,
             long,
             max_value_bytes,
+            labels,
         }
     }
 
@@ -221,16 +224,12 @@ impl<M> Index<M> {
         }
     }
 
-    /// Bytes of the slot table and of the slots in use (their label values are the family's
-    /// entries', shared).
-    pub(super) fn memory_bytes(&self) -> usize {
+    /// Bytes of the slot table and of `used` slots in use (their label values are the
+    /// family's entries', shared), without walking the table.
+    pub(super) fn memory_bytes(&self, used: usize) -> usize {
         self.slots.len() * std::mem::size_of::<SetupOnceBox<Slot<M>>>()
-            + self
-                .slots
-                .iter()
-                .filter_map(SetupOnceBox::get)
-                .map(|s| std::mem::size_of::<Slot<M>>() + std::mem::size_of_val(&*s.keys))
-                .sum::<usize>()
+            + used
+                * (std::mem::size_of::<Slot<M>>() + self.labels * std::mem::size_of::<ValueKey>())
     }
 }
 
