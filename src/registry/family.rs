@@ -451,7 +451,7 @@ impl<M: Series> Family<M> {
     #[inline]
     pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> R {
         // No over-long value is ever indexed, so the index alone tells them apart.
-        if values.len() == self.inner.desc.label_names().len() {
+        if values.len() == self.inner.index.labels() {
             let hash = self.inner.index.hash(values);
             if let Some(metric) = self.inner.index.find(hash, values) {
                 return f(metric);
