@@ -2,20 +2,16 @@
 //! tables and what `docs/ARCHITECTURE.md` lists.
 #![cfg(not(perf_instrument_loom))]
 
+mod common;
+
+use common::quiet_registry as registry;
+
 use perf_instrument::{
     catalogue, BatchRecorder, Clock, FamilyDef, LongTaskTimer, MetricKind, Opts, PendingTracker,
-    Registry, Report, TableSpec, Tabling, Unit,
+    Report, TableSpec, Tabling, Unit,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-fn registry() -> Registry {
-    Registry::builder()
-        .self_metrics(false)
-        .process_metrics(false)
-        .build()
-        .unwrap()
-}
 
 /// The row of the catalogue table in `docs/ARCHITECTURE.md` for `def`.
 fn doc_row(def: &FamilyDef) -> String {

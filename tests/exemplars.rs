@@ -3,15 +3,11 @@
 //! histogram, Prometheus text 0.0.4 not at all.
 #![cfg(not(perf_instrument_loom))]
 
-use perf_instrument::{render_as, Buckets, Format, Opts, Registry, Unit};
+mod common;
 
-fn registry() -> Registry {
-    Registry::builder()
-        .self_metrics(false)
-        .process_metrics(false)
-        .build()
-        .unwrap()
-}
+use common::quiet_registry as registry;
+
+use perf_instrument::{render_as, Buckets, Format, Opts, Registry, Unit};
 
 /// `rpc_seconds`, classic bounds 1 ms and 100 ms, unlabelled.
 fn rpc_seconds(registry: &Registry) -> perf_instrument::Histogram {

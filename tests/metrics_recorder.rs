@@ -5,16 +5,9 @@
 mod common;
 
 use common::exposition::{parse, Dialect, Parsed};
+use common::quiet_registry as registry;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use perf_instrument::{render_as, Format, MetricsRecorder, Registry};
-
-fn registry() -> Registry {
-    Registry::builder()
-        .self_metrics(false)
-        .process_metrics(false)
-        .build()
-        .unwrap()
-}
 
 fn scrape(registry: &Registry, format: Format) -> (String, Parsed) {
     let text = String::from_utf8(render_as(registry, format)).unwrap();

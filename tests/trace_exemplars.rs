@@ -4,6 +4,10 @@
 //! any span they record plainly.
 #![cfg(all(feature = "opentelemetry", not(perf_instrument_loom)))]
 
+mod common;
+
+use common::quiet_registry as registry;
+
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
 };
@@ -12,14 +16,6 @@ use perf_instrument::{render_as, Buckets, Format, Opts, Pipeline, Registry, Trac
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
-
-fn registry() -> Registry {
-    Registry::builder()
-        .self_metrics(false)
-        .process_metrics(false)
-        .build()
-        .unwrap()
-}
 
 /// A subscriber whose spans are OpenTelemetry spans of an SDK tracer (no exporter).
 fn subscriber(sampler: Sampler) -> impl tracing::Subscriber + Send + Sync {

@@ -5,6 +5,7 @@
 mod common;
 
 use common::exposition::{parse, Dialect, Parsed};
+use common::quiet_registry as registry;
 use perf_instrument::{render_as, Clock, Format, ManualClock, Registry, StageLayer};
 use std::future::Future;
 use std::pin::Pin;
@@ -12,14 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
-
-fn registry() -> Registry {
-    Registry::builder()
-        .self_metrics(false)
-        .process_metrics(false)
-        .build()
-        .unwrap()
-}
 
 fn scrape(registry: &Registry) -> Parsed {
     let text = String::from_utf8(render_as(registry, Format::PrometheusText)).unwrap();

@@ -33,6 +33,16 @@ pub fn registry() -> perf_instrument::Registry {
         .unwrap()
 }
 
+/// A registry without self metrics or the process collector: a scrape holds exactly the
+/// families a test registered.
+pub fn quiet_registry() -> perf_instrument::Registry {
+    perf_instrument::Registry::builder()
+        .self_metrics(false)
+        .process_metrics(false)
+        .build()
+        .unwrap()
+}
+
 /// The registry in the Prometheus text format, parsed (panics with the text if it does not
 /// parse).
 pub fn scrape(registry: &perf_instrument::Registry) -> exposition::Parsed {
