@@ -134,14 +134,25 @@ print(f"across both instances: end-to-end p99 {p99 * 1e3:.3f} ms; saga_active ne
 q = ('histogram_quantile(0.99, sum by (le, instance) '
      '(last_over_time(pipeline_end_to_end_duration_seconds_bucket[2m])))')
 classic = {r["metric"]["instance"]: float(r["value"][1]) for r in query(q)}
+# The classic bounds: `histogram_quantile` interpolates linearly inside one bucket (two per
+# octave, so up to 41% from the true value), and the report's p99 carries the schema's 4.3%. So
+# the check is on buckets, not a percentage: the two values must fall in the same classic bucket
+# or in neighbouring ones (the scraped buckets miss the run's last second).
+bounds = sorted({float(r["metric"]["le"]) for r in query(
+    "last_over_time(pipeline_end_to_end_duration_seconds_bucket[2m])")} - {math.inf})
+def bucket(v):
+    return next((i for i, le in enumerate(bounds) if v <= le), len(bounds))
 for n, port in enumerate(ports, start=1):
     report = json.load(open(f"{work}/report-{n}.json"))
     stages = next(t for t in report["tables"] if t["title"] == "stages")
     reported = next(r for r in stages["rows"] if r["name"] == "orders/end_to_end")["p99"]
     got = classic[f"127.0.0.1:{port}"]
     error = got / reported - 1
-    print(f"instance {n}: end-to-end p99 {reported * 1e3:.3f} ms in its report, "
-          f"{got * 1e3:.3f} ms from classic buckets in Prometheus ({error:+.1%})")
-    assert abs(error) <= 0.10, f"instance {n}: classic p99 {got} not within 10% of {reported}"
+    b_reported, b_got = bucket(reported), bucket(got)
+    print(f"instance {n}: end-to-end p99 {reported * 1e3:.3f} ms in its report (classic bucket "
+          f"{b_reported}), {got * 1e3:.3f} ms from classic buckets in Prometheus (bucket {b_got}, "
+          f"{error:+.1%})")
+    assert abs(b_got - b_reported) <= 1, (
+        f"instance {n}: classic p99 {got} in bucket {b_got}, report's {reported} in {b_reported}")
 print("ok")
 PY
