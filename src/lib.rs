@@ -130,9 +130,10 @@ pub use recorder::{
 };
 pub use registry::{
     BackgroundThread, Buckets, Collector, Descriptor, Family, FamilyDef, FamilySnapshot, FnGauge,
-    MetricKind, Opts, Registry, RegistryBuilder, RegistryError, RegistrySnapshot, Resources,
-    ResourcesBuilder, Series, SeriesSnapshot, SeriesValue, TableSpec, Tabling,
-    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK, OVERFLOW_LABEL_VALUE,
+    LabelValues, LabelValuesIter, MetricKind, Opts, Registry, RegistryBuilder, RegistryError,
+    RegistrySnapshot, Resources, ResourcesBuilder, Series, SeriesSnapshot, SeriesValue, TableSpec,
+    Tabling, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES, DEFAULT_TABLE_RANK,
+    OVERFLOW_LABEL_VALUE,
 };
 #[cfg(feature = "html")]
 pub use report::live_page;

@@ -175,7 +175,7 @@ fn the_most_contended_lock_is_named_with_its_call_sites() {
     let contended = || match &registry
         .snapshot()
         .family("lock_contended")
-        .and_then(|f| f.series.iter().find(|s| s.label_values[0] == "raft_node"))
+        .and_then(|f| f.series.iter().find(|s| &s.label_values[0] == "raft_node"))
         .map(|s| s.value.clone())
     {
         Some(perf_instrument::SeriesValue::Unsigned(n)) => *n,

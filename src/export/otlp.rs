@@ -21,7 +21,7 @@
 use super::pusher::{PushBatch, PushError, PushTarget};
 use super::transport::{unix_nanos, Http, Method, DEFAULT_TIMEOUT};
 use crate::recorder::{HistogramSnapshot, Unit};
-use crate::registry::{FamilySnapshot, MetricKind, SeriesValue};
+use crate::registry::{FamilySnapshot, LabelValues, MetricKind, SeriesValue};
 use prost::Message;
 use std::time::Duration;
 
@@ -570,7 +570,7 @@ fn metric(
 ) -> Option<proto::Metric> {
     use proto::number_data_point::Value;
     let desc = &family.desc;
-    let attributes = |values: &[String]| -> Vec<proto::KeyValue> {
+    let attributes = |values: &LabelValues| -> Vec<proto::KeyValue> {
         const_labels
             .iter()
             .map(|(k, v)| proto::KeyValue::string(k, v))

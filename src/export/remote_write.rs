@@ -392,7 +392,7 @@ fn encode_family(
                     desc.label_names()
                         .iter()
                         .map(String::as_str)
-                        .zip(series.label_values.iter().map(String::as_str)),
+                        .zip(series.label_values.iter()),
                 )
                 .map(|(name, value)| proto::Label {
                     name: name.to_string(),

@@ -292,7 +292,7 @@ pub(crate) fn encode_family(
                 desc.label_names()
                     .iter()
                     .map(String::as_str)
-                    .zip(series.label_values.iter().map(String::as_str)),
+                    .zip(series.label_values.iter()),
             )
             .map(|(name, value)| proto::LabelPair {
                 name: name.to_string(),

@@ -5,7 +5,7 @@
 
 use super::number::{push_float, push_int};
 use crate::recorder::{ClassicSlots, Exemplar, HistogramSnapshot};
-use crate::registry::{FamilySnapshot, MetricKind, SeriesValue};
+use crate::registry::{FamilySnapshot, LabelValues, MetricKind, SeriesValue};
 
 /// Which text format to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,7 +271,7 @@ impl LabelWriter {
         }
     }
 
-    fn set(&mut self, names: &[String], values: &[String]) {
+    fn set(&mut self, names: &[String], values: &LabelValues) {
         self.current.clear();
         self.current.extend_from_slice(&self.constant);
         for (name, value) in names.iter().zip(values) {

@@ -80,7 +80,7 @@ impl Collector for PrometheusClientCollector {
                         desc.label_names()
                             .iter()
                             .cloned()
-                            .zip(series.label_values.iter().cloned()),
+                            .zip(series.label_values.iter().map(str::to_string)),
                     )
                     .collect();
                 let mut out = metric.encode_family(&labels)?;

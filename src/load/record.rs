@@ -670,7 +670,7 @@ impl RunRecord {
                     .label_names()
                     .iter()
                     .map(String::as_str)
-                    .zip(series.label_values.iter().map(String::as_str))
+                    .zip(series.label_values.iter())
                     .collect();
                 match (&series.value, desc.report_table()) {
                     (SeriesValue::Histogram(h), Some(spec))

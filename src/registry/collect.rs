@@ -2,6 +2,7 @@
 //! produces families computed at scrape time.
 
 use super::desc::Descriptor;
+use super::label_values::LabelValues;
 use crate::recorder::{Exemplar, HistogramSnapshot};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -30,12 +31,13 @@ pub enum SeriesValue {
 /// ```
 /// use perf_instrument::{SeriesSnapshot, SeriesValue};
 /// let s = SeriesSnapshot::new(vec!["orders".to_string()], SeriesValue::Signed(3));
-/// assert_eq!(&s.label_values[..], ["orders"]);
+/// assert_eq!(s.label_values, ["orders"]);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesSnapshot {
-    /// Values of the family's labels, in the descriptor's order (shared with the family).
-    pub label_values: Arc<[String]>,
+    /// Values of the family's labels, in the descriptor's order (a copy of the family's: short
+    /// sets are stored in place, long ones shared).
+    pub label_values: LabelValues,
     /// The value.
     pub value: SeriesValue,
     /// When the series was created, in seconds since the Unix epoch (OpenMetrics `_created`).
@@ -53,7 +55,7 @@ impl SeriesSnapshot {
     /// assert!(SeriesSnapshot::new(Vec::new(), SeriesValue::Unsigned(1)).created.is_none());
     /// ```
     #[must_use]
-    pub fn new(label_values: impl Into<Arc<[String]>>, value: SeriesValue) -> Self {
+    pub fn new(label_values: impl Into<LabelValues>, value: SeriesValue) -> Self {
         Self {
             label_values: label_values.into(),
             value,
@@ -209,7 +211,7 @@ impl RegistrySnapshot {
     /// jobs.with_label_values(&["ingest", "bulk"]).inc_by(3);
     /// let snapshot = registry.snapshot();
     /// let series = snapshot.series("jobs", &[("kind", "bulk")]).unwrap();
-    /// assert_eq!(&series.label_values[..], ["ingest", "bulk"]);
+    /// assert_eq!(series.label_values, ["ingest", "bulk"]);
     /// assert!(snapshot.series("jobs", &[("kind", "other")]).is_none());
     /// ```
     #[must_use]
@@ -219,8 +221,7 @@ impl RegistrySnapshot {
         let position = |label: &str| names.iter().position(|n| n == label);
         family.series.iter().find(|series| {
             labels.iter().all(|(label, value)| {
-                position(label)
-                    .is_some_and(|i| series.label_values.get(i).map(String::as_str) == Some(*value))
+                position(label).is_some_and(|i| series.label_values.get(i) == Some(*value))
             })
         })
     }

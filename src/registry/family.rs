@@ -3,6 +3,7 @@
 use super::collect::{FamilySnapshot, SeriesSnapshot, SeriesValue};
 use super::desc::Descriptor;
 use super::index::Index;
+use super::label_values::LabelValues;
 use super::RegistryError;
 use crate::recorder::{Counter, Exemplar, Gauge, Histogram, Schema, Unit};
 use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -225,27 +226,19 @@ impl Series for FnGauge {
 }
 
 struct Entry<M> {
-    labels: Arc<[String]>,
+    labels: LabelValues,
     metric: M,
     created: f64,
 }
 
 struct Table<M> {
-    index: HashMap<Arc<[String]>, usize>,
+    index: HashMap<LabelValues, usize>,
     entries: Vec<Entry<M>>,
     /// Slots of the lock-free index in use (live or removed).
     indexed: usize,
-    /// Bytes of the entries' label values, kept as entries come and go so that
-    /// `memory_bytes` (read on every scrape) does not walk them.
+    /// Heap bytes of the entries' label values (none for sets kept in place), kept as
+    /// entries come and go so that `memory_bytes` (read on every scrape) does not walk them.
     label_bytes: usize,
-}
-
-/// Bytes a label set holds: its strings and their bytes.
-fn label_bytes(labels: &[String]) -> usize {
-    labels
-        .iter()
-        .map(|l| l.len() + std::mem::size_of::<String>())
-        .sum()
 }
 
 /// The series of one metric family, one per set of label values.
@@ -411,7 +404,7 @@ impl<M: Series> Family<M> {
         }
         let metric = M::create(desc.unit(), desc.schema());
         let i = table.entries.len();
-        table.label_bytes += label_bytes(&key);
+        table.label_bytes += key.heap_bytes();
         table.entries.push(Entry {
             labels: key.clone(),
             metric: metric.clone(),
@@ -507,7 +500,7 @@ impl<M: Series> Family<M> {
             .index
             .remove(self.inner.index.hash(values), values);
         let removed = table.entries.swap_remove(i);
-        table.label_bytes -= label_bytes(&removed.labels);
+        table.label_bytes -= removed.labels.heap_bytes();
         if let Some(moved) = table.entries.get(i) {
             let key = moved.labels.clone();
             table.index.insert(key, i);
@@ -533,7 +526,7 @@ impl<M: Series> Family<M> {
         let table = self.read();
         let metrics: usize = table.entries.iter().map(|e| e.metric.memory_bytes()).sum();
         let overflow = self.inner.overflow.get().map_or(0, |e| {
-            e.metric.memory_bytes() + label_bytes(&e.labels) + std::mem::size_of::<Entry<M>>()
+            e.metric.memory_bytes() + e.labels.heap_bytes() + std::mem::size_of::<Entry<M>>()
         });
         metrics
             + table.label_bytes
@@ -673,8 +666,8 @@ impl<M: Series> Family<M> {
     }
 }
 
-fn key_of(values: &[&str]) -> Arc<[String]> {
-    values.iter().map(|v| (*v).to_string()).collect()
+fn key_of(values: &[&str]) -> LabelValues {
+    LabelValues::from(values)
 }
 
 impl<M: Series> fmt::Debug for Family<M> {
@@ -759,7 +752,8 @@ mod tests {
             .unwrap();
         f.with_label_values(&["a"]).set(1);
         let one = f.memory_bytes();
-        let long = "a label value of some length";
+        // Longer than a label set kept in place: one shared slice and the value's buffer.
+        let long = "a label value of some length, longer than forty bytes";
         let gauge = f.with_label_values(&[long]);
         let two = f.memory_bytes();
         assert!(f.remove(&[long]));
@@ -767,6 +761,7 @@ mod tests {
         // The entry goes; its index slot stays as a tombstone.
         let entry = long.len()
             + std::mem::size_of::<String>()
+            + 2 * std::mem::size_of::<usize>()
             + std::mem::size_of::<super::Entry<crate::recorder::Gauge>>()
             + gauge.memory_bytes();
         assert_eq!(two - after, entry);

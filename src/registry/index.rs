@@ -1,10 +1,10 @@
 //! A family's lock-free label index: borrowed label values to a series, with no allocation,
 //! lock or shared write on a lookup.
 
+use super::label_values::LabelValues;
 use crate::sync::SetupOnceBox;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// Most slots of a family's lock-free index (a power of two); series beyond half of it are
 /// found through the family's locked table.
@@ -72,7 +72,7 @@ struct Slot<M> {
     /// lookup); the rest, if any, behind one.
     keys: [ValueKey; INLINE_KEYS],
     more_keys: Box<[ValueKey]>,
-    labels: Arc<[String]>,
+    labels: LabelValues,
     metric: M,
     /// Set when the series is removed; the slot stays (a tombstone) so probe chains stay whole.
     removed: AtomicBool,
@@ -131,8 +131,7 @@ impl<M> Index<M> {
     }
 
     #[inline(always)]
-    fn key(&self, value: &str) -> ValueKey {
-        let b = value.as_bytes();
+    fn key(&self, b: &[u8]) -> ValueKey {
         let (lo, hi) = if b.len() <= SHORT {
             short_words(b)
         } else if b.len() <= self.max_value_bytes {
@@ -153,7 +152,7 @@ impl<M> Index<M> {
     pub(super) fn hash(&self, values: &[&str]) -> u64 {
         let mut acc = self.seed;
         for value in values {
-            let k = self.key(value);
+            let k = self.key(value.as_bytes());
             acc = folded_multiply(k.lo ^ acc.rotate_right(k.len as u32), k.hi ^ self.fold);
         }
         acc
@@ -175,7 +174,7 @@ impl<M> Index<M> {
                     && if b.len() <= SHORT {
                         (k.lo, k.hi) == short_words(b)
                     } else {
-                        slot.labels.get(i).is_some_and(|l| l.as_bytes() == b)
+                        slot.labels.bytes(i) == Some(b)
                     }
             })
         })
@@ -200,7 +199,7 @@ impl<M> Index<M> {
     }
 
     /// Adds a series (under the write lock); returns whether it was indexed.
-    pub(super) fn insert(&self, hash: u64, labels: Arc<[String]>, metric: M) -> bool {
+    pub(super) fn insert(&self, hash: u64, labels: LabelValues, metric: M) -> bool {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         for _ in 0..self.slots.len() {
@@ -208,7 +207,7 @@ impl<M> Index<M> {
                 let slot = Box::new(Slot {
                     hash,
                     keys: std::array::from_fn(|i| {
-                        labels.get(i).map_or(
+                        labels.bytes(i).map_or(
                             ValueKey {
                                 len: usize::MAX,
                                 lo: 0,
@@ -217,9 +216,8 @@ impl<M> Index<M> {
                             |l| self.key(l),
                         )
                     }),
-                    more_keys: labels
-                        .iter()
-                        .skip(INLINE_KEYS)
+                    more_keys: (INLINE_KEYS..labels.len())
+                        .filter_map(|i| labels.bytes(i))
                         .map(|l| self.key(l))
                         .collect(),
                     labels,
@@ -254,8 +252,8 @@ impl<M> Index<M> {
         }
     }
 
-    /// Bytes of the slot table and of `used` slots in use (their label values are the
-    /// family's entries', shared), without walking the table.
+    /// Bytes of the slot table and of `used` slots in use (label values kept in place are in
+    /// the slot; longer sets are the family entries', shared), without walking the table.
     pub(super) fn memory_bytes(&self, used: usize) -> usize {
         self.slots.len() * std::mem::size_of::<SetupOnceBox<Slot<M>>>()
             + used
@@ -273,7 +271,7 @@ mod tests {
     }
 
     fn insert(ix: &Index<u32>, values: &[&str], metric: u32) {
-        let labels: Arc<[String]> = values.iter().map(|v| (*v).to_string()).collect();
+        let labels = LabelValues::from(values);
         assert!(ix.insert(ix.hash(values), labels, metric));
     }
 
@@ -294,7 +292,7 @@ mod tests {
                         }
                     })
                     .collect();
-                let key = ix.key(&value);
+                let key = ix.key(value.as_bytes());
                 if let Some(other) = seen.insert(key, value.clone()) {
                     assert_eq!(other, value, "two values with one key");
                 }
@@ -343,7 +341,7 @@ mod tests {
     #[test]
     fn a_removed_slot_is_skipped_and_its_chain_stays_whole() {
         let ix = Index::<u32>::new(1, 1, 128); // two slots: the second insert probes past the first
-        let labels = |v: &str| -> Arc<[String]> { Arc::from(vec![v.to_string()]) };
+        let labels = |v: &str| LabelValues::from([v]);
         assert!(ix.insert(ix.hash(&["a"]), labels("a"), 1));
         assert!(ix.insert(ix.hash(&["b"]), labels("b"), 2));
         ix.remove(ix.hash(&["a"]), &["a"]);

@@ -7,6 +7,7 @@ mod desc;
 mod error;
 mod family;
 mod index;
+mod label_values;
 mod name;
 mod process;
 pub(crate) mod resources;
@@ -22,6 +23,7 @@ pub use desc::{
 };
 pub use error::RegistryError;
 pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
+pub use label_values::{Iter as LabelValuesIter, LabelValues};
 pub use resources::{Resources, ResourcesBuilder};
 pub(crate) use self_metrics::SelfMetrics;
 

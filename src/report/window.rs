@@ -4,7 +4,7 @@
 use super::{Row, Table};
 use crate::recorder::{HistogramSnapshot, Unit};
 use crate::registry::{
-    FamilyDef, FamilySnapshot, MetricKind, RegistrySnapshot, SeriesValue, TableSpec,
+    FamilyDef, FamilySnapshot, LabelValues, MetricKind, RegistrySnapshot, SeriesValue, TableSpec,
 };
 use std::collections::BTreeMap;
 
@@ -17,13 +17,13 @@ pub(crate) struct Window<'a> {
     pub(crate) seconds: Option<f64>,
 }
 
-fn labels_of(family: &FamilySnapshot, values: &[String]) -> Labels {
+fn labels_of(family: &FamilySnapshot, values: &LabelValues) -> Labels {
     family
         .desc
         .label_names()
         .iter()
         .cloned()
-        .zip(values.iter().cloned())
+        .zip(values.iter().map(str::to_string))
         .collect()
 }
 
