@@ -29,7 +29,9 @@ fn main() {
     let threads: usize = args.get(2).and_then(|t| t.parse().ok()).unwrap_or(1);
     let names: Vec<String> = (0..SERIES).map(|i| format!("series-{i}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let barrier = Barrier::new(threads + 1);
+    // Warmed up, then started: the baseline is read between the two, while no thread records.
+    let warmed = Barrier::new(threads + 1);
+    let start = Barrier::new(threads + 1);
     let done = Barrier::new(threads + 1);
     // The recording closure for one library, built before the baseline is taken.
     let record: Box<dyn Fn(&str) + Sync> = match library {
@@ -89,15 +91,17 @@ fn main() {
             s.spawn(|| {
                 // Touch this thread's lane and allocator arena before the baseline.
                 record("warm-up");
-                barrier.wait();
+                warmed.wait();
+                start.wait();
                 for name in &names {
                     record(name);
                 }
                 done.wait();
             });
         }
-        barrier.wait();
+        warmed.wait();
         let before = resident_bytes();
+        start.wait();
         done.wait();
         let after = resident_bytes();
         let per_series = after.saturating_sub(before) as f64 / SERIES as f64;

@@ -7,8 +7,9 @@ use super::label_values::LabelValues;
 use super::RegistryError;
 use crate::recorder::{Counter, Exemplar, Gauge, Histogram, Schema, Unit};
 use crate::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::collections::HashMap;
+use hashbrown::HashTable;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -232,7 +233,10 @@ struct Entry<M> {
 }
 
 struct Table<M> {
-    index: HashMap<LabelValues, usize>,
+    /// The position in `entries` of each series, by the hash of its label values: the values
+    /// themselves live in the entries only.
+    positions: HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
     entries: Vec<Entry<M>>,
     /// Slots of the lock-free index in use (live or removed).
     indexed: usize,
@@ -309,7 +313,8 @@ impl<M: Series> Family<M> {
                 ),
                 desc,
                 table: RwLock::new(Table {
-                    index: HashMap::new(),
+                    positions: HashTable::new(),
+                    hasher: foldhash::fast::RandomState::default(),
                     entries: Vec::new(),
                     indexed: 0,
                     label_bytes: 0,
@@ -389,13 +394,12 @@ impl<M: Series> Family<M> {
         }
         {
             let table = self.read();
-            if let Some(&i) = table.index.get(&key_of(values)) {
+            if let Some(i) = table.position(values) {
                 return Ok(table.entries[i].metric.clone());
             }
         }
         let mut table = self.write();
-        let key = key_of(values);
-        if let Some(&i) = table.index.get(&key) {
+        if let Some(i) = table.position(values) {
             return Ok(table.entries[i].metric.clone());
         }
         if table.entries.len() >= desc.max_series() {
@@ -403,21 +407,22 @@ impl<M: Series> Family<M> {
             return Ok(self.overflow());
         }
         let metric = M::create(desc.unit(), desc.schema());
-        let i = table.entries.len();
-        table.label_bytes += key.heap_bytes();
-        table.entries.push(Entry {
-            labels: key.clone(),
-            metric: metric.clone(),
-            created: now_unix_seconds(),
-        });
+        let labels = LabelValues::from(values);
         // Index at most half the slots, so probe chains stay short; further series are found
         // through the locked table.
         if table.indexed < self.inner.index.capacity() / 2
-            && self.inner.index.insert(hash, key.clone(), metric.clone())
+            && self
+                .inner
+                .index
+                .insert(hash, labels.clone(), metric.clone())
         {
             table.indexed += 1;
         }
-        table.index.insert(key, i);
+        table.push(Entry {
+            labels,
+            metric: metric.clone(),
+            created: now_unix_seconds(),
+        });
         Ok(metric)
     }
 
@@ -493,25 +498,20 @@ impl<M: Series> Family<M> {
     /// ```
     pub fn remove(&self, values: &[&str]) -> bool {
         let mut table = self.write();
-        let Some(i) = table.index.remove(&key_of(values)) else {
+        if !table.remove(values) {
             return false;
-        };
+        }
         self.inner
             .index
             .remove(self.inner.index.hash(values), values);
-        let removed = table.entries.swap_remove(i);
-        table.label_bytes -= removed.labels.heap_bytes();
-        if let Some(moved) = table.entries.get(i) {
-            let key = moved.labels.clone();
-            table.index.insert(key, i);
-        }
         true
     }
 
     /// Bytes the family's series hold now: their recorders (for histograms, the shards and
-    /// pages allocated so far), their label values, and the lookup index (one word per slot:
-    /// twice the series cap, rounded up to a power of two, at most 8,192 slots). The registry reports the total of its
-    /// families as `perf_instrument_memory_bytes`.
+    /// pages allocated so far), their label values, the table of their positions, and the
+    /// lock-free lookup index (one word per slot: twice the series cap, rounded up to a power
+    /// of two, at most 8,192 slots). The registry reports the total of its families as
+    /// `perf_instrument_memory_bytes`.
     ///
     /// ```
     /// use perf_instrument::{Opts, Registry};
@@ -531,6 +531,7 @@ impl<M: Series> Family<M> {
         metrics
             + table.label_bytes
             + table.entries.len() * std::mem::size_of::<Entry<M>>()
+            + table.positions.allocation_size()
             + self.inner.index.memory_bytes(table.indexed)
             + overflow
     }
@@ -666,8 +667,75 @@ impl<M: Series> Family<M> {
     }
 }
 
-fn key_of(values: &[&str]) -> LabelValues {
-    LabelValues::from(values)
+/// The hash of a label set in a table's `positions`: each value's length and bytes.
+fn hash_values<'a>(
+    hasher: &foldhash::fast::RandomState,
+    values: impl Iterator<Item = &'a [u8]>,
+) -> u64 {
+    let mut h = hasher.build_hasher();
+    for v in values {
+        h.write_usize(v.len());
+        h.write(v);
+    }
+    h.finish()
+}
+
+fn hash_labels(hasher: &foldhash::fast::RandomState, labels: &LabelValues) -> u64 {
+    hash_values(hasher, (0..labels.len()).filter_map(|i| labels.bytes(i)))
+}
+
+impl<M> Table<M> {
+    fn hash(&self, values: &[&str]) -> u64 {
+        hash_values(&self.hasher, values.iter().map(|v| v.as_bytes()))
+    }
+
+    /// Where the series for `values` is in `entries`.
+    fn position(&self, values: &[&str]) -> Option<usize> {
+        let hash = self.hash(values);
+        let entries = &self.entries;
+        self.positions
+            .find(hash, |&i| entries[i].labels == *values)
+            .copied()
+    }
+
+    /// Adds a series (whose label values are not in the table).
+    fn push(&mut self, entry: Entry<M>) {
+        let hash = hash_labels(&self.hasher, &entry.labels);
+        self.label_bytes += entry.labels.heap_bytes();
+        let i = self.entries.len();
+        self.entries.push(entry);
+        let Self {
+            positions,
+            entries,
+            hasher,
+            ..
+        } = self;
+        positions.insert_unique(hash, i, |&j| hash_labels(hasher, &entries[j].labels));
+    }
+
+    /// Removes the series for `values`, moving the last entry into its place; returns whether
+    /// it existed.
+    fn remove(&mut self, values: &[&str]) -> bool {
+        let hash = self.hash(values);
+        let entries = &self.entries;
+        let Ok(found) = self
+            .positions
+            .find_entry(hash, |&i| entries[i].labels == *values)
+        else {
+            return false;
+        };
+        let (i, _) = found.remove();
+        let removed = self.entries.swap_remove(i);
+        self.label_bytes -= removed.labels.heap_bytes();
+        if let Some(moved) = self.entries.get(i) {
+            let last = self.entries.len();
+            let hash = hash_labels(&self.hasher, &moved.labels);
+            if let Some(position) = self.positions.find_mut(hash, |&j| j == last) {
+                *position = i;
+            }
+        }
+        true
+    }
 }
 
 impl<M: Series> fmt::Debug for Family<M> {
@@ -780,6 +848,47 @@ mod tests {
         for i in (0..(super::super::index::MAX_INDEX_SLOTS / 2 + 100)).step_by(97) {
             assert_eq!(f.with(&[&i.to_string()], |c| c.get()), 1, "{i}");
         }
+        assert_eq!(f.overflow_count(), 0);
+    }
+
+    #[test]
+    fn removing_series_keeps_every_other_series_findable_through_the_table() {
+        let r = registry();
+        let f = r
+            .register_counter(
+                Opts::new("hits", "H.")
+                    .labels(["a", "b"])
+                    .max_series(20_000),
+            )
+            .unwrap();
+        let n = super::super::index::MAX_INDEX_SLOTS / 2 + 300;
+        // Short sets kept in place and long ones shared, past the lock-free index's half.
+        let values = |i: usize| {
+            let long = format!("{i}-a label value too long to be kept in place at all");
+            if i.is_multiple_of(2) {
+                [i.to_string(), "x".to_string()]
+            } else {
+                [i.to_string(), long]
+            }
+        };
+        for i in 0..n {
+            let v = values(i);
+            f.with(&[&v[0], &v[1]], |c| c.inc_by(i as u64 + 1));
+        }
+        // Remove from the front, the middle and the end: each moves the last entry.
+        let gone: Vec<usize> = (0..n).step_by(7).chain([n - 1]).collect();
+        for &i in &gone {
+            let v = values(i);
+            assert!(f.remove(&[&v[0], &v[1]]), "{i}");
+            assert!(!f.remove(&[&v[0], &v[1]]), "{i} twice");
+        }
+        assert_eq!(f.series_count(), n - gone.len());
+        for i in (0..n).filter(|i| !gone.contains(i)) {
+            let v = values(i);
+            let handle = f.with_label_values(&[&v[0], &v[1]]);
+            assert_eq!(handle.get(), i as u64 + 1, "{i}");
+        }
+        assert_eq!(f.series_count(), n - gone.len());
         assert_eq!(f.overflow_count(), 0);
     }
 }
