@@ -263,7 +263,7 @@ impl LabelWriter {
     fn new(const_labels: &[(String, String)]) -> Self {
         let mut constant = Vec::new();
         for (name, value) in const_labels {
-            push_pair(&mut constant, name, value);
+            push_pair(&mut constant, name, value.as_bytes());
         }
         Self {
             constant,
@@ -274,8 +274,9 @@ impl LabelWriter {
     fn set(&mut self, names: &[String], values: &LabelValues) {
         self.current.clear();
         self.current.extend_from_slice(&self.constant);
-        for (name, value) in names.iter().zip(values) {
-            push_pair(&mut self.current, name, value);
+        // The values' bytes: escaping needs no `&str`, so no UTF-8 check either.
+        for (i, name) in names.iter().enumerate() {
+            push_pair(&mut self.current, name, values.bytes(i).unwrap_or_default());
         }
     }
 
@@ -299,17 +300,20 @@ impl LabelWriter {
 }
 
 /// Label values escape the same way in both formats.
-fn push_pair(out: &mut Vec<u8>, name: &str, value: &str) {
+fn push_pair(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"=\"");
-    escape(out, value, true);
+    escape_bytes(out, value, true);
     out.extend_from_slice(b"\",");
 }
 
 /// Escapes `\` and newline, and `"` when `quote` (label values in both formats, HELP in
 /// OpenMetrics; 0.0.4 HELP leaves quotes alone).
 fn escape(out: &mut Vec<u8>, s: &str, quote: bool) {
-    let bytes = s.as_bytes();
+    escape_bytes(out, s.as_bytes(), quote);
+}
+
+fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escaped: &[u8] = match b {

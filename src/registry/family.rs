@@ -226,6 +226,17 @@ impl Series for FnGauge {
     }
 }
 
+/// What a scrape's self metrics report of a family (see [`Family::tally`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    /// What [`Family::memory_bytes`] reports.
+    pub(crate) memory_bytes: usize,
+    /// Values its series clamped into the top of the range so far (0 but for histograms).
+    pub(crate) clamped: u64,
+    /// Exemplars its series refused so far.
+    pub(crate) exemplars_refused: u64,
+}
+
 struct Entry<M> {
     labels: LabelValues,
     metric: M,
@@ -523,44 +534,31 @@ impl<M: Series> Family<M> {
     /// ```
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
+        self.tally().memory_bytes
+    }
+
+    /// The family's memory, clamped values and refused exemplars, in one walk of its series
+    /// (a scrape's self metrics read all three).
+    pub(crate) fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        let mut add = |e: &Entry<M>| {
+            tally.memory_bytes += e.metric.memory_bytes();
+            tally.clamped = tally.clamped.wrapping_add(e.metric.clamped());
+            tally.exemplars_refused = tally
+                .exemplars_refused
+                .wrapping_add(e.metric.exemplars_refused());
+        };
         let table = self.read();
-        let metrics: usize = table.entries.iter().map(|e| e.metric.memory_bytes()).sum();
-        let overflow = self.inner.overflow.get().map_or(0, |e| {
-            e.metric.memory_bytes() + e.labels.heap_bytes() + std::mem::size_of::<Entry<M>>()
-        });
-        metrics
-            + table.label_bytes
+        table.entries.iter().for_each(&mut add);
+        if let Some(e) = self.inner.overflow.get() {
+            add(e);
+            tally.memory_bytes += e.labels.heap_bytes() + std::mem::size_of::<Entry<M>>();
+        }
+        tally.memory_bytes += table.label_bytes
             + table.entries.len() * std::mem::size_of::<Entry<M>>()
             + table.positions.allocation_size()
-            + self.inner.index.memory_bytes(table.indexed)
-            + overflow
-    }
-
-    /// Values its series clamped into the top of the range so far (0 but for histograms).
-    pub(crate) fn clamped(&self) -> u64 {
-        let table: u64 = self
-            .read()
-            .entries
-            .iter()
-            .map(|e| e.metric.clamped())
-            .fold(0, u64::wrapping_add);
-        table.wrapping_add(self.inner.overflow.get().map_or(0, |e| e.metric.clamped()))
-    }
-
-    /// Exemplars its series refused so far.
-    pub(crate) fn exemplars_refused(&self) -> u64 {
-        let table: u64 = self
-            .read()
-            .entries
-            .iter()
-            .map(|e| e.metric.exemplars_refused())
-            .fold(0, u64::wrapping_add);
-        table.wrapping_add(
-            self.inner
-                .overflow
-                .get()
-                .map_or(0, |e| e.metric.exemplars_refused()),
-        )
+            + self.inner.index.memory_bytes(table.indexed);
+        tally
     }
 
     /// Number of series (not counting the overflow series).

@@ -22,6 +22,7 @@ pub use desc::{
     Buckets, Descriptor, MetricKind, Opts, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_SERIES,
 };
 pub use error::RegistryError;
+use family::Tally;
 pub use family::{Family, FnGauge, Series, OVERFLOW_LABEL_VALUE};
 pub use label_values::{Iter as LabelValuesIter, LabelValues};
 pub use resources::{Resources, ResourcesBuilder};
@@ -38,9 +39,7 @@ use std::sync::{Arc, Weak};
 trait Registered: Send + Sync {
     fn collect(&self, out: &mut Vec<FamilySnapshot>);
     fn series_count(&self) -> usize;
-    fn memory_bytes(&self) -> usize;
-    fn clamped(&self) -> u64;
-    fn exemplars_refused(&self) -> u64;
+    fn tally(&self) -> Tally;
     /// For returning the family again on a same-shape registration.
     fn as_any(&self) -> &dyn Any;
 }
@@ -52,14 +51,8 @@ impl<M: Series> Registered for Family<M> {
     fn series_count(&self) -> usize {
         Family::series_count(self)
     }
-    fn memory_bytes(&self) -> usize {
-        Family::memory_bytes(self)
-    }
-    fn clamped(&self) -> u64 {
-        Family::clamped(self)
-    }
-    fn exemplars_refused(&self) -> u64 {
-        Family::exemplars_refused(self)
+    fn tally(&self) -> Tally {
+        Family::tally(self)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -689,36 +682,19 @@ impl Registry {
     /// ```
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
-        let sources = self.read().sources.clone();
-        sources
+        self.tallies()
             .iter()
-            .map(|s| match s {
-                Source::Family { family, .. } => family.memory_bytes(),
-                Source::Collector { .. } => 0,
-            })
+            .map(|(_, tally)| tally.memory_bytes)
             .sum()
     }
 
-    /// Per histogram family that clamped any value: its name and how many values it clamped.
-    pub(crate) fn clamped_by_family(&self) -> Vec<(String, u64)> {
-        self.count_by_family(|family| family.clamped())
-    }
-
-    /// Per family that refused any exemplar: its name and how many it refused.
-    pub(crate) fn exemplars_refused_by_family(&self) -> Vec<(String, u64)> {
-        self.count_by_family(|family| family.exemplars_refused())
-    }
-
-    /// Per family whose `count` is not zero: its name and that count.
-    fn count_by_family(&self, count: impl Fn(&dyn Registered) -> u64) -> Vec<(String, u64)> {
+    /// Each family's name and [`Tally`], in one walk of each family's series.
+    pub(crate) fn tallies(&self) -> Vec<(Arc<Descriptor>, Tally)> {
         let sources = self.read().sources.clone();
         sources
             .iter()
             .filter_map(|s| match s {
-                Source::Family { desc, family } => {
-                    let n = count(&**family);
-                    (n > 0).then(|| (desc.name().to_string(), n))
-                }
+                Source::Family { desc, family } => Some((desc.clone(), family.tally())),
                 Source::Collector { .. } => None,
             })
             .collect()

@@ -2,7 +2,7 @@
 
 use super::{
     Collector, Descriptor, Family, FamilySnapshot, MetricKind, Opts, Registry, RegistryError,
-    SeriesSnapshot, SeriesValue, WeakRegistry,
+    SeriesSnapshot, SeriesValue, Tally, WeakRegistry,
 };
 use crate::recorder::{Counter, Histogram, Unit};
 use crate::registry::Buckets;
@@ -114,10 +114,6 @@ impl SelfMetrics {
             )
             .unit(Unit::Bytes),
         )?;
-        registry.register_collector(Arc::new(MemoryBytes {
-            desc: Arc::new(memory),
-            registry: registry.downgrade(),
-        }))?;
         let clamped = Descriptor::new(
             MetricKind::Counter,
             Opts::new(
@@ -127,11 +123,6 @@ impl SelfMetrics {
             )
             .labels(["family"]),
         )?;
-        registry.register_collector(Arc::new(ByFamily {
-            desc: Arc::new(clamped),
-            registry: registry.downgrade(),
-            count: Registry::clamped_by_family,
-        }))?;
         let refused = Descriptor::new(
             MetricKind::Counter,
             Opts::new(
@@ -141,10 +132,11 @@ impl SelfMetrics {
             )
             .labels(["family"]),
         )?;
-        registry.register_collector(Arc::new(ByFamily {
-            desc: Arc::new(refused),
+        registry.register_collector(Arc::new(Tallies {
+            memory: Arc::new(memory),
+            clamped: Arc::new(clamped),
+            refused: Arc::new(refused),
             registry: registry.downgrade(),
-            count: Registry::exemplars_refused_by_family,
         }))?;
         Ok(Self {
             scrapes,
@@ -194,51 +186,55 @@ impl Collector for SeriesCount {
     }
 }
 
-/// `perf_instrument_memory_bytes`: what [`Registry::memory_bytes`] reports.
-struct MemoryBytes {
-    desc: Arc<Descriptor>,
+/// Three self metrics read from one walk of every family's series ([`Registry::tallies`]):
+/// `perf_instrument_memory_bytes` (what [`Registry::memory_bytes`] reports), and per family
+/// whose count is not zero `perf_instrument_clamped_values_total{family}` (values recorded
+/// above a histogram family's range) and `perf_instrument_exemplars_refused_total{family}`.
+struct Tallies {
+    memory: Arc<Descriptor>,
+    clamped: Arc<Descriptor>,
+    refused: Arc<Descriptor>,
     registry: WeakRegistry,
 }
 
-impl Collector for MemoryBytes {
+impl Collector for Tallies {
     fn describe(&self) -> Vec<Arc<Descriptor>> {
-        vec![self.desc.clone()]
+        vec![
+            self.memory.clone(),
+            self.clamped.clone(),
+            self.refused.clone(),
+        ]
     }
 
     fn collect(&self, out: &mut Vec<FamilySnapshot>) {
-        if let Some(registry) = self.registry.upgrade() {
-            let n = i64::try_from(registry.memory_bytes()).unwrap_or(i64::MAX);
-            out.push(FamilySnapshot {
-                desc: self.desc.clone(),
-                series: vec![SeriesSnapshot::new(Vec::new(), SeriesValue::Signed(n))],
-            });
-        }
-    }
-}
-
-/// A count per family, for the families whose count is not zero:
-/// `perf_instrument_clamped_values_total{family}` (values recorded above a histogram family's
-/// range) and `perf_instrument_exemplars_refused_total{family}`.
-struct ByFamily {
-    desc: Arc<Descriptor>,
-    registry: WeakRegistry,
-    count: fn(&Registry) -> Vec<(String, u64)>,
-}
-
-impl Collector for ByFamily {
-    fn describe(&self) -> Vec<Arc<Descriptor>> {
-        vec![self.desc.clone()]
-    }
-
-    fn collect(&self, out: &mut Vec<FamilySnapshot>) {
-        if let Some(registry) = self.registry.upgrade() {
-            out.push(FamilySnapshot {
-                desc: self.desc.clone(),
-                series: (self.count)(&registry)
-                    .into_iter()
-                    .map(|(family, n)| SeriesSnapshot::new(vec![family], SeriesValue::Unsigned(n)))
-                    .collect(),
-            });
-        }
+        let Some(registry) = self.registry.upgrade() else {
+            return;
+        };
+        let tallies = registry.tallies();
+        let memory: usize = tallies.iter().map(|(_, t)| t.memory_bytes).sum();
+        out.push(FamilySnapshot {
+            desc: self.memory.clone(),
+            series: vec![SeriesSnapshot::new(
+                Vec::new(),
+                SeriesValue::Signed(i64::try_from(memory).unwrap_or(i64::MAX)),
+            )],
+        });
+        let by_family = |count: fn(&Tally) -> u64| -> Vec<SeriesSnapshot> {
+            tallies
+                .iter()
+                .filter(|(_, t)| count(t) > 0)
+                .map(|(desc, t)| {
+                    SeriesSnapshot::new([desc.name()], SeriesValue::Unsigned(count(t)))
+                })
+                .collect()
+        };
+        out.push(FamilySnapshot {
+            desc: self.clamped.clone(),
+            series: by_family(|t| t.clamped),
+        });
+        out.push(FamilySnapshot {
+            desc: self.refused.clone(),
+            series: by_family(|t| t.exemplars_refused),
+        });
     }
 }
