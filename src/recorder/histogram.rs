@@ -19,6 +19,10 @@ type Chunk = CachePadded<[AtomicU64; CHUNK_SLOTS]>;
 /// Buckets per chunk.
 const CHUNK_SLOTS: usize = 16;
 
+/// Base-2 logarithm of the buckets per page (a constant, so that a record's position in its
+/// page is a mask the compiler knows to be in bounds).
+const PAGE_SHIFT: u32 = CHUNK_SLOTS.trailing_zeros();
+
 /// A page of buckets, allocated the first time a value falls in it: one chunk of sixteen, at
 /// every schema (two octaves at schema 3, a sixteenth of one at schema 8). The page table holds
 /// a pointer per page, so that a record loads one published pointer to reach its bucket.
@@ -32,8 +36,6 @@ struct Geometry {
     /// `(2^k, 2^(k+1)]`, is slots `2^s·k + 2 ..= 2^s·k + 2^s + 1`, so `slot + pad` is a multiple
     /// of `2^s` at the start of every octave.
     pad: usize,
-    /// Base-2 logarithm of the buckets per page: 4.
-    page_shift: u32,
 }
 
 impl Geometry {
@@ -42,7 +44,6 @@ impl Geometry {
         Self {
             schema,
             pad: (1usize << s).saturating_sub(2),
-            page_shift: CHUNK_SLOTS.trailing_zeros(),
         }
     }
 
@@ -50,19 +51,19 @@ impl Geometry {
     #[inline(always)]
     fn page_of(self, slot: usize) -> (usize, usize) {
         let pos = slot + self.pad;
-        (pos >> self.page_shift, pos & ((1 << self.page_shift) - 1))
+        (pos >> PAGE_SHIFT, pos & ((1 << PAGE_SHIFT) - 1))
     }
 
     /// The slot at a page and position (wrapping below slot 0 for the padding).
     #[cfg(test)]
     fn slot_at(self, page: usize, pos: usize) -> usize {
-        ((page << self.page_shift) + pos).wrapping_sub(self.pad)
+        ((page << PAGE_SHIFT) + pos).wrapping_sub(self.pad)
     }
 
     /// Pages in a shard's page table: enough for every slot of the schema (25 at schema 3,
     /// 784 at schema 8).
     fn pages(self) -> usize {
-        (self.schema.slots() + self.pad).div_ceil(1 << self.page_shift)
+        (self.schema.slots() + self.pad).div_ceil(1 << PAGE_SHIFT)
     }
 }
 
@@ -594,7 +595,7 @@ impl Histogram {
                 let Some(page) = page.get() else { continue };
                 // The page's words from its first slot (the first page starts below slot 0,
                 // in the padding) up to the last slot in use.
-                let first = p << g.page_shift;
+                let first = p << PAGE_SHIFT;
                 let skip = g.pad.saturating_sub(first);
                 if skip >= CHUNK_SLOTS {
                     continue;
@@ -963,7 +964,7 @@ mod tests {
         for s in 0..=8 {
             let schema = Schema::new(s).unwrap();
             let g = Geometry::of(schema);
-            let page_slots = 1usize << g.page_shift;
+            let page_slots = 1usize << PAGE_SHIFT;
             let mut seen = vec![false; g.pages() * page_slots];
             for slot in 0..schema.slots() {
                 let (page, pos) = g.page_of(slot);
