@@ -679,7 +679,7 @@ fn hash_values<'a>(
 }
 
 fn hash_labels(hasher: &foldhash::fast::RandomState, labels: &LabelValues) -> u64 {
-    hash_values(hasher, (0..labels.len()).filter_map(|i| labels.bytes(i)))
+    hash_values(hasher, labels.byte_values())
 }
 
 impl<M> Table<M> {

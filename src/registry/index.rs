@@ -216,8 +216,9 @@ impl<M> Index<M> {
                             |l| self.key(l),
                         )
                     }),
-                    more_keys: (INLINE_KEYS..labels.len())
-                        .filter_map(|i| labels.bytes(i))
+                    more_keys: labels
+                        .byte_values()
+                        .skip(INLINE_KEYS)
                         .map(|l| self.key(l))
                         .collect(),
                     labels,

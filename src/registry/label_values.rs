@@ -152,6 +152,11 @@ impl LabelValues {
         }
     }
 
+    /// The values' bytes in order.
+    pub(crate) fn byte_values(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).filter_map(|i| self.bytes(i))
+    }
+
     /// The values in order.
     ///
     /// ```
@@ -218,7 +223,7 @@ impl std::ops::Index<usize> for LabelValues {
 
 impl PartialEq for LabelValues {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && (0..self.len()).all(|i| self.bytes(i) == other.bytes(i))
+        self.len() == other.len() && self.byte_values().eq(other.byte_values())
     }
 }
 
@@ -249,8 +254,7 @@ impl<S: AsRef<str>> PartialEq<Vec<S>> for LabelValues {
 impl Hash for LabelValues {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_usize(self.len());
-        for i in 0..self.len() {
-            let b = self.bytes(i).unwrap_or_default();
+        for b in self.byte_values() {
             state.write_usize(b.len());
             state.write(b);
         }
