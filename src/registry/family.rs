@@ -391,8 +391,8 @@ impl<M: Series> Family<M> {
                 given: values.len(),
             });
         }
-        let hash = self.inner.index.hash(values);
-        if let Some(metric) = self.inner.index.find(hash, values) {
+        let probe = self.inner.index.probe(values);
+        if let Some(metric) = self.inner.index.find(&probe, values) {
             return Ok(metric.clone());
         }
         // After the index: no value over the budget is ever indexed.
@@ -425,7 +425,7 @@ impl<M: Series> Family<M> {
             && self
                 .inner
                 .index
-                .insert(hash, labels.clone(), metric.clone())
+                .insert(probe.hash, labels.clone(), metric.clone())
         {
             table.indexed += 1;
         }
@@ -461,8 +461,8 @@ impl<M: Series> Family<M> {
     pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> R {
         // No over-long value is ever indexed, so the index alone tells them apart.
         if values.len() == self.inner.index.labels() {
-            let hash = self.inner.index.hash(values);
-            if let Some(metric) = self.inner.index.find(hash, values) {
+            let probe = self.inner.index.probe(values);
+            if let Some(metric) = self.inner.index.find(&probe, values) {
                 return f(metric);
             }
         }
@@ -514,7 +514,7 @@ impl<M: Series> Family<M> {
         }
         self.inner
             .index
-            .remove(self.inner.index.hash(values), values);
+            .remove(&self.inner.index.probe(values), values);
         true
     }
 

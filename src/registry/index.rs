@@ -27,6 +27,19 @@ struct ValueKey {
     hi: u64,
 }
 
+/// The key of no value (no value is `usize::MAX` bytes long).
+const NO_KEY: ValueKey = ValueKey {
+    len: usize::MAX,
+    lo: 0,
+    hi: 0,
+};
+
+/// A label set's hash and the keys of its first values, computed once per lookup.
+pub(super) struct Probe {
+    pub(super) hash: u64,
+    keys: [ValueKey; INLINE_KEYS],
+}
+
 /// Reads a value of at most 16 bytes as two words: the first and last 8, 4, or (below 4 bytes)
 /// 1 and 2 bytes. Each byte lands in at least one word at a position fixed by the length.
 #[inline(always)]
@@ -146,49 +159,64 @@ impl<M> Index<M> {
         }
     }
 
-    /// The hash of a label set: each value's words folded into an accumulator that was first
-    /// rotated by the value's length (so `["ab", "c"]` and `["a", "bc"]` differ).
+    /// The hash of a label set (each value's words folded into an accumulator that was first
+    /// rotated by the value's length, so `["ab", "c"]` and `["a", "bc"]` differ), with the keys
+    /// of its first values, which a probe compares without reading the values again.
     #[inline(always)]
-    pub(super) fn hash(&self, values: &[&str]) -> u64 {
+    pub(super) fn probe(&self, values: &[&str]) -> Probe {
         let mut acc = self.seed;
-        for value in values {
+        let mut keys = [NO_KEY; INLINE_KEYS];
+        for (i, value) in values.iter().enumerate() {
             let k = self.key(value.as_bytes());
+            if let Some(slot) = keys.get_mut(i) {
+                *slot = k;
+            }
             acc = folded_multiply(k.lo ^ acc.rotate_right(k.len as u32), k.hi ^ self.fold);
         }
-        acc
+        Probe { hash: acc, keys }
     }
 
     /// Whether a slot's label set is `values` (of the family's label count).
     #[inline(always)]
-    fn matches(slot: &Slot<M>, values: &[&str]) -> bool {
+    fn matches(&self, slot: &Slot<M>, probe: &Probe, values: &[&str]) -> bool {
         // Driven by `values`, whose length is often a constant at the call site (the loop
         // unrolls); every slot holds one key per label name.
         values.iter().enumerate().all(|(i, v)| {
             let b = v.as_bytes();
-            let key = match i.checked_sub(INLINE_KEYS) {
-                None => slot.keys.get(i),
-                Some(j) => slot.more_keys.get(j),
-            };
-            key.is_some_and(|k| {
-                k.len == b.len()
-                    && if b.len() <= SHORT {
-                        (k.lo, k.hi) == short_words(b)
-                    } else {
-                        slot.labels.bytes(i) == Some(b)
-                    }
-            })
+            match (slot.keys.get(i), probe.keys.get(i)) {
+                (Some(k), Some(wanted)) => {
+                    k.len == wanted.len
+                        && k.lo == wanted.lo
+                        && k.hi == wanted.hi
+                        // A long value's key is a hash: the value is compared too.
+                        && (b.len() <= SHORT || slot.labels.bytes(i) == Some(b))
+                }
+                _ => self.matches_beyond_inline(slot, i, b),
+            }
         })
+    }
+
+    /// Whether value `i` of a slot, past the keys kept in place, is `b`.
+    #[cold]
+    #[inline(never)]
+    fn matches_beyond_inline(&self, slot: &Slot<M>, i: usize, b: &[u8]) -> bool {
+        slot.more_keys
+            .get(i.wrapping_sub(INLINE_KEYS))
+            .is_some_and(|k| {
+                *k == self.key(b) && (b.len() <= SHORT || slot.labels.bytes(i) == Some(b))
+            })
     }
 
     /// The live series for `values` (of the family's label count), if indexed.
     #[inline(always)]
-    pub(super) fn find(&self, hash: u64, values: &[&str]) -> Option<&M> {
+    pub(super) fn find(&self, probe: &Probe, values: &[&str]) -> Option<&M> {
+        let hash = probe.hash;
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         for _ in 0..self.slots.len() {
             let slot = self.slots[i].get()?;
             if slot.hash == hash
-                && Self::matches(slot, values)
+                && self.matches(slot, probe, values)
                 && !slot.removed.load(Ordering::Acquire)
             {
                 return Some(&slot.metric);
@@ -206,16 +234,7 @@ impl<M> Index<M> {
             if self.slots[i].get().is_none() {
                 let slot = Box::new(Slot {
                     hash,
-                    keys: std::array::from_fn(|i| {
-                        labels.bytes(i).map_or(
-                            ValueKey {
-                                len: usize::MAX,
-                                lo: 0,
-                                hi: 0,
-                            },
-                            |l| self.key(l),
-                        )
-                    }),
+                    keys: std::array::from_fn(|i| labels.bytes(i).map_or(NO_KEY, |l| self.key(l))),
                     more_keys: labels
                         .byte_values()
                         .skip(INLINE_KEYS)
@@ -235,7 +254,8 @@ impl<M> Index<M> {
     }
 
     /// Marks the live series for `values` removed (under the write lock).
-    pub(super) fn remove(&self, hash: u64, values: &[&str]) {
+    pub(super) fn remove(&self, probe: &Probe, values: &[&str]) {
+        let hash = probe.hash;
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         for _ in 0..self.slots.len() {
@@ -243,7 +263,7 @@ impl<M> Index<M> {
                 return;
             };
             if slot.hash == hash
-                && Self::matches(slot, values)
+                && self.matches(slot, probe, values)
                 && !slot.removed.load(Ordering::Relaxed)
             {
                 slot.removed.store(true, Ordering::Release);
@@ -273,7 +293,7 @@ mod tests {
 
     fn insert(ix: &Index<u32>, values: &[&str], metric: u32) {
         let labels = LabelValues::from(values);
-        assert!(ix.insert(ix.hash(values), labels, metric));
+        assert!(ix.insert(ix.probe(values).hash, labels, metric));
     }
 
     #[test]
@@ -309,7 +329,7 @@ mod tests {
         insert(&ix, &["GET", "200"], 1);
         insert(&ix, &["", long], 2);
         insert(&ix, &["12345678", "123456789abcdef0"], 3);
-        let find = |values: &[&str]| ix.find(ix.hash(values), values).copied();
+        let find = |values: &[&str]| ix.find(&ix.probe(values), values).copied();
         assert_eq!(find(&["GET", "200"]), Some(1));
         assert_eq!(find(&["", long]), Some(2));
         assert_eq!(find(&["12345678", "123456789abcdef0"]), Some(3));
@@ -331,11 +351,15 @@ mod tests {
         let ix = Index::<u32>::new(8, 5, 128);
         let set = ["a", "b", "c", "d", "a label value past sixteen bytes"];
         insert(&ix, &set, 7);
-        assert_eq!(ix.find(ix.hash(&set), &set).copied(), Some(7));
+        assert_eq!(ix.find(&ix.probe(&set), &set).copied(), Some(7));
         for i in 0..set.len() {
             let mut other = set;
             other[i] = "x";
-            assert_eq!(ix.find(ix.hash(&other), &other), None, "value {i} differs");
+            assert_eq!(
+                ix.find(&ix.probe(&other), &other),
+                None,
+                "value {i} differs"
+            );
         }
     }
 
@@ -343,13 +367,13 @@ mod tests {
     fn a_removed_slot_is_skipped_and_its_chain_stays_whole() {
         let ix = Index::<u32>::new(1, 1, 128); // two slots: the second insert probes past the first
         let labels = |v: &str| LabelValues::from([v]);
-        assert!(ix.insert(ix.hash(&["a"]), labels("a"), 1));
-        assert!(ix.insert(ix.hash(&["b"]), labels("b"), 2));
-        ix.remove(ix.hash(&["a"]), &["a"]);
-        assert_eq!(ix.find(ix.hash(&["a"]), &["a"]), None);
-        assert_eq!(ix.find(ix.hash(&["b"]), &["b"]).copied(), Some(2));
+        assert!(ix.insert(ix.probe(&["a"]).hash, labels("a"), 1));
+        assert!(ix.insert(ix.probe(&["b"]).hash, labels("b"), 2));
+        ix.remove(&ix.probe(&["a"]), &["a"]);
+        assert_eq!(ix.find(&ix.probe(&["a"]), &["a"]), None);
+        assert_eq!(ix.find(&ix.probe(&["b"]), &["b"]).copied(), Some(2));
         assert!(
-            !ix.insert(ix.hash(&["c"]), labels("c"), 3),
+            !ix.insert(ix.probe(&["c"]).hash, labels("c"), 3),
             "a full index says so"
         );
     }
