@@ -63,8 +63,12 @@ impl LabelValues {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let values: Vec<I::Item> = values.into_iter().collect();
-        Self::inline(&values).unwrap_or_else(|| {
+        Self::from_slice(&values.into_iter().collect::<Vec<_>>())
+    }
+
+    /// Label values from a slice: kept in place when they fit, without a list in between.
+    fn from_slice<S: AsRef<str>>(values: &[S]) -> Self {
+        Self::inline(values).unwrap_or_else(|| {
             Self(Repr::Shared(
                 values.iter().map(|v| v.as_ref().to_string()).collect(),
             ))
@@ -337,19 +341,19 @@ impl From<Arc<[String]>> for LabelValues {
 
 impl From<&[String]> for LabelValues {
     fn from(values: &[String]) -> Self {
-        Self::new(values)
+        Self::from_slice(values)
     }
 }
 
 impl From<&[&str]> for LabelValues {
     fn from(values: &[&str]) -> Self {
-        Self::new(values)
+        Self::from_slice(values)
     }
 }
 
 impl<const N: usize> From<[&str; N]> for LabelValues {
     fn from(values: [&str; N]) -> Self {
-        Self::new(values)
+        Self::from_slice(&values)
     }
 }
 
